@@ -59,3 +59,18 @@ func unwrapPathError(err error) error {
 	}
 	return err
 }
+
+// CheckWritable fails early, before long work, if path cannot be created:
+// its directory is missing or not writable, or path is a directory.
+func CheckWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: is a directory, expected an output file path", path)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check-*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot create output file: %v", path, unwrapPathError(err))
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
+}
