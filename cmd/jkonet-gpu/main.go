@@ -1,9 +1,29 @@
+// Command jkonet-gpu learns the energy driving a population of particles from
+// unpaired snapshots (JKOnet*). See README.md and DESIGN.md.
 package main
 
 import (
-	_ "github.com/urfave/cli/v2"
-	_ "gonum.org/v1/gonum/mat"
-	_ "gonum.org/v1/plot"
+	"fmt"
+	"io"
+	"os"
 )
 
-func main() {}
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run executes the CLI and returns the exit status: errors are printed as one
+// line on stderr, never as a stack trace.
+func run(args []string, stdout, stderr io.Writer) (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "jkonet-gpu: internal error: %v (please report this with the command line)\n", r)
+			status = 2
+		}
+	}()
+	if err := newApp(stdout, stderr).Run(args); err != nil {
+		fmt.Fprintf(stderr, "jkonet-gpu: %v\n", err)
+		return 1
+	}
+	return 0
+}

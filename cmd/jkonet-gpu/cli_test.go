@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// jk runs the CLI in-process and returns its exit status, stdout and stderr.
+func jk(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	status := run(append([]string{"jkonet-gpu"}, args...), &stdout, &stderr)
+	return status, stdout.String(), stderr.String()
+}
+
+// mustRun fails the test unless the command succeeds.
+func mustRun(t *testing.T, args ...string) string {
+	t.Helper()
+	status, out, errOut := jk(t, args...)
+	if status != 0 {
+		t.Fatalf("jkonet-gpu %s: status %d: %s", strings.Join(args, " "), status, errOut)
+	}
+	return out
+}
+
+// mustFail checks that a command fails with one line on stderr containing
+// want, no stack trace, and leaves no file in dir beyond those listed.
+func mustFail(t *testing.T, dir string, keep []string, want string, args ...string) {
+	t.Helper()
+	status, _, errOut := jk(t, args...)
+	if status == 0 {
+		t.Fatalf("jkonet-gpu %s: succeeded, want failure", strings.Join(args, " "))
+	}
+	if strings.Count(strings.TrimRight(errOut, "\n"), "\n") != 0 || strings.Contains(errOut, "goroutine") {
+		t.Fatalf("jkonet-gpu %s: stderr is not one line:\n%s", strings.Join(args, " "), errOut)
+	}
+	if !strings.Contains(errOut, want) {
+		t.Fatalf("jkonet-gpu %s: stderr %q does not contain %q", strings.Join(args, " "), errOut, want)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		found := false
+		for _, k := range keep {
+			found = found || e.Name() == k
+		}
+		if !found {
+			t.Fatalf("jkonet-gpu %s: left file %s behind", strings.Join(args, " "), e.Name())
+		}
+	}
+}
+
+func TestGenerateSplitInfo(t *testing.T) {
+	dir := t.TempDir()
+	all := filepath.Join(dir, "all.npz")
+	mustRun(t, "generate", "--potential", "wavy_plateau", "--interaction", "sphere", "--beta", "0.1",
+		"--particles", "40", "--steps", "3", "--seed", "5", "--quiet", "--out", all)
+	set, err := snapshot.Load(all, snapshot.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.D != 2 || len(set.T) != 160 || len(set.ID) != 160 || set.DT != 0.01 {
+		t.Fatalf("generated set: d=%d rows=%d ids=%d dt=%v", set.D, len(set.T), len(set.ID), set.DT)
+	}
+	if !strings.Contains(string(set.Meta), `"potential":"wavy_plateau"`) || !strings.Contains(string(set.Meta), `"interaction":"sphere"`) {
+		t.Fatalf("meta %s", set.Meta)
+	}
+	// Same seed, byte-identical file.
+	again := filepath.Join(dir, "again.npz")
+	mustRun(t, "generate", "--potential", "wavy_plateau", "--interaction", "sphere", "--beta", "0.1",
+		"--particles", "40", "--steps", "3", "--seed", "5", "--quiet", "--out", again)
+	a, _ := os.ReadFile(all)
+	b, _ := os.ReadFile(again)
+	if !bytes.Equal(a, b) {
+		t.Fatal("same seed gave different files")
+	}
+
+	train, test := filepath.Join(dir, "train.npz"), filepath.Join(dir, "test.npz")
+	for _, by := range []string{"trajectory", "population", "independent"} {
+		mustRun(t, "split", "--data", all, "--by", by, "--train", train, "--test", test, "--quiet")
+		tr, err1 := snapshot.Load(train, snapshot.LoadOptions{})
+		te, err2 := snapshot.Load(test, snapshot.LoadOptions{})
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		want := 160
+		if by == "independent" {
+			want = 40 // every id kept once
+		}
+		if len(tr.T)+len(te.T) != want {
+			t.Fatalf("--by %s: %d + %d rows, want %d", by, len(tr.T), len(te.T), want)
+		}
+	}
+	out := mustRun(t, "info", "--data", all)
+	for _, want := range []string{"d = 2", "160"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("info output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mustRun(t, "version"); !strings.HasPrefix(out, "jkonet-gpu ") {
+		t.Fatalf("version printed %q", out)
+	}
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	for _, cmd := range newApp(nil, nil).Commands {
+		out := mustRun(t, cmd.Name, "--help")
+		if !strings.Contains(out, cmd.Name) || !strings.Contains(out, "USAGE") {
+			t.Fatalf("%s --help printed:\n%s", cmd.Name, out)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.npz")
+	mustRun(t, "generate", "--potential", "flat", "--particles", "10", "--steps", "1", "--quiet", "--out", good)
+	notNPZ := filepath.Join(dir, "text.npz")
+	os.WriteFile(notNPZ, []byte("hello"), 0o644)
+	keep := []string{"good.npz", "text.npz"}
+	out := filepath.Join(dir, "out.npz")
+	gen := func(extra ...string) []string {
+		return append([]string{"generate", "--potential", "flat", "--particles", "10", "--steps", "1", "--quiet", "--out", out}, extra...)
+	}
+	cases := []struct {
+		want string
+		args []string
+	}{
+		{"--potential: unknown test function", []string{"generate", "--potential", "nope", "--out", out}},
+		{"dim", gen("--dim", "0")},
+		{"particles", gen("--particles", "1")},
+		{"steps", gen("--steps", "0")},
+		{"beta", gen("--beta", "-1")},
+		{"no/such/dir", []string{"generate", "--potential", "flat", "--out", filepath.Join(dir, "no/such/dir/x.npz")}},
+		{"missing.npz", []string{"info", "--data", filepath.Join(dir, "missing.npz")}},
+		{"text.npz", []string{"info", "--data", notNPZ}},
+		{"text.npz", []string{"split", "--data", notNPZ, "--train", out, "--test", filepath.Join(dir, "te.npz")}},
+		{"by", []string{"split", "--data", good, "--by", "nope", "--train", out, "--test", filepath.Join(dir, "te.npz")}},
+		{"fraction", []string{"split", "--data", good, "--test-fraction", "1.5", "--train", out, "--test", filepath.Join(dir, "te.npz")}},
+		{"flag provided but not defined", []string{"info", "--nope"}},
+	}
+	for _, c := range cases {
+		mustFail(t, dir, keep, c.want, c.args...)
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+var splitCommand = &cli.Command{
+	Name:  "split",
+	Usage: "split snapshots into a training and a test set",
+	Description: `--by trajectory: a random fraction of trajectory ids goes to test at every time
+   (the reference protocol; train holds the same particles at every time).
+--by population: each snapshot is split independently.
+--by independent: each trajectory id is kept in one snapshot only, so no particle
+   identity links two snapshots (the honest protocol for unpaired data); each
+   snapshot keeps about N/(T+1) particles, so generate more particles for it.`,
+	Flags: []cli.Flag{
+		dataFlag, timeColFlag,
+		&cli.StringFlag{Name: "by", Usage: "trajectory, population or independent", Value: "trajectory"},
+		&cli.Float64Flag{Name: "test-fraction", Usage: "fraction of each snapshot that goes to test", Value: 0.5},
+		seedFlag,
+		&cli.StringFlag{Name: "train", Usage: "output training set (.npz)", Required: true},
+		&cli.StringFlag{Name: "test", Usage: "output test set (.npz)", Required: true},
+		quietFlag,
+	},
+	Action: split,
+}
+
+func split(c *cli.Context) error {
+	trainPath, testPath := c.String("train"), c.String("test")
+	if trainPath == testPath {
+		return fmt.Errorf("--train and --test name the same file %s", trainPath)
+	}
+	for _, p := range []string{trainPath, testPath} {
+		if err := atomicfile.CheckWritable(p); err != nil {
+			return err
+		}
+	}
+	set, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	train, test, err := snapshot.Split(set, c.String("by"), c.Float64("test-fraction"), c.Uint64("seed"))
+	if err != nil {
+		return fmt.Errorf("%s: %v", c.String("data"), err)
+	}
+	if err := train.Save(trainPath); err != nil {
+		return err
+	}
+	if err := test.Save(testPath); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.Writer, "wrote %s (%d rows) and %s (%d rows)\n", trainPath, len(train.T), testPath, len(test.T))
+	}
+	return nil
+}

@@ -1,0 +1,255 @@
+package npz
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+)
+
+const magic = "\x93NUMPY"
+
+// maxHeaderLen bounds the dict of a .npy header; NumPy itself refuses
+// headers over 10000 bytes by default.
+const maxHeaderLen = 1 << 20
+
+// ReadFile reads every array of the archive at path. Errors are one line
+// that starts with path.
+func ReadFile(path string) (Archive, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read: %v", path, pathErrorReason(err))
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot read: %v", path, pathErrorReason(err))
+	}
+	arch, err := Read(f, info.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return arch, nil
+}
+
+// Read reads every array of an archive of size bytes. Entry names lose
+// their ".npy" suffix, as in np.load.
+func Read(r io.ReaderAt, size int64) (Archive, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("not an NPZ archive (%v)", err)
+	}
+	var arch Archive
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		name := strings.TrimSuffix(f.Name, ".npy")
+		if arch.Get(name) != nil {
+			return nil, fmt.Errorf("array %q: stored twice", name)
+		}
+		a, err := readEntry(f, size)
+		if err != nil {
+			return nil, fmt.Errorf("array %q: %v", name, err)
+		}
+		arch = append(arch, Entry{Name: name, Array: a})
+	}
+	return arch, nil
+}
+
+func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("cannot open entry (%v)", err)
+	}
+	defer rc.Close()
+	h, err := readHeader(rc)
+	if err != nil {
+		return nil, err
+	}
+	if h.fortran && len(h.shape) > 1 {
+		return nil, errors.New("Fortran-order arrays are not supported (save with C order, e.g. np.ascontiguousarray)")
+	}
+	kind, itemSize, err := parseDType(h.descr)
+	if err != nil {
+		return nil, err
+	}
+	n, ok := elementCount(h.shape, itemSize)
+	if !ok {
+		return nil, fmt.Errorf("shape %s is too large", FormatShape(h.shape))
+	}
+	want := int64(n) * int64(itemSize)
+	raw, err := readData(rc, want, plausibleSize(f, archiveSize))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read data (%v)", err)
+	}
+	if int64(len(raw)) != want {
+		if int64(len(raw)) < want {
+			return nil, fmt.Errorf("data is truncated: shape %s of %s needs %d bytes, found %d", FormatShape(h.shape), h.descr, want, len(raw))
+		}
+		return nil, fmt.Errorf("data is longer than shape %s of %s says (%d bytes)", FormatShape(h.shape), h.descr, want)
+	}
+	a := &Array{DType: h.descr, Shape: h.shape}
+	if err := decode(a, raw, kind, itemSize, n); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// readHeader reads the magic, version, header length and header dict of a
+// .npy stream. Versions 2.0 and 3.0 differ from 1.0 by a 4-byte length (and
+// a UTF-8 rather than Latin-1 dict, which changes nothing for us).
+func readHeader(r io.Reader) (header, error) {
+	var prefix [len(magic) + 2]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return header{}, fmt.Errorf("not a .npy entry (%v)", shortRead(err))
+	}
+	if string(prefix[:len(magic)]) != magic {
+		return header{}, errors.New("not a .npy entry (bad magic)")
+	}
+	major, minor := prefix[len(magic)], prefix[len(magic)+1]
+	lenSize := map[byte]int{1: 2, 2: 4, 3: 4}[major] // bytes of the little-endian header length
+	if lenSize == 0 {
+		return header{}, fmt.Errorf("unsupported .npy format version %d.%d", major, minor)
+	}
+	var lenBytes [4]byte
+	if _, err := io.ReadFull(r, lenBytes[:lenSize]); err != nil {
+		return header{}, fmt.Errorf("truncated .npy header (%v)", shortRead(err))
+	}
+	headerLen := binary.LittleEndian.Uint32(lenBytes[:])
+	if headerLen > maxHeaderLen {
+		return header{}, fmt.Errorf(".npy header of %d bytes is too long", headerLen)
+	}
+	text := make([]byte, headerLen)
+	if _, err := io.ReadFull(r, text); err != nil {
+		return header{}, fmt.Errorf("truncated .npy header (%v)", shortRead(err))
+	}
+	h, err := parseHeader(string(text))
+	if err != nil {
+		return header{}, fmt.Errorf("bad .npy header: %v", err)
+	}
+	return h, nil
+}
+
+func shortRead(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// parseDType splits a descriptor such as "<f8" into its kind and item size.
+func parseDType(descr string) (kind byte, size int, err error) {
+	supported := map[string]int{"f8": 8, "f4": 4, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u8": 8, "u4": 4, "u2": 2, "u1": 1, "b1": 1}
+	if len(descr) != 3 {
+		return 0, 0, fmt.Errorf("unsupported dtype %q", descr)
+	}
+	size, ok := supported[descr[1:]]
+	if !ok {
+		return 0, 0, fmt.Errorf("unsupported dtype %q (supported: float64, float32, int8-64, uint8-64, bool)", descr)
+	}
+	switch order := descr[0]; {
+	case order == '>':
+		return 0, 0, fmt.Errorf("unsupported dtype %q: big-endian data (convert with .astype('<%s'))", descr, descr[1:])
+	case order != '<' && !(order == '|' && size == 1):
+		return 0, 0, fmt.Errorf("unsupported dtype %q", descr)
+	}
+	return descr[1], size, nil
+}
+
+// elementCount multiplies out the shape, failing if the byte size would
+// come near overflowing an int64.
+func elementCount(shape []int, itemSize int) (int, bool) {
+	const maxBytes = math.MaxInt64 / 2
+	n := 1
+	for _, s := range shape {
+		if s != 0 && n > maxBytes/itemSize/s {
+			return 0, false
+		}
+		n *= s
+	}
+	return n, true
+}
+
+// plausibleSize bounds how many bytes an entry can really decompress to, so
+// that a forged size field cannot make us allocate more than the data holds:
+// a stored entry is at most as large as the archive, and deflate expands at
+// most about 1032-fold.
+func plausibleSize(f *zip.File, archiveSize int64) int64 {
+	if f.Method == zip.Store {
+		return archiveSize
+	}
+	return 1100*archiveSize + 1<<16
+}
+
+// readData reads up to want+1 bytes (one more to detect surplus data).
+func readData(r io.Reader, want, plausible int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(want+1, plausible)))
+	if _, err := buf.ReadFrom(io.LimitReader(r, want+1)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// decode converts n little-endian items of raw into a.Float or a.Int.
+func decode(a *Array, raw []byte, kind byte, size, n int) error {
+	le := binary.LittleEndian
+	if kind == 'f' {
+		a.Float = make([]float64, n)
+		for i := range a.Float {
+			if size == 8 {
+				a.Float[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
+			} else {
+				a.Float[i] = float64(math.Float32frombits(le.Uint32(raw[4*i:])))
+			}
+		}
+		return nil
+	}
+	a.Int = make([]int64, n)
+	for i := range a.Int {
+		var v int64
+		switch size {
+		case 8:
+			u := le.Uint64(raw[8*i:])
+			if kind == 'u' && u > math.MaxInt64 {
+				return fmt.Errorf("value %d at index %d does not fit in int64", u, i)
+			}
+			v = int64(u)
+		case 4:
+			v = int64(le.Uint32(raw[4*i:]))
+			if kind == 'i' {
+				v = int64(int32(v))
+			}
+		case 2:
+			v = int64(le.Uint16(raw[2*i:]))
+			if kind == 'i' {
+				v = int64(int16(v))
+			}
+		case 1:
+			v = int64(raw[i])
+			if kind == 'i' {
+				v = int64(int8(v))
+			} else if kind == 'b' && v != 0 {
+				v = 1
+			}
+		}
+		a.Int[i] = v
+	}
+	return nil
+}
+
+// pathErrorReason drops the path from *os.PathError, which the caller
+// already prints first.
+func pathErrorReason(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
