@@ -1,0 +1,163 @@
+package bench
+
+import (
+	_ "embed"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
+)
+
+//go:embed peers/ot_emd.py
+var otEMDScript string
+
+// OTCostTolerance is the largest relative difference between the optimal
+// costs found by ot.Exact and POT that counts as equal (DESIGN.md §5).
+const OTCostTolerance = 1e-9
+
+// potNumItermax is POT's network simplex iteration cap: far above what the
+// cases need, so POT stops at the optimum, not at the cap.
+const potNumItermax = 100_000_000
+
+// OTCase is one exact-OT comparison: N source and M target points uniform
+// on [0, 1]^D, squared Euclidean cost, uniform weights.
+type OTCase struct {
+	N, M, D int
+	Seed    uint64
+}
+
+// Name is a short label such as "1500x2500 d2".
+func (c OTCase) Name() string {
+	return fmt.Sprintf("%dx%d d%d", c.N, c.M, c.D)
+}
+
+// DefaultOTCases are the cases of DESIGN.md §5: n = m = 1000, 2000, 4000
+// in d = 2 and d = 5, and 1500 × 2500 in d = 2; plus 2000 × 1999, the
+// near-square shape (gcd 1) that snapshots split independently give.
+func DefaultOTCases() []OTCase {
+	var cases []OTCase
+	for _, d := range []int{2, 5} {
+		for _, n := range []int{1000, 2000, 4000} {
+			cases = append(cases, OTCase{N: n, M: n, D: d, Seed: 1})
+		}
+	}
+	return append(cases, OTCase{N: 1500, M: 2500, D: 2, Seed: 1}, OTCase{N: 2000, M: 1999, D: 2, Seed: 1})
+}
+
+// OTData generates the source and target points of a case (row-major).
+func OTData(c OTCase) (x, y []float64, err error) {
+	if c.N < 1 || c.M < 1 || c.D < 1 {
+		return nil, nil, fmt.Errorf("bench: OT case needs N, M, D ≥ 1, got %d, %d, %d", c.N, c.M, c.D)
+	}
+	rng := rand.New(rand.NewPCG(c.Seed, 0x6f742d62656e6368))
+	x, y = make([]float64, c.N*c.D), make([]float64, c.M*c.D)
+	for _, p := range [][]float64{x, y} {
+		for i := range p {
+			p[i] = rng.Float64()
+		}
+	}
+	return x, y, nil
+}
+
+// OTResult compares ot.Exact with POT's ot.emd on one case: the median
+// solver times over the repeats (Go: ot.Exact including its cost
+// evaluations; POT: ot.emd alone, on a precomputed cost matrix), their ratio
+// (below 1: Go is faster), and the optimal costs with their relative
+// difference.
+type OTResult struct {
+	Case                  OTCase
+	GoSeconds, POTSeconds float64
+	Ratio                 float64
+	GoCost, POTCost       float64
+	RelCostDiff           float64
+	POTWarning            string // POT's own warning, e.g. its iteration cap reached
+}
+
+// CostsAgree reports whether both solvers found the same optimal cost, to
+// OTCostTolerance.
+func (r OTResult) CostsAgree() bool {
+	return r.RelCostDiff <= OTCostTolerance && r.POTWarning == ""
+}
+
+// String formats a result as one table row.
+func (r OTResult) String() string {
+	s := fmt.Sprintf("%-14s go %8.4fs  pot %8.4fs  ratio %5.2f  cost %.12g  rel diff %.1e",
+		r.Case.Name(), r.GoSeconds, r.POTSeconds, r.Ratio, r.GoCost, r.RelCostDiff)
+	if r.POTWarning != "" {
+		s += "  POT: " + r.POTWarning
+	}
+	return s
+}
+
+// CompareExactOT solves every case with ot.Exact and with POT's ot.emd
+// (numItermax 1e8). After one untimed Go run, Go and POT runs alternate
+// repeats times, each POT run in a fresh Python process. It fails with an
+// error wrapping ErrNoPeer when POT is missing.
+func CompareExactOT(cases []OTCase, repeats int) ([]OTResult, error) {
+	if repeats < 1 {
+		return nil, fmt.Errorf("bench: repeats %d, want ≥ 1", repeats)
+	}
+	if err := PeerAvailable("ot", "scipy"); err != nil {
+		return nil, err
+	}
+	results := make([]OTResult, 0, len(cases))
+	for _, c := range cases {
+		r, err := compareExactOTCase(c, repeats)
+		if err != nil {
+			return nil, fmt.Errorf("bench: OT %s: %w", c.Name(), err)
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
+	res := OTResult{Case: c}
+	x, y, err := OTData(c)
+	if err != nil {
+		return res, err
+	}
+	if _, err := ot.Exact(x, y, c.D, ot.SqEuclidean); err != nil {
+		return res, err
+	}
+	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
+	arrays := map[string][]float64{"x": x, "y": y}
+	goTimes := make([]float64, repeats)
+	potTimes := make([]float64, repeats)
+	for r := range repeats {
+		start := time.Now()
+		plan, err := ot.Exact(x, y, c.D, ot.SqEuclidean)
+		goTimes[r] = time.Since(start).Seconds()
+		if err != nil {
+			return res, err
+		}
+		res.GoCost = plan.Cost
+
+		var peer struct {
+			Seconds float64 `json:"seconds"`
+			Cost    float64 `json:"cost"`
+			Warning *string `json:"warning"`
+		}
+		if err := RunPeer(otEMDScript, args, arrays, &peer); err != nil {
+			return res, err
+		}
+		potTimes[r] = peer.Seconds
+		res.POTCost = peer.Cost
+		if peer.Warning != nil {
+			res.POTWarning = *peer.Warning
+		}
+	}
+	res.GoSeconds, res.POTSeconds = median(goTimes), median(potTimes)
+	res.Ratio = res.GoSeconds / res.POTSeconds
+	res.RelCostDiff = math.Abs(res.GoCost-res.POTCost) / math.Abs(res.POTCost)
+	return res, nil
+}
+
+// median is the median of v (the mean of the middle two for even lengths).
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
+}

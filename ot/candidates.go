@@ -1,0 +1,153 @@
+package ot
+
+import "math"
+
+// arc is a candidate pair (source, col) of the transport problem, kept in
+// the source's list with its cost C_ij.
+type arc struct {
+	col  int32
+	cost float64
+}
+
+// nearest keeps the k smallest of the (key, index) pairs offered to it.
+// Offers below bound go into a buffer of up to 2k entries, which is cut back
+// to its k smallest by quickselect when full, bound becoming the largest kept
+// key: O(1) amortised per offer that gets in, and one comparison for the
+// many that do not.
+type nearest struct {
+	k     int
+	key   []float64
+	idx   []int32
+	bound float64 // offers ≥ bound are not among the k smallest
+}
+
+func newNearest(k int) nearest {
+	return nearest{k: k, key: make([]float64, 0, 2*k), idx: make([]int32, 0, 2*k), bound: math.Inf(1)}
+}
+
+func (h *nearest) reset() {
+	h.key, h.idx, h.bound = h.key[:0], h.idx[:0], math.Inf(1)
+}
+
+// offer adds (c, j) if c is below bound.
+func (h *nearest) offer(c float64, j int32) {
+	if c >= h.bound {
+		return
+	}
+	h.key, h.idx = append(h.key, c), append(h.idx, j)
+	if len(h.key) == 2*h.k {
+		h.cut()
+	}
+}
+
+// cut keeps the k smallest entries (all if there are fewer) and lowers bound
+// to the largest of them. Call it before reading key and idx.
+func (h *nearest) cut() {
+	if len(h.key) <= h.k {
+		return
+	}
+	selectSmallest(h.key, h.idx, h.k)
+	h.key, h.idx = h.key[:h.k], h.idx[:h.k]
+	h.bound = h.key[0]
+	for _, c := range h.key[1:] {
+		h.bound = max(h.bound, c)
+	}
+}
+
+// selectSmallest reorders key (and idx alike) so that key[:k] holds the k
+// smallest keys: Hoare's quickselect with a median-of-three pivot.
+func selectSmallest(key []float64, idx []int32, k int) {
+	t := k - 1 // the position to settle
+	for lo, hi := 0, len(key)-1; lo < hi; {
+		a, b, c := key[lo], key[lo+(hi-lo)/2], key[hi]
+		p := max(min(a, b), min(max(a, b), c)) // median of a, b, c
+		i, j := lo, hi
+		for i <= j {
+			for key[i] < p {
+				i++
+			}
+			for key[j] > p {
+				j--
+			}
+			if i <= j {
+				key[i], key[j] = key[j], key[i]
+				idx[i], idx[j] = idx[j], idx[i]
+				i, j = i+1, j-1
+			}
+		}
+		switch {
+		case t <= j:
+			hi = j
+		case t >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
+// candidateArcs builds the sparse graph the exact solvers work on: each
+// source's arcs to its k nearest targets, and to the targets of which it is
+// one of the k nearest sources. Pricing later adds whatever arcs the optimum
+// needs beyond these.
+//
+// Cost: two passes over all n·m costs (by sources, then by targets), on
+// GOMAXPROCS goroutines; memory O((n + m)·k).
+func candidateArcs(c *costMatrix, k int) [][]arc {
+	arcs := nearestPerRow(c, min(k, c.m))
+	byTarget := nearestPerRow(newCostMatrix(c.y, c.x, c.d, c.cost, 0), min(k, c.n))
+	has := make([]int32, c.m) // has[j] == i+1: source i holds an arc to j
+	for i, as := range arcs {
+		for _, a := range as {
+			has[a.col] = int32(i) + 1
+		}
+	}
+	for j, as := range byTarget {
+		for _, a := range as {
+			if i := a.col; has[j] != i+1 {
+				arcs[i] = append(arcs[i], arc{col: int32(j), cost: a.cost})
+			}
+		}
+	}
+	return arcs
+}
+
+// nearestPerRow returns the arcs from each row of c to its k nearest
+// columns. The minima of k slices of a row are k
+// distinct entries, so the largest of them bounds the k-th smallest cost:
+// only entries up to it are offered.
+func nearestPerRow(c *costMatrix, k int) [][]arc {
+	arcs := make([][]arc, c.n)
+	parallelRows(c.n, func(_, lo, hi int) {
+		h := newNearest(k)
+		buf := make([]float64, c.m)
+		slice := max(1, c.m/k)
+		for i := lo; i < hi; i++ {
+			r := c.row(i, buf)
+			h.reset()
+			var bound float64
+			for s := 0; s < c.m; s += slice {
+				least := math.Inf(1)
+				for _, cij := range r[s:min(s+slice, c.m)] {
+					if cij < least {
+						least = cij
+					}
+				}
+				bound = max(bound, least)
+			}
+			h.bound = math.Nextafter(bound, math.Inf(1))
+			for j, cij := range r {
+				if cij < h.bound {
+					h.offer(cij, int32(j))
+				}
+			}
+			h.cut()
+			a := make([]arc, len(h.key), len(h.key)+k)
+			for l, j := range h.idx {
+				a[l] = arc{col: j, cost: h.key[l]}
+			}
+			arcs[i] = a
+		}
+	})
+	return arcs
+}

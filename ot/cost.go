@@ -1,0 +1,203 @@
+// Package ot solves discrete optimal transport between point clouds: exact
+// plans (Jonker–Volgenant assignment for equal sizes, network simplex for the
+// transportation problem otherwise), entropic plans (log-domain Sinkhorn),
+// block-wise plans, and the W1/W2 distances.
+//
+// A point cloud is a flat row-major []float64 of n×d values with a separate
+// d: point i is x[i*d : (i+1)*d]. Both clouds carry uniform weights 1/n and
+// 1/m.
+package ot
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+)
+
+// Cost is the ground cost c(x, y) between a source and a target point.
+type Cost int
+
+const (
+	// SqEuclidean is ‖x − y‖², the cost of couplings and of W2.
+	SqEuclidean Cost = iota
+	// Euclidean is ‖x − y‖, the cost of W1.
+	Euclidean
+)
+
+// String names the cost.
+func (c Cost) String() string {
+	switch c {
+	case SqEuclidean:
+		return "sqeuclidean"
+	case Euclidean:
+		return "euclidean"
+	}
+	return fmt.Sprintf("Cost(%d)", int(c))
+}
+
+// Between returns c(x, y) for two points of the same dimension. The squares
+// are summed two coordinates at a time, in the order the solvers' row
+// passes use, so that every part of a solver sees the same costs.
+func (c Cost) Between(x, y []float64) float64 {
+	var s float64
+	k := 0
+	if len(x)%2 == 1 {
+		t := x[0] - y[0]
+		s, k = t*t, 1
+	}
+	for ; k+1 < len(x); k += 2 {
+		ta, tb := x[k]-y[k], x[k+1]-y[k+1]
+		s += ta*ta + tb*tb
+	}
+	if c == Euclidean {
+		return math.Sqrt(s)
+	}
+	return s
+}
+
+// DenseBudget is the largest cost matrix, in bytes, that Sinkhorn stores:
+// n·m·8 bytes up to it (1 GiB, 11585 × 11585 points); beyond it, it
+// recomputes the rows of costs in every pass. The exact solvers never store
+// the matrix.
+const DenseBudget = 1 << 30
+
+// costMatrix hands out the rows of C_ij = c(x_i, y_j): slices of a stored
+// dense matrix, or rows recomputed into the caller's buffer. It is safe for
+// concurrent use with one buffer per goroutine.
+type costMatrix struct {
+	n, m, d int
+	x, y    []float64
+	yT      []float64 // y transposed, d×m: coordinate k of all targets in a row
+	cost    Cost
+	dense   []float64 // n×m row-major, or nil
+}
+
+// newCostMatrix stores the costs when n·m·8 ≤ budget bytes.
+func newCostMatrix(x, y []float64, d int, cost Cost, budget int64) *costMatrix {
+	n, m := len(x)/d, len(y)/d
+	c := &costMatrix{n: n, m: m, d: d, x: x, y: y, cost: cost, yT: make([]float64, m*d)}
+	for j := range m {
+		for k := range d {
+			c.yT[k*m+j] = y[j*d+k]
+		}
+	}
+	if int64(n)*int64(m)*8 <= budget {
+		c.dense = make([]float64, n*m)
+		parallelRows(n, func(_, lo, hi int) {
+			for i := lo; i < hi; i++ {
+				c.fill(i, c.dense[i*m:(i+1)*m])
+			}
+		})
+	}
+	return c
+}
+
+// row returns C_i· (m values): a slice of the stored matrix, or buf (of
+// length ≥ m) filled. The caller must not modify it.
+func (c *costMatrix) row(i int, buf []float64) []float64 {
+	if c.dense != nil {
+		return c.dense[i*c.m : (i+1)*c.m]
+	}
+	buf = buf[:c.m]
+	c.fill(i, buf)
+	return buf
+}
+
+// at returns C_ij.
+func (c *costMatrix) at(i, j int) float64 {
+	if c.dense != nil {
+		return c.dense[i*c.m+j]
+	}
+	return c.cost.Between(c.x[i*c.d:(i+1)*c.d], c.y[j*c.d:(j+1)*c.d])
+}
+
+// bound returns the cost across the bounding box of both clouds, an upper
+// bound of every C_ij that scales rounding tolerances.
+func (c *costMatrix) bound() float64 {
+	lo, hi := make([]float64, c.d), make([]float64, c.d)
+	for k := range lo {
+		lo[k], hi[k] = math.Inf(1), math.Inf(-1)
+	}
+	for _, p := range [][]float64{c.x, c.y} {
+		for l, v := range p {
+			lo[l%c.d], hi[l%c.d] = min(lo[l%c.d], v), max(hi[l%c.d], v)
+		}
+	}
+	return c.cost.Between(lo, hi)
+}
+
+// fill writes C_i· into out (length m), exactly as Between does. It runs
+// over the transposed targets two coordinates at a time, so that the loops
+// stream contiguous slices.
+func (c *costMatrix) fill(i int, out []float64) {
+	d, m := c.d, c.m
+	out = out[:m]
+	xi := c.x[i*d : (i+1)*d]
+	k := 0
+	if d%2 == 1 {
+		x0, y0 := xi[0], c.yT[:m]
+		for j := range out {
+			t := x0 - y0[j]
+			out[j] = t * t
+		}
+		k = 1
+	} else {
+		clear(out)
+	}
+	for ; k < d; k += 2 {
+		xa, xb := xi[k], xi[k+1]
+		ya, yb := c.yT[k*m:(k+1)*m], c.yT[(k+1)*m:(k+2)*m]
+		for j := range out {
+			ta, tb := xa-ya[j], xb-yb[j]
+			out[j] += ta*ta + tb*tb
+		}
+	}
+	if c.cost == Euclidean {
+		for j, s := range out {
+			out[j] = math.Sqrt(s)
+		}
+	}
+}
+
+// checkClouds validates two point clouds of dimension d and the cost, and
+// returns the cloud sizes.
+func checkClouds(x, y []float64, d int, cost Cost) (n, m int, err error) {
+	if cost != SqEuclidean && cost != Euclidean {
+		return 0, 0, fmt.Errorf("ot: unknown %v", cost)
+	}
+	if d < 1 {
+		return 0, 0, fmt.Errorf("ot: dimension must be ≥ 1, got %d", d)
+	}
+	for _, c := range []struct {
+		name string
+		p    []float64
+	}{{"source", x}, {"target", y}} {
+		if len(c.p) == 0 || len(c.p)%d != 0 {
+			return 0, 0, fmt.Errorf("ot: %s cloud has %d values, expected a positive multiple of d = %d", c.name, len(c.p), d)
+		}
+		for k, v := range c.p {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, 0, fmt.Errorf("ot: %s point %d has a non-finite coordinate %v", c.name, k/d, v)
+			}
+		}
+	}
+	return len(x) / d, len(y) / d, nil
+}
+
+// workers returns the number of goroutines parallelRows uses for n rows.
+func workers(n int) int {
+	return max(1, min(runtime.GOMAXPROCS(0), n))
+}
+
+// parallelRows splits [0, n) into workers(n) contiguous ranges, runs
+// work(w, lo, hi) on each at once (w numbers the range) and returns when all
+// are done.
+func parallelRows(n int, work func(w, lo, hi int)) {
+	p := workers(n)
+	var wg sync.WaitGroup
+	for w := 0; w < p; w++ {
+		wg.Go(func() { work(w, w*n/p, (w+1)*n/p) })
+	}
+	wg.Wait()
+}

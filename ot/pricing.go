@@ -1,0 +1,52 @@
+package ot
+
+import "math"
+
+// priceRows checks the pairs of the listed sources (all when rows is nil)
+// against the target potentials v. For each such source i it sets
+// u[i] = min_j (C_ij − v_j) and, where some C_ij − v_j < limit[i], returns
+// the most violated of those pairs (up to candidates of them) in add[i], as
+// arcs to add to the sparse graph. Cost: one pass over the listed rows of
+// costs, on GOMAXPROCS goroutines.
+func priceRows(c *costMatrix, v, limit []float64, rows []int32, u []float64) (add [][]arc) {
+	add = make([][]arc, c.n)
+	count := len(rows)
+	if rows == nil {
+		count = c.n
+	}
+	parallelRows(count, func(_, lo, hi int) {
+		worst := newNearest(candidates)
+		buf := make([]float64, c.m)
+		v := v[:c.m]
+		for k := lo; k < hi; k++ {
+			i := k
+			if rows != nil {
+				i = int(rows[k])
+			}
+			li := limit[i]
+			best := math.Inf(1)
+			worst.reset()
+			r := c.row(i, buf)
+			for j, cij := range r {
+				h := cij - v[j]
+				if h < best {
+					best = h
+				}
+				if h < li {
+					worst.offer(h, int32(j))
+				}
+			}
+			worst.cut()
+			u[i] = best
+			for _, j := range worst.idx {
+				add[i] = append(add[i], arc{col: j, cost: r[j]})
+			}
+		}
+	})
+	return add
+}
+
+// pricingTolerance is the rounding allowance of the exact solvers: reduced
+// costs down to −pricingTolerance times the largest possible cost (see
+// costMatrix.bound) count as 0.
+const pricingTolerance = 1e-12

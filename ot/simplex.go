@@ -1,0 +1,396 @@
+package ot
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// networkSimplex is the exact solver for the transportation problem with
+// integer supplies s_i and demands t_j (equal totals):
+//
+//	min Σ_ij x_ij C_ij  subject to  Σ_j x_ij = s_i,  Σ_i x_ij = t_j,  x ≥ 0.
+//
+// It runs the primal network simplex method (Ahuja, Magnanti & Orlin,
+// Network Flows, 1993, ch. 11) with block-search pricing (as in LEMON and
+// POT's ot.emd) on a sparse graph of candidate arcs, the pairs of near
+// neighbours (see candidateArcs); pricing then checks every pair of the full
+// problem against the potentials and adds the arcs that violate them, and
+// pivoting resumes from the same basis, until none does.
+//
+// Degeneracy: the supplies and demands are scaled by K = 4n + 1 and
+// perturbed (every supply + 1, the last demand + n), which makes every basic
+// flow non-zero (Charnes' perturbation), so that every pivot lowers the cost
+// and the method cannot cycle. Every basic flow of the perturbed problem is
+// K times the original one plus at most 2n < K/2 in absolute value, so
+// rounding x/K recovers the original basic solution, which is optimal: the
+// potentials do not depend on the supplies.
+//
+// The spanning tree is kept with parent pointers, depths and child lists;
+// a pivot costs the length of its cycle plus the size of the subtree it
+// moves. The first basis comes from the least-cost rule on the candidate
+// arcs, completed by the north-west corner rule.
+//
+// Nodes 0..n−1 are the sources, n..n+m−1 the targets. Every arc runs from a
+// source to a target, so the tree arc above node u points up (u → parent)
+// exactly when u is a source. Potentials pi make tree arcs tight,
+// C_ij + pi_i − pi_(n+j) = 0; the duals are u_i = −pi_i, v_j = pi_(n+j).
+//
+// Memory: O((n + m)·k) for the arcs and O(n + m) for the tree.
+type networkSimplex struct {
+	c     *costMatrix
+	n, m  int
+	scale int64   // K
+	tol   float64 // reduced costs down to −tol count as 0
+
+	src, dst []int32 // arc e runs from source node src[e] to target node dst[e]
+	cost     []float64
+	flow     []int64 // perturbed, scaled flow
+	inTree   []bool
+	nextArc  int // where block pricing resumes
+
+	parent, pred, depth          []int32 // pred[u]: the arc between u and parent[u]
+	firstChild, nextSib, prevSib []int32
+	pi                           []float64
+	stack                        []int32
+}
+
+// newNetworkSimplex builds the candidate graph and the first basis for
+// supplies s and demands t per source and target.
+func newNetworkSimplex(c *costMatrix, s, t int64) *networkSimplex {
+	n, m := c.n, c.m
+	arcs := candidateArcs(c, candidates)
+	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
+	for i, as := range arcs {
+		ns.addArcs(i, as)
+	}
+	nodes := n + m
+	ns.parent, ns.pred, ns.depth = make([]int32, nodes), make([]int32, nodes), make([]int32, nodes)
+	ns.firstChild, ns.nextSib, ns.prevSib = make([]int32, nodes), make([]int32, nodes), make([]int32, nodes)
+	ns.pi = make([]float64, nodes)
+	ns.initialBasis(s, t)
+	return ns
+}
+
+// addArcs appends arcs from source i, outside the tree with no flow.
+func (ns *networkSimplex) addArcs(i int, as []arc) {
+	for _, a := range as {
+		ns.src = append(ns.src, int32(i))
+		ns.dst = append(ns.dst, int32(ns.n)+a.col)
+		ns.cost = append(ns.cost, a.cost)
+		ns.flow = append(ns.flow, 0)
+		ns.inTree = append(ns.inTree, false)
+	}
+}
+
+// initialBasis finds a basic feasible flow of the perturbed problem by the
+// least-cost rule (allocate min(supply left, demand left) on the cheapest
+// arc whose source and target are both open, then close the one that ran
+// out; n + m − 1 allocations form a spanning tree), and, when the candidate
+// arcs run out, the north-west corner rule on what stays open. It then
+// builds the tree rooted at source 0.
+func (ns *networkSimplex) initialBasis(s, t int64) {
+	n, m, k := ns.n, ns.m, ns.scale
+	supply, demand := make([]int64, n), make([]int64, m)
+	for i := range supply {
+		supply[i] = k*s + 1
+	}
+	for j := range demand {
+		demand[j] = k * t
+	}
+	demand[m-1] += int64(n)
+	rowOut, colOut := make([]bool, n), make([]bool, m)
+	open := n + m
+	allocate := func(e int, i, j int) {
+		q := min(supply[i], demand[j])
+		ns.flow[e], ns.inTree[e] = q, true
+		supply[i] -= q
+		demand[j] -= q
+		switch {
+		case open == 2:
+			rowOut[i], colOut[j], open = true, true, 0
+		case supply[i] == 0:
+			rowOut[i], open = true, open-1
+		default:
+			colOut[j], open = true, open-1
+		}
+	}
+	order := make([]int32, len(ns.cost))
+	for e := range order {
+		order[e] = int32(e)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(ns.cost[a], ns.cost[b]) })
+	for _, e := range order {
+		if open == 0 {
+			break
+		}
+		if i, j := int(ns.src[e]), int(ns.dst[e])-n; !rowOut[i] && !colOut[j] {
+			allocate(int(e), i, j)
+		}
+	}
+	for i, j := 0, 0; open > 0; {
+		for rowOut[i] {
+			i++
+		}
+		for colOut[j] {
+			j++
+		}
+		ns.addArcs(i, []arc{{col: int32(j), cost: ns.c.at(i, j)}})
+		allocate(len(ns.cost)-1, i, j)
+	}
+	ns.buildTree()
+}
+
+// buildTree sets parent, pred, depth and the child lists from the tree
+// arcs, rooted at source 0, and the potentials.
+func (ns *networkSimplex) buildTree() {
+	nodes := ns.n + ns.m
+	// Tree arcs by node, in compressed sparse rows.
+	start := make([]int32, nodes+1)
+	for e, in := range ns.inTree {
+		if in {
+			start[ns.src[e]+1]++
+			start[ns.dst[e]+1]++
+		}
+	}
+	for u := range nodes {
+		start[u+1] += start[u]
+	}
+	adj := make([]int32, start[nodes])
+	fill := slices.Clone(start[:nodes])
+	for e, in := range ns.inTree {
+		if in {
+			for _, u := range []int32{ns.src[e], ns.dst[e]} {
+				adj[fill[u]] = int32(e)
+				fill[u]++
+			}
+		}
+	}
+	for u := range nodes {
+		ns.parent[u], ns.firstChild[u], ns.nextSib[u], ns.prevSib[u] = -1, -1, -1, -1
+	}
+	ns.pred[0], ns.depth[0] = -1, 0
+	queue := []int32{0}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, e := range adj[start[p]:start[p+1]] {
+			if e == ns.pred[p] {
+				continue
+			}
+			u := ns.src[e] + ns.dst[e] - p // the other end
+			ns.parent[u], ns.pred[u], ns.depth[u] = p, e, ns.depth[p]+1
+			ns.addChild(p, u)
+			queue = append(queue, u)
+		}
+	}
+	ns.setPotentials()
+}
+
+// setPotentials recomputes the potentials from the tree, pi = 0 at the
+// root, so that rounding does not build up over the pivots.
+func (ns *networkSimplex) setPotentials() {
+	ns.pi[0] = 0
+	ns.walkSubtree(0, func(u int32) {
+		if p := ns.parent[u]; p >= 0 {
+			ns.pi[u] = ns.pi[p] + ns.arcSign(u)*ns.cost[ns.pred[u]]
+		}
+	})
+}
+
+// arcSign is +1 when the tree arc above u points down (parent → u, u a
+// target) and −1 when it points up (u a source): pi_u = pi_parent ± C.
+func (ns *networkSimplex) arcSign(u int32) float64 {
+	if int(u) < ns.n {
+		return -1
+	}
+	return 1
+}
+
+// walkSubtree calls visit on u and every node below it, parents first.
+func (ns *networkSimplex) walkSubtree(u int32, visit func(int32)) {
+	stack := append(ns.stack[:0], u)
+	for len(stack) > 0 {
+		u := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		visit(u)
+		for ch := ns.firstChild[u]; ch >= 0; ch = ns.nextSib[ch] {
+			stack = append(stack, ch)
+		}
+	}
+	ns.stack = stack
+}
+
+func (ns *networkSimplex) addChild(p, u int32) {
+	first := ns.firstChild[p]
+	ns.nextSib[u], ns.prevSib[u] = first, -1
+	if first >= 0 {
+		ns.prevSib[first] = u
+	}
+	ns.firstChild[p] = u
+}
+
+func (ns *networkSimplex) removeChild(p, u int32) {
+	next, prev := ns.nextSib[u], ns.prevSib[u]
+	if prev >= 0 {
+		ns.nextSib[prev] = next
+	} else {
+		ns.firstChild[p] = next
+	}
+	if next >= 0 {
+		ns.prevSib[next] = prev
+	}
+}
+
+// entering returns an arc with a negative reduced cost C + pi_src − pi_dst
+// (below −tolerance), or −1 if there is none: block search, the most
+// negative of the first block of about √arcs arcs that holds one, resuming
+// where the last search stopped.
+func (ns *networkSimplex) entering() int {
+	arcs := len(ns.cost)
+	block := max(10, int(math.Sqrt(float64(arcs))))
+	best, bestArc := -ns.tol, -1
+	src, dst, cost, inTree, pi := ns.src[:arcs], ns.dst[:arcs], ns.cost[:arcs], ns.inTree[:arcs], ns.pi
+	e := ns.nextArc
+	for seen, inBlock := 0, 0; seen < arcs; seen++ {
+		if !inTree[e] {
+			if rc := cost[e] + pi[src[e]] - pi[dst[e]]; rc < best {
+				best, bestArc = rc, e
+			}
+		}
+		if e++; e == arcs {
+			e = 0
+		}
+		if inBlock++; inBlock == block {
+			if bestArc >= 0 {
+				break
+			}
+			inBlock = 0
+		}
+	}
+	ns.nextArc = e
+	return bestArc
+}
+
+// pivot brings arc e into the tree: it pushes flow around the cycle that e
+// closes, drops the tree arc whose flow falls to 0 first (the flows are
+// non-degenerate, so that one is unique and the push is positive), hangs
+// the subtree cut off by it from e, and shifts its potentials so that e is
+// tight.
+func (ns *networkSimplex) pivot(e int) {
+	n := int32(ns.n)
+	parent, pred, flow := ns.parent, ns.pred, ns.flow
+	a, b := ns.src[e], ns.dst[e]
+	join := ns.commonAncestor(a, b)
+	// The cycle runs a → b along e, up from b to join, down from join to a;
+	// flow falls on the tree arcs that point against it: the arcs above
+	// sources on a's side and above targets on b's side.
+	delta := int64(math.MaxInt64)
+	out, onA := int32(-1), true
+	for u := a; u != join; u = parent[u] {
+		if f := flow[pred[u]]; u < n && f < delta {
+			delta, out, onA = f, u, true
+		}
+	}
+	for u := b; u != join; u = parent[u] {
+		if f := flow[pred[u]]; u >= n && f < delta {
+			delta, out, onA = f, u, false
+		}
+	}
+	flow[e] += delta
+	for u := a; u != join; u = parent[u] {
+		if u < n {
+			flow[pred[u]] -= delta
+		} else {
+			flow[pred[u]] += delta
+		}
+	}
+	for u := b; u != join; u = parent[u] {
+		if u < n {
+			flow[pred[u]] += delta
+		} else {
+			flow[pred[u]] -= delta
+		}
+	}
+	ns.inTree[pred[out]], ns.inTree[e] = false, true
+
+	// The subtree below out holds in (a or b); re-root it at in, reversing
+	// the parent links from in up to out, and hang it from the other end.
+	rc := ns.cost[e] + ns.pi[a] - ns.pi[b]
+	in, newParent, shift := a, b, -rc
+	if !onA {
+		in, newParent, shift = b, a, rc
+	}
+	newPred := int32(e)
+	for u := in; ; {
+		oldParent, oldPred := parent[u], pred[u]
+		ns.removeChild(oldParent, u)
+		parent[u], pred[u] = newParent, newPred
+		ns.addChild(newParent, u)
+		if u == out {
+			break
+		}
+		newParent, newPred, u = u, oldPred, oldParent
+	}
+	ns.walkSubtree(in, func(u int32) {
+		ns.depth[u] = ns.depth[parent[u]] + 1
+		ns.pi[u] += shift
+	})
+}
+
+// commonAncestor returns the deepest node above (or at) both a and b.
+func (ns *networkSimplex) commonAncestor(a, b int32) int32 {
+	for ns.depth[a] > ns.depth[b] {
+		a = ns.parent[a]
+	}
+	for ns.depth[b] > ns.depth[a] {
+		b = ns.parent[b]
+	}
+	for a != b {
+		a, b = ns.parent[a], ns.parent[b]
+	}
+	return a
+}
+
+// solve pivots until no candidate arc has a negative reduced cost, prices
+// the full problem, and repeats while pricing adds arcs. It returns the
+// duals U_i = min_j (C_ij − V_j) and V_j = pi_(n+j).
+func (ns *networkSimplex) solve() (u, v []float64) {
+	for {
+		for e := ns.entering(); e >= 0; e = ns.entering() {
+			ns.pivot(e)
+		}
+		ns.setPotentials()
+		if e := ns.entering(); e >= 0 {
+			ns.pivot(e)
+			continue
+		}
+		v = ns.pi[ns.n:]
+		limit := make([]float64, ns.n)
+		for i := range limit {
+			limit[i] = -ns.pi[i] - ns.tol
+		}
+		u = make([]float64, ns.n)
+		add := priceRows(ns.c, v, limit, nil, u)
+		added := false
+		for i, as := range add {
+			ns.addArcs(i, as)
+			added = added || len(as) > 0
+		}
+		if !added {
+			return u, slices.Clone(v)
+		}
+	}
+}
+
+// plan returns the optimal plan, one unit of the original flow weighing
+// unit.
+func (ns *networkSimplex) plan(unit float64, u, v []float64) *Plan {
+	var pairs []Pair
+	for e, f := range ns.flow {
+		if x := (f + ns.scale/2) / ns.scale; x > 0 {
+			pairs = append(pairs, Pair{I: int(ns.src[e]), J: int(ns.dst[e]) - ns.n, W: float64(x) * unit})
+		}
+	}
+	return newPlan(ns.c, pairs, u, v)
+}
