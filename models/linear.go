@@ -52,14 +52,6 @@ const (
 // DefaultLinearRidge is the ridge λ of DESIGN.md §1 ("Linear model").
 const DefaultLinearRidge = 0.01
 
-// LinearParam names one block of the flat parameter vector θ, so a model file
-// can store the blocks as separate tensors: θ[Offset : Offset+Π Shape].
-type LinearParam struct {
-	Name   string
-	Offset int
-	Shape  []int
-}
-
 // Linear is a fitted (or loaded) linear feature model.
 type Linear struct {
 	kind  string
@@ -122,13 +114,13 @@ func (m *Linear) Theta() []float64 { return append([]float64(nil), m.theta...) }
 
 // Layout describes the blocks of Theta: theta_V and theta_U of shape [p], and
 // theta_beta of shape [1] holding the signed θ_β (Beta is its absolute value).
-func (m *Linear) Layout() []LinearParam {
+func (m *Linear) Layout() []ParamTensor {
 	p := m.basis.size()
-	layout := []LinearParam{{Name: "theta_V", Offset: 0, Shape: []int{p}}}
+	layout := []ParamTensor{{Name: "theta_V", Offset: 0, Shape: []int{p}}}
 	if m.kind == LinearKind {
 		layout = append(layout,
-			LinearParam{Name: "theta_U", Offset: p, Shape: []int{p}},
-			LinearParam{Name: "theta_beta", Offset: 2 * p, Shape: []int{1}})
+			ParamTensor{Name: "theta_U", Offset: p, Shape: []int{p}},
+			ParamTensor{Name: "theta_beta", Offset: 2 * p, Shape: []int{1}})
 	}
 	return layout
 }
