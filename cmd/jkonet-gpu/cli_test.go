@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/npz"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
@@ -145,5 +147,18 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		mustFail(t, dir, keep, c.want, c.args...)
+	}
+}
+
+// writeNPZWithNaN writes a snapshot file whose x holds a NaN, bypassing
+// Set.Save's validation.
+func writeNPZWithNaN(t *testing.T, path string) {
+	t.Helper()
+	err := npz.WriteFile(path, npz.Archive{
+		{Name: "x", Array: npz.FromFloat64([]int{2, 1}, []float64{0, math.NaN()})},
+		{Name: "t", Array: npz.FromFloat64([]int{2}, []float64{0, 1})},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

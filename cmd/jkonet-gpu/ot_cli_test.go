@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// TestDistance: a point set and its translate by s are at W1 = W2 = ‖s‖.
+func TestDistance(t *testing.T) {
+	dir := t.TempDir()
+	a := &snapshot.Set{D: 2, X: []float64{0, 0, 1, 0, 0, 2, 3, 1}, T: []float64{0, 0, 1, 1}}
+	b := &snapshot.Set{D: 2, X: make([]float64, 8), T: []float64{5, 5, 5, 5}}
+	for i := range a.X {
+		b.X[i] = a.X[i] + []float64{0.3, 0.4}[i%2] // shift by (0.3, 0.4), norm 0.5
+	}
+	pa, pb := filepath.Join(dir, "a.npz"), filepath.Join(dir, "b.npz")
+	if err := a.Save(pa); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Save(pb); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"1", "2"} {
+		var res struct {
+			P        int
+			Distance float64
+			Seconds  float64
+		}
+		out := mustRun(t, "distance", "--a", pa, "--b", pb, "--p", p, "--json")
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("distance --json printed %q: %v", out, err)
+		}
+		if math.Abs(res.Distance-0.5) > 1e-12 || res.P != int(p[0]-'0') || res.Seconds < 0 {
+			t.Fatalf("W%s = %+v, want 0.5", p, res)
+		}
+	}
+	c := &snapshot.Set{D: 3, X: make([]float64, 3), T: []float64{0}}
+	pc := filepath.Join(dir, "c.npz")
+	c.Save(pc)
+	keep := []string{"a.npz", "b.npz", "c.npz"}
+	mustFail(t, dir, keep, "has d = 2 but", "distance", "--a", pa, "--b", pc)
+	mustFail(t, dir, keep, "--p: expected 1 or 2", "distance", "--a", pa, "--b", pb, "--p", "3")
+}
+
+func TestPreprocess(t *testing.T) {
+	dir := t.TempDir()
+	all := filepath.Join(dir, "all.npz")
+	mustRun(t, "generate", "--potential", "styblinski_tang", "--particles", "60", "--steps", "2", "--quiet", "--out", all)
+	out := filepath.Join(dir, "c.npz")
+	var rep couplings.Report
+	if err := json.Unmarshal([]byte(mustRun(t, "preprocess", "--data", all, "--out", out, "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Transitions) != 2 || rep.Transitions[0].Pairs != 60 || rep.Transitions[0].N != 60 || len(rep.Snapshots) != 2 || rep.Snapshots[0].Components < 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	c, err := couplings.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 120 || len(c.Times) != 3 {
+		t.Fatalf("%d pairs, %d times", c.Len(), len(c.Times))
+	}
+	mustRun(t, "preprocess", "--data", all, "--out", out, "--coupling", "sinkhorn", "--ot-block", "30", "--quiet")
+
+	// Bad input: ε ≤ 0, one snapshot only, a NaN coordinate.
+	keep := []string{"all.npz", "c.npz", "one.npz", "nan.npz"}
+	mustFail(t, dir, keep, "--epsilon", "preprocess", "--data", all, "--out", filepath.Join(dir, "x.npz"), "--coupling", "sinkhorn", "--epsilon", "0")
+	one := &snapshot.Set{D: 1, X: []float64{1, 2, 3}, T: []float64{0, 0, 0}}
+	one.Save(filepath.Join(dir, "one.npz"))
+	mustFail(t, dir, keep, "need at least 2 snapshot times", "preprocess", "--data", filepath.Join(dir, "one.npz"), "--out", filepath.Join(dir, "x.npz"))
+	writeNPZWithNaN(t, filepath.Join(dir, "nan.npz"))
+	mustFail(t, dir, keep, "nan.npz", "preprocess", "--data", filepath.Join(dir, "nan.npz"), "--out", filepath.Join(dir, "x.npz"))
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+)
+
+var preprocessCommand = &cli.Command{
+	Name:  "preprocess",
+	Usage: "compute the OT couplings and density scores that training uses",
+	Description: `For every pair of consecutive snapshot times, couple the two snapshots by optimal
+   transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
+   plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
+   ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
+	Flags:  append([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags...),
+	Action: preprocess,
+}
+
+func preprocess(c *cli.Context) error {
+	out := c.String("out")
+	if err := atomicfile.CheckWritable(out); err != nil {
+		return err
+	}
+	set, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	cp, rep, err := couplings.Compute(set, couplingOptions(c))
+	if err != nil {
+		return fmt.Errorf("%s: %v", c.String("data"), err)
+	}
+	if err := cp.Save(out); err != nil {
+		return err
+	}
+	warnCouplings(c.App.ErrWriter, rep)
+	w := c.App.Writer
+	if c.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	if c.Bool("quiet") {
+		return nil
+	}
+	for _, t := range rep.Transitions {
+		fmt.Fprintf(w, "t=%g → t=%g: %d × %d points, %d pairs, cost %.6g, %.3f s", t.From, t.To, t.N, t.M, t.Pairs, t.Cost, t.Seconds)
+		if t.Converged != nil {
+			fmt.Fprintf(w, ", sinkhorn ε %.3g, %d iterations, marginal error %.2g", t.Epsilon, t.Iterations, t.MarginalError)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, s := range rep.Snapshots {
+		fmt.Fprintf(w, "density t=%g: %d points, %d components kept, mean log-likelihood %.4f, %.3f s\n", s.Time, s.Points, s.Components, s.LogLikelihood, s.Seconds)
+	}
+	fmt.Fprintf(w, "wrote %s: %d pairs\n", out, cp.Len())
+	return nil
+}
+
+// couplingFlags configure the coupling precomputation (preprocess, and
+// train when it computes the couplings itself).
+var couplingFlags = []cli.Flag{
+	&cli.StringFlag{Name: "coupling", Usage: "exact or sinkhorn", Value: "exact"},
+	&cli.IntFlag{Name: "ot-block", Usage: "solve index blocks of this many particles (0: whole snapshots)"},
+	&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: 0.01},
+	&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost"},
+	&cli.Float64Flag{Name: "sinkhorn-tol", Usage: "sinkhorn: stop when the marginal error is below this", Value: 1e-6},
+	&cli.IntFlag{Name: "sinkhorn-max-iter", Usage: "sinkhorn: iteration cap", Value: 10000},
+	&cli.IntFlag{Name: "components", Usage: "Gaussian mixture components per snapshot", Value: 10},
+}
+
+func couplingOptions(c *cli.Context) couplings.Options {
+	return couplings.Options{
+		Method: c.String("coupling"), Block: c.Int("ot-block"),
+		Epsilon: c.Float64("epsilon"), EpsilonAbsolute: c.Bool("epsilon-absolute"),
+		Tol: c.Float64("sinkhorn-tol"), MaxIter: c.Int("sinkhorn-max-iter"),
+		Components: c.Int("components"), Seed: c.Uint64("seed"),
+	}
+}
+
+// warnCouplings tells the user, on stderr, what would otherwise go unseen:
+// Sinkhorn that stopped at its cap, and snapshots whose score is 0.
+func warnCouplings(w io.Writer, rep *couplings.Report) {
+	for _, t := range rep.Transitions {
+		if t.Converged != nil && !*t.Converged {
+			fmt.Fprintf(w, "warning: sinkhorn t=%g → t=%g did not converge in %d iterations (marginal error %.2g); raise --sinkhorn-max-iter or --epsilon\n", t.From, t.To, t.Iterations, t.MarginalError)
+		}
+	}
+	for _, s := range rep.Snapshots {
+		if s.Note != "" {
+			fmt.Fprintf(w, "warning: density t=%g: %s\n", s.Time, s.Note)
+		}
+	}
+}

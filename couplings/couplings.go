@@ -1,0 +1,214 @@
+// Package couplings precomputes what JKOnet* training needs from the data
+// (DESIGN.md §1): for every transition k → k+1 between consecutive snapshots,
+// the optimal-transport coupling pairs (x_i, y_j, w_ij) and the density score
+// s(y) of the target snapshot at every y_j. It is computed once per data set,
+// per transition, so it can be sharded and cached.
+package couplings
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jkonet-gpu/jkonet-gpu/density"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// Options configures Compute. The zero value is not valid: start from
+// DefaultOptions.
+type Options struct {
+	Method string // "exact" or "sinkhorn"
+	// Block, if > 0, solves index blocks of Block particles separately, as
+	// the reference did on synthetic data (--ot-block).
+	Block int
+	// Sinkhorn: ε relative to the mean cost unless EpsilonAbsolute; stop when
+	// the marginal error is below Tol or after MaxIter iterations.
+	Epsilon         float64
+	EpsilonAbsolute bool
+	Tol             float64
+	MaxIter         int
+	// Mixture: components per snapshot and the seed of its k-means++.
+	Components int
+	Seed       uint64
+}
+
+// DefaultOptions are the spec's settings: exact OT, 10-component mixtures.
+func DefaultOptions() Options {
+	return Options{Method: "exact", Epsilon: 0.01, Tol: 1e-6, MaxIter: 10000, Components: density.DefaultComponents}
+}
+
+// Couplings holds all pairs of all transitions, stacked in transition order.
+type Couplings struct {
+	D     int
+	X, Y  []float64 // K×d sources and targets
+	W     []float64 // K plan weights
+	K     []int64   // K transition indices: pair p belongs to times[K[p]] → times[K[p]+1]
+	Tau   []float64 // K time steps τ_k (DESIGN.md §1, "Time step")
+	Score []float64 // K×d density score s(y) of the target snapshot
+	Times []float64 // T+1 snapshot time labels
+}
+
+// Len is the number of pairs.
+func (c *Couplings) Len() int { return len(c.W) }
+
+// TransitionReport describes one transition's coupling.
+type TransitionReport struct {
+	From    float64 `json:"from"`
+	To      float64 `json:"to"`
+	N       int     `json:"n"`       // source size
+	M       int     `json:"m"`       // target size
+	Pairs   int     `json:"pairs"`   // pairs kept
+	Cost    float64 `json:"cost"`    // Σ w‖x − y‖² over the kept pairs
+	Seconds float64 `json:"seconds"` // solver time
+	// Sinkhorn only: iterations, convergence, final marginal error and the
+	// absolute ε used.
+	Iterations    int     `json:"iterations,omitempty"`
+	Converged     *bool   `json:"converged,omitempty"`
+	MarginalError float64 `json:"marginal_error,omitempty"`
+	Epsilon       float64 `json:"epsilon,omitempty"`
+}
+
+// SnapshotReport describes the density fit of one target snapshot.
+type SnapshotReport struct {
+	Time          float64 `json:"time"`
+	Points        int     `json:"points"`
+	Components    int     `json:"components"`     // kept by the determinant filter
+	LogLikelihood float64 `json:"log_likelihood"` // mean log-likelihood per point
+	Iterations    int     `json:"iterations"`
+	Converged     bool    `json:"converged"`
+	Seconds       float64 `json:"seconds"`
+	Note          string  `json:"note,omitempty"` // fallback taken, or why the score is 0
+}
+
+// Report is what Compute measured, for `preprocess --json`.
+type Report struct {
+	Transitions []TransitionReport `json:"transitions"`
+	Snapshots   []SnapshotReport   `json:"snapshots"`
+}
+
+// TimeSteps returns τ_k = (t_{k+1} − t_k) / mean_k(t_{k+1} − t_k) for sorted
+// distinct times: 1 for evenly spaced snapshots.
+func TimeSteps(times []float64) []float64 {
+	n := len(times) - 1
+	tau := make([]float64, n)
+	span := times[n] - times[0]
+	for k := range tau {
+		tau[k] = (times[k+1] - times[k]) * float64(n) / span
+	}
+	return tau
+}
+
+// Compute couples every pair of consecutive snapshots of set and evaluates
+// the density score of each target snapshot at the coupled targets.
+func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
+	snaps := set.Snapshots()
+	if len(snaps) < 2 {
+		return nil, nil, fmt.Errorf("need at least 2 snapshot times to couple, got %d", len(snaps))
+	}
+	for _, s := range snaps {
+		if s.Len() < 2 {
+			return nil, nil, fmt.Errorf("snapshot t=%v has %d point; coupling and density fits need at least 2", s.Time, s.Len())
+		}
+	}
+	if err := opts.validate(); err != nil {
+		return nil, nil, err
+	}
+	d := set.D
+	c := &Couplings{D: d, Times: set.Times()}
+	tau := TimeSteps(c.Times)
+	rep := &Report{}
+	for k := 0; k+1 < len(snaps); k++ {
+		src, dst := snaps[k], snaps[k+1]
+		pairs, tr, err := couple(src.X, dst.X, d, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("transition t=%v → t=%v: %v", src.Time, dst.Time, err)
+		}
+		tr.From, tr.To = src.Time, dst.Time
+		rep.Transitions = append(rep.Transitions, tr)
+
+		mix, sr, err := fitDensity(dst, d, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("density of snapshot t=%v: %v", dst.Time, err)
+		}
+		rep.Snapshots = append(rep.Snapshots, sr)
+		first := len(c.W)
+		for _, p := range pairs {
+			c.X = append(c.X, src.X[p.I*d:(p.I+1)*d]...)
+			c.Y = append(c.Y, dst.X[p.J*d:(p.J+1)*d]...)
+			c.W = append(c.W, p.W)
+			c.K = append(c.K, int64(k))
+			c.Tau = append(c.Tau, tau[k])
+		}
+		score := make([]float64, len(pairs)*d)
+		if err := mix.Score(c.Y[first*d:], d, score); err != nil {
+			return nil, nil, err
+		}
+		c.Score = append(c.Score, score...)
+	}
+	return c, rep, nil
+}
+
+func (o Options) validate() error {
+	switch {
+	case o.Method != "exact" && o.Method != "sinkhorn":
+		return fmt.Errorf("--coupling: unknown method %q (expected exact or sinkhorn)", o.Method)
+	case o.Block < 0:
+		return fmt.Errorf("--ot-block: expected a block size ≥ 0, got %d", o.Block)
+	case o.Method == "sinkhorn" && !(o.Epsilon > 0 && !math.IsInf(o.Epsilon, 0)):
+		return fmt.Errorf("--epsilon: expected a finite ε > 0, got %v", o.Epsilon)
+	case o.Components < 1:
+		return fmt.Errorf("--components: expected at least 1, got %d", o.Components)
+	}
+	return nil
+}
+
+// couple solves one transition and keeps the pairs that carry the plan's
+// mass (DESIGN.md §1): w > 1/(10·max(n, m)) for exact plans; for entropic
+// plans, per source the fewest targets holding 99% of its row mass.
+func couple(x, y []float64, d int, opts Options) ([]ot.Pair, TransitionReport, error) {
+	tr := TransitionReport{N: len(x) / d, M: len(y) / d}
+	start := time.Now()
+	var pairs []ot.Pair
+	switch opts.Method {
+	case "exact":
+		plan, err := ot.ExactBlocks(x, y, d, ot.SqEuclidean, opts.Block)
+		if err != nil {
+			return nil, tr, err
+		}
+		pairs = ot.FilterPairs(plan)
+	case "sinkhorn":
+		res, err := ot.SinkhornBlocks(x, y, d, ot.SinkhornOptions{
+			Cost: ot.SqEuclidean, Epsilon: opts.Epsilon, Absolute: opts.EpsilonAbsolute, Tol: opts.Tol, MaxIter: opts.MaxIter,
+		}, opts.Block)
+		if err != nil {
+			return nil, tr, err
+		}
+		pairs = res.Plan.Pairs // already the 99% row-mass pairs
+		converged := res.Converged
+		tr.Iterations, tr.Converged, tr.MarginalError, tr.Epsilon = res.Iterations, &converged, res.MarginalError, res.Epsilon
+	}
+	tr.Seconds = time.Since(start).Seconds()
+	tr.Pairs = len(pairs)
+	for _, p := range pairs {
+		tr.Cost += p.W * ot.SqEuclidean.Between(x[p.I*d:(p.I+1)*d], y[p.J*d:(p.J+1)*d])
+	}
+	return pairs, tr, nil
+}
+
+// fitDensity fits the target snapshot's Gaussian mixture.
+func fitDensity(s snapshot.Snapshot, d int, opts Options) (*density.Mixture, SnapshotReport, error) {
+	start := time.Now()
+	mix, info, err := density.FitMixture(s.X, d, density.MixtureOptions{Components: opts.Components, Seed: opts.Seed})
+	if err != nil {
+		return nil, SnapshotReport{}, err
+	}
+	sr := SnapshotReport{
+		Time: s.Time, Points: s.Len(), Components: info.Kept, LogLikelihood: info.LogLikelihood,
+		Iterations: info.Iterations, Converged: info.Converged, Seconds: time.Since(start).Seconds(), Note: info.Note,
+	}
+	if mix.Empty() {
+		sr.Note = "score is 0: every mixture component was filtered out (det Σ ≤ 1e-4)"
+	}
+	return mix, sr, nil
+}
