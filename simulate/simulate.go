@@ -68,15 +68,11 @@ func Run(c Config) ([][]float64, error) {
 		x[i] = -4 + 8*init.Float64()
 	}
 	out := [][]float64{x}
-	workers := c.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	drift := newDrifter(c, workers)
+	drift := NewDrifter(c.Potential, c.Interaction, n, d, c.Workers)
 	noiseScale := math.Sqrt(2 * c.Beta * c.DT)
 	for step := 1; step <= c.Steps; step++ {
 		next := make([]float64, n*d)
-		drift.compute(x, next) // next = drift(x)
+		drift.Compute(x, next) // next = drift(x)
 		noise := rand.New(rand.NewPCG(c.Seed, uint64(step)))
 		for i := range next {
 			next[i] = x[i] - c.DT*next[i]
@@ -93,37 +89,46 @@ func Run(c Config) ([][]float64, error) {
 	return out, nil
 }
 
-// drifter computes ∇V(x_i) + (1/N)·Σ_j ∇W(x_i − x_j) for every particle,
-// parallel over blocks of particles, with per-worker buffers allocated once.
-type drifter struct {
-	cfg     Config
+// Drifter computes the mean-field drift ∇V(x_i) + (1/N)·Σ_j ∇W(x_i − x_j) of
+// every particle of a population of N (the mean runs over all particles, self
+// included), parallel over blocks of particles with per-worker buffers
+// allocated once: the O(N²) loop allocates nothing. Prediction uses it too.
+type Drifter struct {
+	v, w    models.Energy
+	n, d    int
 	workers int
 	// per worker: the differences x_i − x_j for all j, and ∇W at them.
 	diff, grad [][]float64
 }
 
-func newDrifter(c Config, workers int) *drifter {
-	dr := &drifter{cfg: c, workers: workers}
-	if c.Interaction != nil {
-		for w := 0; w < workers; w++ {
-			dr.diff = append(dr.diff, make([]float64, c.Particles*c.Dim))
-			dr.grad = append(dr.grad, make([]float64, c.Particles*c.Dim))
+// NewDrifter prepares the drift of V and W (W may be nil) for populations of
+// n points in dimension d on workers goroutines (≤ 0: GOMAXPROCS).
+func NewDrifter(v, w models.Energy, n, d, workers int) *Drifter {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	dr := &Drifter{v: v, w: w, n: n, d: d, workers: workers}
+	if w != nil {
+		for k := 0; k < workers; k++ {
+			dr.diff = append(dr.diff, make([]float64, n*d))
+			dr.grad = append(dr.grad, make([]float64, n*d))
 		}
 	}
 	return dr
 }
 
-// compute writes the drift at x into out (both N×d).
-func (dr *drifter) compute(x, out []float64) {
-	n, d := dr.cfg.Particles, dr.cfg.Dim
-	dr.cfg.Potential.Eval(x, d, nil, out)
-	if dr.cfg.Interaction == nil {
+// Compute writes the drift at x into out (both N×d). The result does not
+// depend on the number of workers.
+func (dr *Drifter) Compute(x, out []float64) {
+	n, d := dr.n, dr.d
+	dr.v.Eval(x, d, nil, out)
+	if dr.w == nil {
 		return
 	}
 	var wg sync.WaitGroup
 	chunk := (n + dr.workers - 1) / dr.workers
-	for w := 0; w < dr.workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
+	for k := 0; k < dr.workers; k++ {
+		lo, hi := k*chunk, min((k+1)*chunk, n)
 		if lo >= hi {
 			break
 		}
@@ -133,14 +138,14 @@ func (dr *drifter) compute(x, out []float64) {
 			for i := lo; i < hi; i++ {
 				dr.addInteraction(x, i, diff, grad, out[i*d:(i+1)*d])
 			}
-		}(dr.diff[w], dr.grad[w])
+		}(dr.diff[k], dr.grad[k])
 	}
 	wg.Wait()
 }
 
 // addInteraction adds (1/N)·Σ_j ∇W(x_i − x_j) to acc.
-func (dr *drifter) addInteraction(x []float64, i int, diff, grad, acc []float64) {
-	n, d := dr.cfg.Particles, dr.cfg.Dim
+func (dr *Drifter) addInteraction(x []float64, i int, diff, grad, acc []float64) {
+	n, d := dr.n, dr.d
 	xi := x[i*d : (i+1)*d]
 	for j := 0; j < n; j++ {
 		xj, dj := x[j*d:(j+1)*d], diff[j*d:(j+1)*d]
@@ -148,7 +153,7 @@ func (dr *drifter) addInteraction(x []float64, i int, diff, grad, acc []float64)
 			dj[a] = xi[a] - xj[a]
 		}
 	}
-	dr.cfg.Interaction.Eval(diff, d, nil, grad)
+	dr.w.Eval(diff, d, nil, grad)
 	for a := 0; a < d; a++ {
 		var s float64
 		for j := 0; j < n; j++ {

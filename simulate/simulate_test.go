@@ -145,10 +145,9 @@ func TestWorkersDoNotChangeResult(t *testing.T) {
 // only the per-step goroutines do.
 func TestDriftAllocationsDoNotGrowWithN(t *testing.T) {
 	allocs := func(n int) float64 {
-		c := Config{Potential: quadratic{}, Interaction: sines{}, Dim: 3, Particles: n, Steps: 1, DT: 0.01, Workers: 2}
-		dr := newDrifter(c, 2)
+		dr := NewDrifter(quadratic{}, sines{}, n, 3, 2)
 		x, out := make([]float64, n*3), make([]float64, n*3)
-		return testing.AllocsPerRun(5, func() { dr.compute(x, out) })
+		return testing.AllocsPerRun(5, func() { dr.Compute(x, out) })
 	}
 	small, large := allocs(20), allocs(400)
 	if large > small || large > 8 {

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+var evalCommand = &cli.Command{
+	Name:  "eval",
+	Usage: "one-step-ahead error of a model on test snapshots, beside the baselines",
+	Description: `Predicts each test snapshot t_{k+1} from the observed t_k and reports the exact W1
+   (or W2, as a distance) to the observed t_{k+1}, per transition, with mean and std. Beside it:
+   no motion (x′ = x) and, for generated data (or with --truth), the true energy (oracle).
+   The learned β is reported in model units; it is not identifiable when V is free.`,
+	Flags: append([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag,
+		&cli.StringFlag{Name: "metric", Usage: "w1 or w2", Value: "w1"},
+		seedFlag, jsonFlag}, truthFlags...),
+	Action: eval,
+}
+
+// evalResult is eval's JSON.
+type evalResult struct {
+	evaluate.Report
+	Beta      *float64                   `json:"beta,omitempty"`
+	Baselines map[string]evaluate.Report `json:"baselines"`
+}
+
+func eval(c *cli.Context) error {
+	set, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	m, opts, err := modelFromFlags(c, set)
+	if err != nil {
+		return err
+	}
+	metric := c.String("metric")
+	score := func(m models.Model, opts evaluate.PredictOptions) (evaluate.Report, error) {
+		preds, err := predictAndWarn(c, m, set, opts)
+		if err != nil {
+			return evaluate.Report{}, err
+		}
+		return evaluate.Score(preds, set, metric)
+	}
+	rep, err := score(m, opts)
+	if err != nil {
+		return err
+	}
+	res := evalResult{Report: rep, Baselines: map[string]evaluate.Report{}}
+	if learnsBeta(m) {
+		b := m.Beta()
+		res.Beta = &b
+	}
+	if res.Baselines["no_motion"], err = evaluate.Score(evaluate.NoMotion(set), set, metric); err != nil {
+		return err
+	}
+	if t := dataTruth(set); t != nil && c.String("truth") == "" {
+		o := evaluate.DefaultPredictOptions()
+		o.Seed = opts.Seed
+		if res.Baselines["oracle"], err = score(t, o); err != nil {
+			return err
+		}
+	}
+	if c.Bool("json") {
+		return json.NewEncoder(c.App.Writer).Encode(res)
+	}
+	printEval(c.App.Writer, c, set, res)
+	return nil
+}
+
+// learnsBeta reports whether the model has a learned β to report.
+func learnsBeta(m models.Model) bool {
+	switch m := m.(type) {
+	case *models.Net:
+		return m.HasInternal()
+	case *models.Linear:
+		return m.Kind() == models.LinearKind
+	}
+	return false
+}
+
+func printEval(w io.Writer, c *cli.Context, set *snapshot.Set, res evalResult) {
+	name := c.String("model")
+	if name == "" {
+		name = "truth " + c.String("truth")
+	}
+	fmt.Fprintf(w, "%s on %s (%s):\n", name, c.String("data"), res.Metric)
+	fmt.Fprintf(w, "  %-12s %-12s %10s %10s", "from", "to", "model", "no motion")
+	oracle, hasOracle := res.Baselines["oracle"]
+	if hasOracle {
+		fmt.Fprintf(w, " %10s", "oracle")
+	}
+	fmt.Fprintln(w)
+	for k, t := range res.Transitions {
+		fmt.Fprintf(w, "  %-12g %-12g %10.4f %10.4f", t.From, t.To, t.Error, res.Baselines["no_motion"].Transitions[k].Error)
+		if hasOracle {
+			fmt.Fprintf(w, " %10.4f", oracle.Transitions[k].Error)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  %-25s %10.4f %10.4f", "mean", res.Mean, res.Baselines["no_motion"].Mean)
+	if hasOracle {
+		fmt.Fprintf(w, " %10.4f", oracle.Mean)
+	}
+	fmt.Fprintf(w, "\n  %-25s %10.4f %10.4f", "std", res.Std, res.Baselines["no_motion"].Std)
+	if hasOracle {
+		fmt.Fprintf(w, " %10.4f", oracle.Std)
+	}
+	fmt.Fprintln(w)
+	if res.Beta != nil {
+		fmt.Fprintf(w, "  learned β = %.4g (model units; descriptive, not the true diffusion coefficient)\n", *res.Beta)
+	}
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+var (
+	modelFlag  = &cli.StringFlag{Name: "model", Usage: "model file from train (.safetensors)"}
+	truthFlag  = &cli.StringFlag{Name: "truth", Usage: "use the true zoo energy P (with --interaction, --beta, --dt) instead of a model: the oracle"}
+	truthDT    = &cli.Float64Flag{Name: "dt", Usage: "--truth: the generator's time step (default: the data's dt, else 0.01)"}
+	schemeFlag = &cli.StringFlag{Name: "scheme", Usage: "explicit or implicit (default: implicit for time-potential, else explicit)"}
+	truthFlags = []cli.Flag{truthFlag, interactionFlag, betaFlag, truthDT}
+)
+
+var predictCommand = &cli.Command{
+	Name:  "predict",
+	Usage: "predict each observed snapshot one step ahead",
+	Description: `From each snapshot t_k but the last, take one step of τ_k to t_{k+1}:
+   explicit x′ = x − τ(∇V(x) + mean ∇U(x − x_j)) + √(2τ|β|)ξ, or implicit (∇V at x′).
+   Writes the predicted points with time label t_{k+1} and the source ids.`,
+	Flags:  append([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, quietFlag}, truthFlags...),
+	Action: predict,
+}
+
+func predict(c *cli.Context) error {
+	out := c.String("out")
+	if err := atomicfile.CheckWritable(out); err != nil {
+		return err
+	}
+	set, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	m, opts, err := modelFromFlags(c, set)
+	if err != nil {
+		return err
+	}
+	preds, err := predictAndWarn(c, m, set, opts)
+	if err != nil {
+		return err
+	}
+	if err := evaluate.ToSet(preds, set.D).Save(out); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.Writer, "wrote %s: %d predicted snapshots\n", out, len(preds))
+	}
+	return nil
+}
+
+// modelFromFlags loads --model, or builds the true energy of --truth, with
+// the prediction options that go with it.
+func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.PredictOptions, error) {
+	opts := evaluate.DefaultPredictOptions()
+	opts.Seed = c.Uint64("seed")
+	path, truth := c.String("model"), c.String("truth")
+	var m models.Model
+	switch {
+	case path != "" && truth != "":
+		return nil, opts, fmt.Errorf("give either --model or --truth, not both")
+	case path == "" && truth == "":
+		return nil, opts, fmt.Errorf("--model is required (or --truth P to score the true energy)")
+	case truth != "":
+		t, err := truthModel(truth, c.String("interaction"), c.Float64("beta"), c.Float64("dt"), set)
+		if err != nil {
+			return nil, opts, err
+		}
+		m = t
+	default:
+		f, err := modelfile.Load(path)
+		if err != nil {
+			return nil, opts, err
+		}
+		if m, err = f.Model(); err != nil {
+			return nil, opts, fmt.Errorf("%s: %v", path, err)
+		}
+		if f.Dim != set.D {
+			return nil, opts, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
+		}
+		opts.MeanInterval, opts.TimeOrigin = f.MeanInterval, f.TimeOrigin()
+		if f.Kind == "time-potential" {
+			opts.Scheme = "implicit"
+		}
+	}
+	if s := c.String("scheme"); s != "" {
+		opts.Scheme = s
+	}
+	return m, opts, nil
+}
+
+// truthModel is the zoo energy in model units; dt ≤ 0 takes the data's dt.
+func truthModel(potential, interaction string, beta, dt float64, set *snapshot.Set) (*models.Truth, error) {
+	t := &models.Truth{D: set.D, TrueBeta: beta, DT: dt}
+	var err error
+	if t.V, err = models.Zoo(potential); err != nil {
+		return nil, fmt.Errorf("--truth: %v", err)
+	}
+	if interaction != "" {
+		if t.W, err = models.Zoo(interaction); err != nil {
+			return nil, fmt.Errorf("--interaction: %v", err)
+		}
+	}
+	if t.DT <= 0 {
+		t.DT = set.DT
+	}
+	if t.DT <= 0 {
+		t.DT = 0.01
+	}
+	return t, nil
+}
+
+// dataTruth is the true energy recorded in a generated file's meta, or nil.
+func dataTruth(set *snapshot.Set) *models.Truth {
+	var meta generateMeta
+	if len(set.Meta) == 0 || json.Unmarshal(set.Meta, &meta) != nil || meta.Potential == "" {
+		return nil
+	}
+	t, err := truthModel(meta.Potential, meta.Interaction, meta.Beta, meta.DT, set)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// predictAndWarn predicts and warns about implicit steps that did not
+// converge.
+func predictAndWarn(c *cli.Context, m models.Model, set *snapshot.Set, opts evaluate.PredictOptions) ([]evaluate.Prediction, error) {
+	preds, err := evaluate.Predict(m, set, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", c.String("data"), err)
+	}
+	for _, p := range preds {
+		if p.Unconverged > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "warning: t=%g → t=%g: the implicit step did not converge for %d of %d particles in %d iterations (last iterate used)\n",
+				p.From, p.To, p.Unconverged, len(p.X)/set.D, opts.MaxIter)
+		}
+	}
+	return preds, nil
+}

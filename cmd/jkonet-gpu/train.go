@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// modelKinds lists every --model value.
+var modelKinds = append(models.NetKinds(), models.LinearKind, models.LinearPotentialKind)
+
+var trainCommand = &cli.Command{
+	Name:  "train",
+	Usage: "learn the energy from snapshots (JKOnet*)",
+	Description: `Couples consecutive snapshots by optimal transport (or reads --couplings), then fits the
+   model by least squares on the residual of the JKO step's optimality condition. Network
+   models train with Adam; linear models are solved in closed form. The learned β is
+   reported but is not identifiable when V is free (see README).`,
+	Flags: append([]cli.Flag{
+		dataFlag, timeColFlag, outFlag,
+		&cli.StringFlag{Name: "model", Usage: "one of: " + strings.Join(modelKinds, ", "), Value: "jkonet-star"},
+		&cli.StringFlag{Name: "couplings", Usage: "couplings file from preprocess; computed and written there if it does not exist"},
+		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: 1000},
+		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: 250},
+		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: 1e-3},
+		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair (0: exact mean over the target snapshot)", Value: 16},
+		&cli.StringFlag{Name: "device", Usage: "auto, cpu or cuda", Value: "auto"},
+		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
+		&cli.IntFlag{Name: "checkpoint-every", Usage: "write a checkpoint every this many epochs and at the end (0: only on interrupt)", Value: 100},
+		&cli.StringFlag{Name: "resume", Usage: "continue from this checkpoint (same data and settings)"},
+		&cli.StringFlag{Name: "log-json", Usage: "write one JSON line per epoch to this file (- for stdout)"},
+		seedFlag, quietFlag,
+	}, couplingFlags...),
+	Action: train,
+}
+
+// trainingRecord is stored in the model file's "training" metadata.
+type trainingRecord struct {
+	Model              string  `json:"model"`
+	Data               string  `json:"data"`
+	Epochs             int     `json:"epochs,omitempty"`
+	BatchSize          int     `json:"batch_size,omitempty"`
+	LR                 float64 `json:"lr,omitempty"`
+	Seed               uint64  `json:"seed"`
+	InteractionSamples int     `json:"interaction_samples,omitempty"`
+	Coupling           string  `json:"coupling"`
+	Device             string  `json:"device,omitempty"`
+	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
+	Beta               float64 `json:"beta"`
+	FinalLoss          float64 `json:"final_loss,omitempty"`
+	Seconds            float64 `json:"seconds"`
+}
+
+func train(c *cli.Context) error {
+	kind := c.String("model")
+	if !slices.Contains(modelKinds, kind) {
+		return fmt.Errorf("--model: unknown model %q (expected one of: %s)", kind, strings.Join(modelKinds, ", "))
+	}
+	out := c.String("out")
+	if err := atomicfile.CheckWritable(out); err != nil {
+		return err
+	}
+	set, err := loadData(c)
+	if err != nil {
+		return err
+	}
+	if len(set.Times()) < 2 {
+		return fmt.Errorf("%s: training needs at least 2 snapshot times, got %d", c.String("data"), len(set.Times()))
+	}
+	cp, err := trainingCouplings(c, set)
+	if err != nil {
+		return err
+	}
+	problem, err := engine.NewProblem(cp, set)
+	if err != nil {
+		return fmt.Errorf("%s: %v", c.String("couplings"), err)
+	}
+	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling")}
+	start := time.Now()
+	var f *modelfile.File
+	if kind == models.LinearKind || kind == models.LinearPotentialKind {
+		f, err = trainLinear(kind, problem)
+	} else {
+		f, err = trainNet(c, kind, problem, &rec)
+	}
+	if err != nil {
+		return err
+	}
+	m, err := f.Model()
+	if err != nil {
+		return err
+	}
+	rec.Beta, rec.Seconds = m.Beta(), time.Since(start).Seconds()
+	f.Training, _ = json.Marshal(rec)
+	if err := modelfile.Save(out, f); err != nil {
+		return err
+	}
+	if rec.Beta < 0 {
+		fmt.Fprintf(c.App.ErrWriter, "warning: the learned β is %.4g < 0; prediction uses |β|\n", rec.Beta)
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.Writer, "wrote %s: %s model, d = %d, β = %.4g (model units), %.1f s\n", out, kind, f.Dim, rec.Beta, rec.Seconds)
+	}
+	return nil
+}
+
+// trainingCouplings reads --couplings if the file exists, else computes the
+// couplings and, if --couplings names a file, caches them there.
+func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, error) {
+	path := c.String("couplings")
+	if path != "" {
+		if _, err := os.Stat(path); err == nil {
+			return couplings.Load(path)
+		}
+	}
+	cp, rep, err := couplings.Compute(set, couplingOptions(c))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", c.String("data"), err)
+	}
+	warnCouplings(c.App.ErrWriter, rep)
+	if path != "" {
+		if err := cp.Save(path); err != nil {
+			return nil, err
+		}
+	}
+	return cp, nil
+}
+
+func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
+	c := p.Pairs
+	pairs := &models.LinearPairs{D: p.D, X: c.X, Y: c.Y, W: c.W, Tau: c.Tau, Score: c.Score, Sources: p.Populations[:len(p.Populations)-1]}
+	for _, k := range c.K {
+		pairs.K = append(pairs.K, int(k))
+	}
+	m, err := models.FitLinear(kind, pairs, models.DefaultLinearRidge)
+	if err != nil {
+		return nil, err
+	}
+	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
+}
+
+func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (*modelfile.File, error) {
+	s := engine.Settings{
+		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Clip: 10,
+		Seed: c.Uint64("seed"), Samples: c.Int("interaction-samples"),
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	net, err := models.NewNet(kind, p.D, s.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if net.HasInternal() && allZero(p.Pairs.Score) {
+		s.Freeze = []string{"beta"}
+		rec.FrozenBeta = true
+		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (all mixture components were filtered out); β is frozen at 0")
+	}
+	reg, note, err := engine.Resolve(c.String("device"))
+	if err != nil {
+		return nil, err
+	}
+	if note != "" && !c.Bool("quiet") {
+		fmt.Fprintln(c.App.ErrWriter, note)
+	}
+	backend, err := reg.New(net, p, s)
+	if err != nil {
+		return nil, err
+	}
+	rec.Epochs, rec.BatchSize, rec.LR, rec.InteractionSamples, rec.Device = s.Epochs, s.BatchSize, s.LR, s.Samples, reg.Name
+	file := func(st *engine.State) *modelfile.File {
+		return &modelfile.File{Kind: kind, Dim: p.D, Times: p.Pairs.Times, MeanInterval: p.MeanInterval, Params: st.Params}
+	}
+	ckpt := c.String("checkpoint")
+	if ckpt == "" {
+		ckpt = c.String("out") + ".ckpt"
+	}
+	saveCheckpoint := func() error {
+		st := backend.State()
+		f := file(st)
+		f.M, f.V, f.Steps = st.M, st.V, st.Steps
+		f.Training, _ = json.Marshal(rec)
+		return modelfile.Save(ckpt, f)
+	}
+	if path := c.String("resume"); path != "" {
+		if err := resume(path, kind, p, rec, backend); err != nil {
+			return nil, err
+		}
+	}
+	logJSON, closeLog, err := openLog(c)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLog()
+	bar := progress.New("epoch", s.Epochs, c.Bool("quiet"))
+	start := time.Now()
+	every := c.Int("checkpoint-every")
+	obs := engine.Observer{OnEpoch: func(r engine.EpochReport, b engine.Backend) error {
+		rec.FinalLoss = r.Loss
+		beta := net.Beta()
+		bar.Update(r.Epoch, fmt.Sprintf("loss %.4g", r.Loss))
+		if logJSON != nil {
+			line, _ := json.Marshal(struct {
+				engine.EpochReport
+				Beta    float64 `json:"beta"`
+				Seconds float64 `json:"seconds"`
+			}{r, beta, time.Since(start).Seconds()})
+			if _, err := fmt.Fprintf(logJSON, "%s\n", line); err != nil {
+				return fmt.Errorf("--log-json: %v", err)
+			}
+		}
+		if every > 0 && r.Epoch%every == 0 && r.Epoch < s.Epochs { // the last one is written after training
+			return saveCheckpoint()
+		}
+		return nil
+	}}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	err = engine.Train(ctx, backend, p, s, obs)
+	bar.Done()
+	if errors.Is(err, context.Canceled) {
+		if cerr := saveCheckpoint(); cerr != nil {
+			return nil, fmt.Errorf("interrupted, and the checkpoint failed: %v", cerr)
+		}
+		return nil, fmt.Errorf("interrupted after %d steps; checkpoint written to %s (continue with --resume %s)", backend.State().Steps, ckpt, ckpt)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if every > 0 { // the final state, so --resume with more --epochs extends the run
+		if err := saveCheckpoint(); err != nil {
+			return nil, err
+		}
+	}
+	return file(backend.State()), nil
+}
+
+// resume restores the backend from a checkpoint written with the same
+// model, data and settings (only --epochs may grow).
+func resume(path, kind string, p *engine.Problem, rec *trainingRecord, b engine.Backend) error {
+	f, err := modelfile.Load(path)
+	if err != nil {
+		return err
+	}
+	if f.M == nil {
+		return fmt.Errorf("%s: not a checkpoint (no optimiser state); --resume needs the .ckpt file", path)
+	}
+	if f.Kind != kind || f.Dim != p.D {
+		return fmt.Errorf("%s: checkpoint of a %s model in d = %d, but training a %s model in d = %d", path, f.Kind, f.Dim, kind, p.D)
+	}
+	var old trainingRecord
+	if err := json.Unmarshal(f.Training, &old); err != nil {
+		return fmt.Errorf("%s: metadata \"training\": %v", path, err)
+	}
+	for _, d := range []struct {
+		flag      string
+		was, want any
+	}{{"--batch-size", old.BatchSize, rec.BatchSize}, {"--lr", old.LR, rec.LR}, {"--seed", old.Seed, rec.Seed},
+		{"--interaction-samples", old.InteractionSamples, rec.InteractionSamples}, {"--coupling", old.Coupling, rec.Coupling}} {
+		if d.was != d.want {
+			return fmt.Errorf("%s: the checkpoint was trained with %s %v, not %v; resume with the same settings", path, d.flag, d.was, d.want)
+		}
+	}
+	return b.SetState(&engine.State{Params: f.Params, M: f.M, V: f.V, Steps: f.Steps})
+}
+
+// openLog opens the --log-json destination.
+func openLog(c *cli.Context) (io.Writer, func(), error) {
+	switch path := c.String("log-json"); path {
+	case "":
+		return nil, func() {}, nil
+	case "-":
+		return c.App.Writer, func() {}, nil
+	default:
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--log-json: %v", err)
+		}
+		return f, func() { f.Close() }, nil
+	}
+}
+
+func allZero(v []float64) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// smallRun generates and splits a small data set and returns the train and
+// test paths.
+func smallRun(t *testing.T, dir string, extra ...string) (string, string) {
+	t.Helper()
+	all, train, test := filepath.Join(dir, "all.npz"), filepath.Join(dir, "train.npz"), filepath.Join(dir, "test.npz")
+	mustRun(t, append([]string{"generate", "--potential", "wavy_plateau", "--particles", "80", "--steps", "3", "--quiet", "--out", all}, extra...)...)
+	mustRun(t, "split", "--data", all, "--train", train, "--test", test, "--quiet")
+	return train, test
+}
+
+func TestTrainPredictEvalPlot(t *testing.T) {
+	dir := t.TempDir()
+	train, test := smallRun(t, dir, "--interaction", "sphere", "--beta", "0.1")
+	for _, kind := range []string{"jkonet-star", "potential", "potential-internal", "potential-interaction", "time-potential", "linear", "linear-potential"} {
+		model := filepath.Join(dir, kind+".safetensors")
+		mustRun(t, "train", "--data", train, "--model", kind, "--epochs", "2", "--batch-size", "50", "--quiet", "--out", model)
+		f, err := modelfile.Load(model)
+		if err != nil || f.Kind != kind || f.Dim != 2 || len(f.Times) != 4 {
+			t.Fatalf("%s: model file %+v, %v", kind, f, err)
+		}
+		var res evalResult
+		out := mustRun(t, "eval", "--model", model, "--data", test, "--json")
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%s: eval --json printed %q", kind, out)
+		}
+		if res.Metric != "w1" || len(res.Transitions) != 3 || res.Baselines["no_motion"].Mean <= 0 || len(res.Baselines["oracle"].Transitions) != 3 {
+			t.Fatalf("%s: eval result %+v", kind, res)
+		}
+		if hasBeta := kind == "jkonet-star" || kind == "potential-internal" || kind == "linear"; hasBeta != (res.Beta != nil) {
+			t.Fatalf("%s: beta reported %v", kind, res.Beta)
+		}
+	}
+	model := filepath.Join(dir, "potential.safetensors")
+	pred := filepath.Join(dir, "pred.npz")
+	mustRun(t, "predict", "--model", model, "--data", test, "--out", pred, "--quiet")
+	p, err := snapshot.Load(pred, snapshot.LoadOptions{})
+	if err != nil || len(p.Times()) != 3 || p.Times()[0] != 1 || len(p.T) != 120 {
+		t.Fatalf("prediction: %v, times %v", err, p.Times())
+	}
+	png := filepath.Join(dir, "fig.png")
+	mustRun(t, "plot", "--model", model, "--data", test, "--truth", "wavy_plateau", "--out", png)
+	if b, _ := os.ReadFile(png); !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Fatal("plot did not write a PNG")
+	}
+	// The oracle alone, from --truth: the data's dt, β and interaction are
+	// given by flags here.
+	out := mustRun(t, "eval", "--truth", "wavy_plateau", "--interaction", "sphere", "--beta", "0.1", "--data", test)
+	if !strings.Contains(out, "truth wavy_plateau") {
+		t.Fatalf("eval --truth printed %q", out)
+	}
+}
+
+// TestResumeExtendsBitForBit: 2 epochs, then --resume to 4, equals 4 epochs
+// straight.
+func TestResumeExtendsBitForBit(t *testing.T) {
+	dir := t.TempDir()
+	train, _ := smallRun(t, dir)
+	straight, half := filepath.Join(dir, "straight.safetensors"), filepath.Join(dir, "half.safetensors")
+	args := []string{"train", "--data", train, "--model", "jkonet-star", "--batch-size", "50", "--quiet", "--seed", "3"}
+	mustRun(t, append(args, "--epochs", "4", "--out", straight)...)
+	mustRun(t, append(args, "--epochs", "2", "--out", half, "--checkpoint-every", "1")...)
+	resumed := filepath.Join(dir, "resumed.safetensors")
+	mustRun(t, append(args, "--epochs", "4", "--out", resumed, "--resume", half+".ckpt")...)
+	a, err1 := modelfile.Load(straight)
+	b, err2 := modelfile.Load(resumed)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	for i := range a.Params {
+		if a.Params[i] != b.Params[i] {
+			t.Fatalf("parameter %d: %v straight, %v resumed", i, a.Params[i], b.Params[i])
+		}
+	}
+	mustFail(t, dir, []string{"all.npz", "train.npz", "test.npz", "straight.safetensors", "straight.safetensors.ckpt", "half.safetensors", "half.safetensors.ckpt", "resumed.safetensors", "resumed.safetensors.ckpt"},
+		"--lr 0.001, not 0.01", append(args, "--epochs", "4", "--lr", "0.01", "--out", filepath.Join(dir, "x.safetensors"), "--resume", half+".ckpt")...)
+}
+
+func TestTrainBadInput(t *testing.T) {
+	dir := t.TempDir()
+	train, _ := smallRun(t, dir)
+	model := filepath.Join(dir, "m.safetensors")
+	mustRun(t, "train", "--data", train, "--model", "potential", "--epochs", "1", "--quiet", "--out", model)
+	os.WriteFile(filepath.Join(dir, "corrupt.safetensors"), []byte("\x10\x00\x00\x00\x00\x00\x00\x00{not json}      "), 0o644)
+	one := filepath.Join(dir, "one.npz")
+	(&snapshot.Set{D: 2, X: []float64{1, 2, 3, 4}, T: []float64{0, 0}}).Save(one)
+	d3 := filepath.Join(dir, "d3.npz")
+	(&snapshot.Set{D: 3, X: make([]float64, 12), T: []float64{0, 0, 1, 1}}).Save(d3)
+	keep := []string{"all.npz", "train.npz", "test.npz", "m.safetensors", "m.safetensors.ckpt", "corrupt.safetensors", "one.npz", "d3.npz"}
+	out := filepath.Join(dir, "out.safetensors")
+	cases := []struct {
+		want string
+		args []string
+	}{
+		{"--model: unknown model", []string{"train", "--data", train, "--model", "magic", "--out", out}},
+		{"--epochs: expected at least 1", []string{"train", "--data", train, "--model", "potential", "--epochs", "0", "--out", out}},
+		{"at least 2 snapshot times", []string{"train", "--data", one, "--model", "potential", "--out", out}},
+		{"the model is for d = 2", []string{"eval", "--model", model, "--data", d3}},
+		{"corrupt.safetensors", []string{"eval", "--model", filepath.Join(dir, "corrupt.safetensors"), "--data", train}},
+		{"--model is required", []string{"eval", "--data", train}},
+		{"--device: unknown device", []string{"train", "--data", train, "--model", "potential", "--device", "tpu", "--out", out}},
+		{"--scheme", []string{"predict", "--model", model, "--data", train, "--scheme", "sideways", "--out", filepath.Join(dir, "p.npz")}},
+	}
+	for _, c := range cases {
+		mustFail(t, dir, keep, c.want, c.args...)
+	}
+}
+
+func TestBenchSmoke(t *testing.T) {
+	out := mustRun(t, "bench", "--sizes", "40", "--repeats", "1")
+	for _, want := range []string{"exact OT", "Gaussian mixture"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "skipped") && !strings.Contains(out, "ratio") {
+		t.Fatalf("bench printed neither results nor a skip:\n%s", out)
+	}
+}

@@ -1,0 +1,51 @@
+package figure
+
+import (
+	"bytes"
+	"image/png"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+)
+
+func TestWritePNG(t *testing.T) {
+	v, _ := models.Zoo("styblinski_tang")
+	var buf bytes.Buffer
+	particles := []float64{-1, -1, 2, 3, 0.5, -2}
+	if err := WritePNG(&buf, []Panel{{"a", v}, {"b", v}}, BoundingBox(particles), particles); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 2*b.Dy() {
+		t.Fatalf("two panels should make a 2:1 image, got %v", b)
+	}
+}
+
+func TestBoundingBoxAndLevels(t *testing.T) {
+	b := BoundingBox([]float64{0, 10, 2, 30})
+	if b.XMin != -0.1-1e-9 || b.XMax != 2.1+1e-9 || b.YMin != 9-1e-9 || b.YMax != 31+1e-9 {
+		t.Fatalf("box %+v", b)
+	}
+	if d := BoundingBox(nil); d != (Box{-4, 4, -4, 4}) {
+		t.Fatalf("default box %+v", d)
+	}
+	flat, _ := models.Zoo("flat")
+	if lv := evalGrid(flat, d2()).levels(); len(lv) != 1 {
+		t.Fatalf("a flat potential has %d distinct levels, want 1", len(lv))
+	}
+	sphere, _ := models.Zoo("sphere")
+	lv := evalGrid(sphere, d2()).levels()
+	for i := 1; i < len(lv); i++ {
+		if lv[i] <= lv[i-1] {
+			t.Fatalf("levels not increasing: %v", lv)
+		}
+	}
+	if len(lv) != levels {
+		t.Fatalf("%d levels, want %d", len(lv), levels)
+	}
+}
+
+func d2() Box { return Box{-4, 4, -4, 4} }

@@ -1,0 +1,168 @@
+// Package modelfile stores trained models as safetensors files: one tensor
+// per named parameter block plus string metadata (model kind, dimension,
+// layer sizes, training times, settings), readable from Python with the
+// safetensors or numpy packages. Checkpoints are model files that also hold
+// the optimiser state, so training can resume bit for bit.
+package modelfile
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/safetensors"
+)
+
+// Format is the value of the "format" metadata key.
+const Format = "jkonet-gpu model v1"
+
+// File is the content of a model file or checkpoint.
+type File struct {
+	Kind string // model variant, e.g. "jkonet-star" or "linear"
+	Dim  int
+	// Times are the training snapshot times; MeanInterval is their mean
+	// spacing, the unit of τ and of the time input (DESIGN.md §1).
+	Times        []float64
+	MeanInterval float64
+	// Training records the settings the model was trained with (JSON).
+	Training json.RawMessage
+	// Params is the model's flat parameter buffer (models.Net.Params or
+	// models.Linear.Theta()).
+	Params []float64
+	// Checkpoints only: Adam's moments and the number of steps taken.
+	M, V  []float64
+	Steps uint64
+}
+
+// TimeOrigin is the first training time.
+func (f *File) TimeOrigin() float64 { return f.Times[0] }
+
+// Model rebuilds the model the file describes.
+func (f *File) Model() (models.Model, error) {
+	if f.Kind == models.LinearKind || f.Kind == models.LinearPotentialKind {
+		return models.NewLinear(f.Kind, f.Dim, f.Params)
+	}
+	net, err := models.NewNet(f.Kind, f.Dim, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(net.Params) != len(f.Params) {
+		return nil, fmt.Errorf("%s model in d = %d has %d parameters, the file holds %d", f.Kind, f.Dim, len(net.Params), len(f.Params))
+	}
+	copy(net.Params, f.Params)
+	return net, nil
+}
+
+// layout names the parameter blocks of the file's model kind.
+func layout(kind string, dim int, params []float64) ([]models.ParamTensor, error) {
+	if kind == models.LinearKind || kind == models.LinearPotentialKind {
+		m, err := models.NewLinear(kind, dim, params)
+		if err != nil {
+			return nil, err
+		}
+		return m.Layout(), nil
+	}
+	net, err := models.NewNet(kind, dim, 0)
+	if err != nil {
+		return nil, err
+	}
+	return net.Layout(), nil
+}
+
+// Save writes f atomically.
+func Save(path string, f *File) error {
+	lay, err := layout(f.Kind, f.Dim, f.Params)
+	if err != nil {
+		return fmt.Errorf("%s: %v", path, err)
+	}
+	tensors := map[string]safetensors.Tensor{}
+	for _, t := range lay {
+		tensors[t.Name] = safetensors.Tensor{Shape: t.Shape, Data: f.Params[t.Offset : t.Offset+t.Size()]}
+	}
+	times, _ := json.Marshal(f.Times)
+	meta := map[string]string{
+		"format":        Format,
+		"kind":          f.Kind,
+		"dim":           strconv.Itoa(f.Dim),
+		"times":         string(times),
+		"mean_interval": strconv.FormatFloat(f.MeanInterval, 'g', -1, 64),
+		"parameters":    strconv.Itoa(len(f.Params)),
+	}
+	if f.Kind != models.LinearKind && f.Kind != models.LinearPotentialKind {
+		meta["layers"] = fmt.Sprintf("MLP in→%d→%d→1, softplus", models.HiddenWidth, models.HiddenWidth)
+	} else {
+		meta["features"] = "monomials Π v_i^e_i, e_i ∈ {0..4}, then bumps exp(−‖x−c‖²/0.5), c on linspace(−4, 4, 10)^d, row-major"
+	}
+	if len(f.Training) > 0 {
+		meta["training"] = string(f.Training)
+	}
+	if f.M != nil {
+		tensors["optimizer.m"] = safetensors.Tensor{Shape: []int{len(f.M)}, Data: f.M}
+		tensors["optimizer.v"] = safetensors.Tensor{Shape: []int{len(f.V)}, Data: f.V}
+		meta["steps"] = strconv.FormatUint(f.Steps, 10)
+	}
+	return safetensors.WriteFile(path, tensors, meta)
+}
+
+// Load reads a model file or checkpoint; errors name the file and the field.
+func Load(path string) (*File, error) {
+	tensors, meta, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fromTensors(tensors, meta)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return f, nil
+}
+
+func fromTensors(tensors map[string]safetensors.Tensor, meta map[string]string) (*File, error) {
+	if meta["format"] != Format {
+		return nil, fmt.Errorf("metadata \"format\": expected %q, got %q (not a jkonet-gpu model file?)", Format, meta["format"])
+	}
+	f := &File{Kind: meta["kind"]}
+	var err error
+	if f.Dim, err = strconv.Atoi(meta["dim"]); err != nil || f.Dim < 1 {
+		return nil, fmt.Errorf("metadata \"dim\": expected a dimension ≥ 1, got %q", meta["dim"])
+	}
+	if err := json.Unmarshal([]byte(meta["times"]), &f.Times); err != nil || len(f.Times) < 2 {
+		return nil, fmt.Errorf("metadata \"times\": expected a JSON list of at least 2 times, got %q", meta["times"])
+	}
+	if f.MeanInterval, err = strconv.ParseFloat(meta["mean_interval"], 64); err != nil || !(f.MeanInterval > 0) {
+		return nil, fmt.Errorf("metadata \"mean_interval\": expected a positive number, got %q", meta["mean_interval"])
+	}
+	count, err := strconv.Atoi(meta["parameters"])
+	if err != nil || count < 1 {
+		return nil, fmt.Errorf("metadata \"parameters\": expected a positive count, got %q", meta["parameters"])
+	}
+	f.Params = make([]float64, count)
+	lay, err := layout(f.Kind, f.Dim, f.Params)
+	if err != nil {
+		return nil, fmt.Errorf("metadata \"kind\": %v", err)
+	}
+	for _, t := range lay {
+		ten, ok := tensors[t.Name]
+		if !ok || ten.Int != nil || len(ten.Data) != t.Size() || t.Offset+t.Size() > count {
+			return nil, fmt.Errorf("tensor %q: expected a float tensor of shape %v for the %s model", t.Name, t.Shape, f.Kind)
+		}
+		copy(f.Params[t.Offset:], ten.Data)
+	}
+	if s, ok := meta["training"]; ok {
+		f.Training = json.RawMessage(s)
+	}
+	if s, ok := meta["steps"]; ok {
+		if f.Steps, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return nil, fmt.Errorf("metadata \"steps\": expected a step count, got %q", s)
+		}
+		for _, name := range []string{"optimizer.m", "optimizer.v"} {
+			ten, ok := tensors[name]
+			if !ok || len(ten.Data) != count {
+				return nil, fmt.Errorf("tensor %q: expected %d optimiser values in a checkpoint", name, count)
+			}
+		}
+		f.M, f.V = tensors["optimizer.m"].Data, tensors["optimizer.v"].Data
+	}
+	return f, nil
+}
