@@ -35,13 +35,7 @@ func TestRecoversBetaWithTruePotential(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := &snapshot.Set{D: 2}
-	for k, x := range xs {
-		set.X = append(set.X, x...)
-		for range 2000 {
-			set.T = append(set.T, float64(k))
-		}
-	}
+	set := snapshot.FromTrajectories(xs, 2)
 	c, _, err := couplings.Compute(set, couplings.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)

@@ -20,14 +20,7 @@ func generated(t *testing.T, potential string, beta float64) (*snapshot.Set, *mo
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &snapshot.Set{D: 2}
-	for k, x := range xs {
-		s.X = append(s.X, x...)
-		for range 200 {
-			s.T = append(s.T, float64(k))
-		}
-	}
-	return s, &models.Truth{D: 2, V: v, TrueBeta: beta, DT: 0.01}
+	return snapshot.FromTrajectories(xs, 2), &models.Truth{D: 2, V: v, TrueBeta: beta, DT: 0.01}
 }
 
 // TestOracleIsExact: without noise the true energy in model units predicts

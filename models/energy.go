@@ -1,6 +1,6 @@
 // Package models holds everything that has a value and a gradient in x: the
-// analytic zoo of test functions, and (later) the learned networks and the
-// linear feature model. The generator, the trainer, prediction and plotting all
+// analytic zoo of test functions, the learned networks (MLPs with a fused
+// pure-Go loss and Gorgonia graphs) and the linear feature model. The generator, the trainer, prediction and plotting all
 // talk to the Energy interface.
 package models
 

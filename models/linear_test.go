@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -161,14 +162,7 @@ func TestLinearEnergy(t *testing.T) {
 			t.Errorf("Dim() = %d, want %d", e.Dim(), d)
 		}
 		x := uniformPoints(rng, n, d)
-		val, grad := make([]float64, n), make([]float64, n*d)
-		e.Eval(x, d, val, grad)
-		valOnly, gradOnly := make([]float64, n), make([]float64, n*d)
-		e.Eval(x, d, valOnly, nil)
-		e.Eval(x, d, nil, gradOnly)
-		if !slices.Equal(val, valOnly) || !slices.Equal(grad, gradOnly) {
-			t.Errorf("d=%d: Eval with a nil output differs from the full Eval", d)
-		}
+		val, grad := evalWithNilOutputs(t, fmt.Sprintf("d=%d", d), e, x, d)
 		for i := range n {
 			v := x[i*d : (i+1)*d]
 			var want float64

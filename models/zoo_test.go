@@ -285,14 +285,7 @@ func TestZooBatch(t *testing.T) {
 	x := uniformPoints(rand.New(rand.NewPCG(3, 4)), n, d)
 	for _, name := range ZooNames() {
 		e := mustZoo(t, name)
-		val, grad := make([]float64, n), make([]float64, n*d)
-		e.Eval(x, d, val, grad)
-		valOnly, gradOnly := make([]float64, n), make([]float64, n*d)
-		e.Eval(x, d, valOnly, nil)
-		e.Eval(x, d, nil, gradOnly)
-		if !slices.Equal(val, valOnly) || !slices.Equal(grad, gradOnly) {
-			t.Errorf("%s: Eval with a nil output differs from the full Eval", name)
-		}
+		val, grad := evalWithNilOutputs(t, name, e, x, d)
 		for p := range n {
 			f, g := make([]float64, 1), make([]float64, d)
 			e.Eval(x[p*d:(p+1)*d], d, f, g)
@@ -336,4 +329,20 @@ func TestZooConcurrent(t *testing.T) {
 		}
 		wg.Wait()
 	}
+}
+
+// evalWithNilOutputs evaluates e at x, checks that Eval with either output
+// nil gives the same numbers, and returns the values and gradients.
+func evalWithNilOutputs(t *testing.T, name string, e Energy, x []float64, d int) (val, grad []float64) {
+	t.Helper()
+	n := len(x) / d
+	val, grad = make([]float64, n), make([]float64, n*d)
+	e.Eval(x, d, val, grad)
+	valOnly, gradOnly := make([]float64, n), make([]float64, n*d)
+	e.Eval(x, d, valOnly, nil)
+	e.Eval(x, d, nil, gradOnly)
+	if !slices.Equal(val, valOnly) || !slices.Equal(grad, gradOnly) {
+		t.Errorf("%s: Eval with a nil output differs from the full Eval", name)
+	}
+	return val, grad
 }

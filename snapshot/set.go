@@ -182,3 +182,17 @@ func distinctIDs(ids []int64) []int64 {
 	slices.Sort(out)
 	return out
 }
+
+// FromTrajectories stacks snapshots xs[k] (each N×d, particle i the same
+// trajectory in every snapshot) with time label k and trajectory id i.
+func FromTrajectories(xs [][]float64, d int) *Set {
+	s := &Set{D: d}
+	for k, x := range xs {
+		s.X = append(s.X, x...)
+		for i := range len(x) / d {
+			s.T = append(s.T, float64(k))
+			s.ID = append(s.ID, int64(i))
+		}
+	}
+	return s
+}

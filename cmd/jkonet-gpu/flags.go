@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
@@ -29,4 +30,13 @@ var zooList = strings.Join(models.ZooNames(), ", ")
 // loadData reads the snapshot file named by --data.
 func loadData(c *cli.Context) (*snapshot.Set, error) {
 	return snapshot.Load(c.String("data"), snapshot.LoadOptions{TimeCol: c.String("time-col")})
+}
+
+// loadDataFor checks that --out can be written before any long work, then
+// reads --data.
+func loadDataFor(c *cli.Context) (*snapshot.Set, error) {
+	if err := atomicfile.CheckWritable(c.String("out")); err != nil {
+		return nil, err
+	}
+	return loadData(c)
 }

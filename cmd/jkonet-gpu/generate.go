@@ -77,7 +77,7 @@ func generate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	set := trajectoriesToSet(xs, cfg.Dim, cfg.Particles)
+	set := snapshot.FromTrajectories(xs, cfg.Dim)
 	set.DT, set.Meta = cfg.DT, metaJSON
 	if err := set.Save(out); err != nil {
 		return err
@@ -86,18 +86,4 @@ func generate(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "wrote %s: %d snapshots of %d particles in d = %d\n", out, len(xs), cfg.Particles, cfg.Dim)
 	}
 	return nil
-}
-
-// trajectoriesToSet stacks the snapshots xs[k] (time label k) with particle
-// i's trajectory id i.
-func trajectoriesToSet(xs [][]float64, d, n int) *snapshot.Set {
-	s := &snapshot.Set{D: d}
-	for k, x := range xs {
-		s.X = append(s.X, x...)
-		for i := 0; i < n; i++ {
-			s.T = append(s.T, float64(k))
-			s.ID = append(s.ID, int64(i))
-		}
-	}
-	return s
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
@@ -33,10 +32,7 @@ var predictCommand = &cli.Command{
 
 func predict(c *cli.Context) error {
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
-		return err
-	}
-	set, err := loadData(c)
+	set, err := loadDataFor(c)
 	if err != nil {
 		return err
 	}

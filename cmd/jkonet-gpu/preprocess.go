@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 )
 
@@ -24,10 +23,7 @@ var preprocessCommand = &cli.Command{
 
 func preprocess(c *cli.Context) error {
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
-		return err
-	}
-	set, err := loadData(c)
+	set, err := loadDataFor(c)
 	if err != nil {
 		return err
 	}

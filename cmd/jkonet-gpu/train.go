@@ -14,7 +14,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
@@ -40,7 +39,7 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: 1000},
 		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: 250},
 		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: 1e-3},
-		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair (0: exact mean over the target snapshot)", Value: 16},
+		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair (0: exact mean over the target snapshot)", Value: 4},
 		&cli.StringFlag{Name: "device", Usage: "auto, cpu or cuda", Value: "auto"},
 		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
 		&cli.IntFlag{Name: "checkpoint-every", Usage: "write a checkpoint every this many epochs and at the end (0: only on interrupt)", Value: 100},
@@ -74,10 +73,7 @@ func train(c *cli.Context) error {
 		return fmt.Errorf("--model: unknown model %q (expected one of: %s)", kind, strings.Join(modelKinds, ", "))
 	}
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
-		return err
-	}
-	set, err := loadData(c)
+	set, err := loadDataFor(c)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,266 @@
+// Command quality produces the quality tables of the README: for zoo
+// energies it generates data (N particles, T = 5 steps, dt = 0.01), splits
+// it, trains a model and reports the one-step W1 on the test set beside the
+// no-motion and oracle baselines, using the jkonet-gpu binary as a user
+// would.
+//
+//	go run ./bench/quality -bin bin/jkonet-gpu -out bench/quality.md [-epochs 1000] [-sections potentials,interaction,diffusion,splits,linear]
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// qualityCase is one row: data, split and model.
+type qualityCase struct {
+	Potential, Interaction string
+	Beta                   float64
+	Model, Split           string
+	Particles              int
+}
+
+func (c qualityCase) data() string {
+	return fmt.Sprintf("%s_%s_b%g_n%d", c.Potential, c.Interaction, c.Beta, c.Particles)
+}
+
+// row is a case's result.
+type row struct {
+	qualityCase
+	Learned, NoMotion, Oracle, Floor float64
+	Beta                             *float64
+	Seconds                          float64
+}
+
+type evalJSON struct {
+	Mean      float64                           `json:"mean"`
+	Beta      *float64                          `json:"beta"`
+	Baselines map[string]struct{ Mean float64 } `json:"baselines"`
+}
+
+func main() {
+	bin := flag.String("bin", "bin/jkonet-gpu", "the jkonet-gpu binary")
+	out := flag.String("out", "bench/quality.md", "markdown output")
+	epochs := flag.Int("epochs", 1000, "training epochs")
+	sections := flag.String("sections", "potentials,interaction,diffusion,splits,linear", "tables to produce")
+	flag.Parse()
+	work, err := os.MkdirTemp("", "jkonet-quality-")
+	if err != nil {
+		fail(err)
+	}
+	defer os.RemoveAll(work)
+	q := &runner{bin: *bin, work: work, epochs: *epochs}
+	var md bytes.Buffer
+	fmt.Fprintf(&md, "<!-- produced by `go run ./bench/quality -epochs %d` on %s; %d cores -->\n\n", *epochs, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU())
+	for _, s := range strings.Split(*sections, ",") {
+		table, ok := tables[s]
+		if !ok {
+			fail(fmt.Errorf("-sections: unknown table %q", s))
+		}
+		fmt.Fprintf(&md, "#### %s\n\n%s\n\n", table.title, table.note)
+		var rows []row
+		for _, c := range table.cases() {
+			r, err := q.run(c)
+			if err != nil {
+				fail(fmt.Errorf("%+v: %v", c, err))
+			}
+			fmt.Fprintf(os.Stderr, "%s %s %s: learned %.4f no-motion %.4f oracle %.4f (%.0f s)\n", c.data(), c.Model, c.Split, r.Learned, r.NoMotion, r.Oracle, r.Seconds)
+			rows = append(rows, r)
+		}
+		writeTable(&md, rows, s == "splits")
+		fmt.Fprintln(&md)
+		if err := os.WriteFile(*out, md.Bytes(), 0o644); err != nil { // after each table, so a long run shows progress
+			fail(err)
+		}
+	}
+}
+
+type table struct {
+	title, note string
+	cases       func() []qualityCase
+}
+
+var tables = map[string]table{
+	"potentials": {"All 15 zoo potentials, `potential` model",
+		"N 2000, T 5, dt 0.01, β 0, 50/50 trajectory split. Pass: learned W1 ≤ 0.2 × no-motion W1 wherever no-motion W1 ≥ 0.05.",
+		func() []qualityCase {
+			var cs []qualityCase
+			for _, p := range models.ZooNames() {
+				cs = append(cs, qualityCase{Potential: p, Model: "potential", Split: "trajectory", Particles: 2000})
+			}
+			return cs
+		}},
+	"interaction": {"Potential + interaction, β = 0",
+		"`potential-interaction` and `jkonet-star` (two subsamples of 4 interaction samples per pair), trajectory split.",
+		func() []qualityCase {
+			var cs []qualityCase
+			for _, pi := range [][2]string{{"wavy_plateau", "sphere"}, {"styblinski_tang", "flowers"}} {
+				for _, m := range []string{"potential-interaction", "jkonet-star"} {
+					cs = append(cs, qualityCase{Potential: pi[0], Interaction: pi[1], Model: m, Split: "trajectory", Particles: 2000})
+				}
+			}
+			return cs
+		}},
+	"diffusion": {"With diffusion, β > 0",
+		"W1 beside the oracle's (which has the same noise level), learned β beside the true β·dt. β is weakly identifiable with V free (README).",
+		func() []qualityCase {
+			var cs []qualityCase
+			for _, p := range []string{"wavy_plateau", "oakley_ohagan"} {
+				for _, b := range []float64{0.1, 0.2} {
+					cs = append(cs, qualityCase{Potential: p, Beta: b, Model: "jkonet-star", Split: "trajectory", Particles: 2000})
+				}
+			}
+			return cs
+		}},
+	"splits": {"Population and independent splits, `potential` model",
+		"The floor is the W1 between the train and test halves of the same snapshot: no prediction can beat the sampling noise of the test set. The independent split keeps each particle in one snapshot only, so it is generated with 6 × 2000 particles.",
+		func() []qualityCase {
+			var cs []qualityCase
+			for _, p := range []string{"styblinski_tang", "wavy_plateau", "flowers"} {
+				cs = append(cs, qualityCase{Potential: p, Model: "potential", Split: "trajectory", Particles: 2000},
+					qualityCase{Potential: p, Model: "potential", Split: "population", Particles: 2000},
+					qualityCase{Potential: p, Model: "potential", Split: "independent", Particles: 12000})
+			}
+			return cs
+		}},
+	"linear": {"Linear models in 2-D",
+		"Closed-form fits (no SGD), trajectory split.",
+		func() []qualityCase {
+			var cs []qualityCase
+			for _, p := range []string{"styblinski_tang", "wavy_plateau", "oakley_ohagan", "bohachevsky"} {
+				cs = append(cs, qualityCase{Potential: p, Model: "linear-potential", Split: "trajectory", Particles: 2000},
+					qualityCase{Potential: p, Model: "linear", Split: "trajectory", Particles: 2000})
+			}
+			return cs
+		}},
+}
+
+type runner struct {
+	bin, work string
+	epochs    int
+}
+
+func (q *runner) cli(args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(q.bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s %s: %v: %s", q.bin, strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func (q *runner) run(c qualityCase) (row, error) {
+	start := time.Now()
+	r := row{qualityCase: c}
+	dir := filepath.Join(q.work, c.data())
+	all := filepath.Join(dir, "all.npz")
+	if _, err := os.Stat(all); err != nil {
+		os.MkdirAll(dir, 0o755)
+		args := []string{"generate", "--potential", c.Potential, "--beta", fmt.Sprint(c.Beta), "--particles", fmt.Sprint(c.Particles), "--quiet", "--out", all}
+		if c.Interaction != "" {
+			args = append(args, "--interaction", c.Interaction)
+		}
+		if _, err := q.cli(args...); err != nil {
+			return r, err
+		}
+	}
+	train, test := filepath.Join(dir, c.Split+"-train.npz"), filepath.Join(dir, c.Split+"-test.npz")
+	if _, err := os.Stat(train); err != nil {
+		if _, err := q.cli("split", "--data", all, "--by", c.Split, "--train", train, "--test", test, "--quiet"); err != nil {
+			return r, err
+		}
+	}
+	model := filepath.Join(dir, c.Split+"-"+c.Model+".safetensors")
+	if _, err := q.cli("train", "--data", train, "--couplings", filepath.Join(dir, c.Split+"-couplings.npz"), "--model", c.Model,
+		"--epochs", fmt.Sprint(q.epochs), "--checkpoint-every", "0", "--quiet", "--out", model); err != nil {
+		return r, err
+	}
+	out, err := q.cli("eval", "--model", model, "--data", test, "--json")
+	if err != nil {
+		return r, err
+	}
+	var ev evalJSON
+	if err := json.Unmarshal([]byte(out), &ev); err != nil {
+		return r, err
+	}
+	r.Learned, r.Beta = ev.Mean, ev.Beta
+	r.NoMotion, r.Oracle = ev.Baselines["no_motion"].Mean, ev.Baselines["oracle"].Mean
+	if r.Floor, err = samplingFloor(train, test); err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// samplingFloor is the mean over the predicted times t_1..t_T of the W1
+// between the train and test snapshots at the same time.
+func samplingFloor(trainPath, testPath string) (float64, error) {
+	tr, err := snapshot.Load(trainPath, snapshot.LoadOptions{})
+	if err != nil {
+		return 0, err
+	}
+	te, err := snapshot.Load(testPath, snapshot.LoadOptions{})
+	if err != nil {
+		return 0, err
+	}
+	a, b := tr.Snapshots(), te.Snapshots()
+	var floor float64
+	for k := 1; k < len(a); k++ {
+		w, err := ot.W1(a[k].X, b[k].X, tr.D)
+		if err != nil {
+			return 0, err
+		}
+		floor += w / float64(len(a)-1)
+	}
+	return floor, nil
+}
+
+func writeTable(w io.Writer, rows []row, withFloor bool) {
+	header := "| potential | interaction | β | model | split | learned W1 | no motion | oracle | learned / no motion | pass | learned β | true β·dt |"
+	rule := "|---|---|---|---|---|---|---|---|---|---|---|---|"
+	if withFloor {
+		header += " floor |"
+		rule += "---|"
+	}
+	fmt.Fprintln(w, header)
+	fmt.Fprintln(w, rule)
+	for _, r := range rows {
+		pass := "—"
+		if r.qualityCase.Beta == 0 && r.NoMotion >= 0.05 {
+			pass = map[bool]string{true: "yes", false: "**no**"}[r.Learned <= 0.2*r.NoMotion]
+		}
+		beta, trueBeta := "—", "—"
+		if r.Beta != nil {
+			beta, trueBeta = fmt.Sprintf("%.4f", *r.Beta), fmt.Sprintf("%.4f", r.qualityCase.Beta*0.01)
+		}
+		inter := r.Interaction
+		if inter == "" {
+			inter = "—"
+		}
+		fmt.Fprintf(w, "| %s | %s | %g | %s | %s | %.4f | %.4f | %.4f | %.3f | %s | %s | %s |", r.Potential, inter, r.qualityCase.Beta, r.Model, r.Split,
+			r.Learned, r.NoMotion, r.Oracle, r.Learned/r.NoMotion, pass, beta, trueBeta)
+		if withFloor {
+			fmt.Fprintf(w, " %.4f |", r.Floor)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "quality:", err)
+	os.Exit(1)
+}
