@@ -94,10 +94,39 @@ func TestImplicitSolvesTheStep(t *testing.T) {
 	if preds[0].Unconverged != 0 {
 		t.Fatalf("%d particles did not converge", preds[0].Unconverged)
 	}
-	// A stiff bowl (τa = 3 > 1) makes the fixed point diverge: reported.
+	// A stiff bowl (τa = 3 > 1), where fixed-point iteration diverges: the
+	// Newton steps still solve x′ = x/(1 + τa).
 	preds, _ = Predict(bowlModel{bowl{3}}, set, opts)
-	if preds[0].Unconverged != 3 {
-		t.Fatalf("divergent iteration: %d of 3 particles reported unconverged", preds[0].Unconverged)
+	for i, x := range []float64{-2, 0.5, 3} {
+		if want := x / 4; math.Abs(preds[0].X[i]-want) > 1e-7 || preds[0].Unconverged != 0 {
+			t.Fatalf("stiff implicit x′ = %v, want %v (%d unconverged)", preds[0].X[i], want, preds[0].Unconverged)
+		}
+	}
+	// A cubic potential, ∇V = z³: z + z³ = x, solved; and with one Newton
+	// step only, every moving particle is reported unconverged.
+	preds, _ = Predict(cubicModel{}, set, opts)
+	for i, x := range []float64{-2, 0.5, 3} {
+		z := preds[0].X[i]
+		if math.Abs(z+z*z*z-x) > 1e-8 {
+			t.Fatalf("cubic implicit step: z = %v does not solve z + z³ = %v", z, x)
+		}
+	}
+	opts.MaxIter = 1
+	if preds, _ = Predict(cubicModel{}, set, opts); preds[0].Unconverged != 3 {
+		t.Fatalf("one Newton step: %d of 3 particles reported unconverged", preds[0].Unconverged)
+	}
+}
+
+// cubicModel has V(z) = z⁴/4 in d = 1.
+type cubicModel struct{ bowlModel }
+
+func (cubicModel) PotentialAt(float64) models.Energy { return cubic{} }
+
+type cubic struct{ bowl }
+
+func (cubic) Eval(x []float64, d int, val, grad []float64) {
+	for i := range grad {
+		grad[i] = x[i] * x[i] * x[i]
 	}
 }
 

@@ -22,14 +22,15 @@ type PredictOptions struct {
 	// TimeOrigin is its first training time, so the time input of a
 	// time-dependent potential is (t − TimeOrigin)/MeanInterval.
 	MeanInterval, TimeOrigin float64
-	// Implicit scheme: stop a particle's fixed-point iteration when its step
-	// changes by at most Tol in every coordinate, after MaxIter at most.
+	// Implicit scheme: a particle has converged when the residual of its
+	// implicit equation is at most Tol in every coordinate; MaxIter caps the
+	// Newton steps.
 	Tol     float64
 	MaxIter int
 }
 
 // DefaultPredictOptions: explicit, unit time step, implicit tolerance 1e-8
-// with the reference's 50 iterations as the cap.
+// with the reference's cap of 50 iterations.
 func DefaultPredictOptions() PredictOptions {
 	return PredictOptions{Scheme: "explicit", MeanInterval: 1, Tol: 1e-8, MaxIter: 50}
 }
@@ -49,8 +50,8 @@ type Prediction struct {
 //	explicit: x′ = x − τ(∇V(x) + mean_j ∇U(x − x_j)) + √(2τ|β|)·ξ
 //	implicit: x′ = x − τ(∇V(x′) + mean_j ∇U(x − x_j)) + √(2τ|β|)·ξ,
 //
-// the implicit equation solved by fixed-point iteration per particle (the
-// interaction stays explicit; the mean runs over the observed snapshot, self
+// the implicit equation solved per particle by damped Newton steps (see
+// solveImplicit; the interaction stays explicit; the mean runs over the observed snapshot, self
 // included). V gets the target time. Noise comes from the PCG stream
 // (seed, k).
 func Predict(m models.Model, set *snapshot.Set, opts PredictOptions) ([]Prediction, error) {
@@ -93,10 +94,20 @@ func Predict(m models.Model, set *snapshot.Set, opts PredictOptions) ([]Predicti
 	return preds, nil
 }
 
-// solveImplicit iterates x′ ← x − τ(∇V(x′) + I) per particle, where
-// I = drift(x) − ∇V(x) is the explicit interaction part, starting from the
-// explicit step in next, and returns the number of particles that did not
-// converge.
+// solveImplicit solves, for every particle, the implicit step
+//
+//	r(z) = z − x + τ(∇V(z) + I) = 0,
+//
+// where I = drift(x) − ∇V(x) is the interaction part, kept explicit, and
+// writes z into next. r is the gradient of the proximal objective
+// τV(z) + τ⟨I, z⟩ + ½‖z − x‖², so this is the JKO step of the potential.
+// Plain fixed-point iteration converges only where τ‖∇²V‖ < 1, slowly near
+// that bound and not at all for steep learned potentials, so we take damped
+// Newton steps z ← z − α J⁻¹r with J = I + τ∇²V(z) from central differences
+// of ∇V (2d gradient evaluations per step), halving α until ‖r‖ decreases.
+// Iteration starts at z = x and is batched over the particles not yet
+// converged (‖r‖∞ ≤ Tol). It returns how many particles did not converge
+// in MaxIter steps; their last iterate is kept.
 func solveImplicit(v models.Energy, x, next, drift []float64, tau float64, d int, opts PredictOptions) int {
 	n := len(x) / d
 	grad := make([]float64, n*d)
@@ -105,24 +116,173 @@ func solveImplicit(v models.Energy, x, next, drift []float64, tau float64, d int
 	for i := range inter {
 		inter[i] = drift[i] - grad[i]
 	}
-	unconverged := 0
-	for i := 0; i < n; i++ {
-		xi, yi, gi := x[i*d:(i+1)*d], next[i*d:(i+1)*d], grad[i*d:(i+1)*d]
-		converged := false
-		for it := 0; it < opts.MaxIter && !converged; it++ {
-			v.Eval(yi, d, nil, gi)
-			converged = true
-			for a := range yi {
-				y := xi[a] - tau*(gi[a]+inter[i*d+a])
-				converged = converged && math.Abs(y-yi[a]) <= opts.Tol
-				yi[a] = y
-			}
+	copy(next, x)
+	s := newtonSolver{v: v, d: d, tau: tau, x: x, inter: inter}
+	active := make([]int, n)
+	for i := range active {
+		active[i] = i
+	}
+	active, res := s.unconverged(active, s.residuals(next, active), opts.Tol)
+	for it := 0; it < opts.MaxIter && len(active) > 0; it++ {
+		steps := s.newtonSteps(next, active, res)
+		for a, i := range active {
+			s.lineSearch(next[i*d:(i+1)*d], i, res[a*d:(a+1)*d], steps[a*d:(a+1)*d])
 		}
-		if !converged {
-			unconverged++
+		active, res = s.unconverged(active, res, opts.Tol)
+	}
+	return len(active)
+}
+
+// unconverged keeps the particles of idx whose residual exceeds tol.
+func (s *newtonSolver) unconverged(idx []int, res []float64, tol float64) ([]int, []float64) {
+	var still []int
+	var stillRes []float64
+	for a, i := range idx {
+		if r := res[a*s.d : (a+1)*s.d]; maxAbs(r) > tol {
+			still = append(still, i)
+			stillRes = append(stillRes, r...)
 		}
 	}
-	return unconverged
+	return still, stillRes
+}
+
+// newtonSolver holds one implicit step's data.
+type newtonSolver struct {
+	v          models.Energy
+	d          int
+	tau        float64
+	x, inter   []float64
+	one, oneGr []float64 // scratch for single-particle residuals
+}
+
+// residuals returns r(z_i) for the particles i of idx (len(idx)×d).
+func (s *newtonSolver) residuals(z []float64, idx []int) []float64 {
+	d := s.d
+	pts := make([]float64, len(idx)*d)
+	for a, i := range idx {
+		copy(pts[a*d:(a+1)*d], z[i*d:(i+1)*d])
+	}
+	g := make([]float64, len(pts))
+	s.v.Eval(pts, d, nil, g)
+	for a, i := range idx {
+		for c := 0; c < d; c++ {
+			g[a*d+c] = pts[a*d+c] - s.x[i*d+c] + s.tau*(g[a*d+c]+s.inter[i*d+c])
+		}
+	}
+	return g
+}
+
+// newtonSteps returns J⁻¹r for every particle of idx, J = I + τ∇²V(z_i) by
+// central differences of ∇V with step h = 1e-5·(1 + |z|); where J is
+// singular the step is r itself (a fixed-point step).
+func (s *newtonSolver) newtonSteps(z []float64, idx []int, res []float64) []float64 {
+	d := s.d
+	pts := make([]float64, 0, 2*d*len(idx)*d)
+	for _, i := range idx {
+		zi := z[i*d : (i+1)*d]
+		for c := 0; c < d; c++ {
+			for _, sign := range []float64{1, -1} {
+				p := append([]float64(nil), zi...)
+				p[c] += sign * 1e-5 * (1 + math.Abs(zi[c]))
+				pts = append(pts, p...)
+			}
+		}
+	}
+	g := make([]float64, len(pts))
+	s.v.Eval(pts, d, nil, g)
+	steps := make([]float64, len(idx)*d)
+	jac := make([]float64, d*d)
+	for a, i := range idx {
+		zi := z[i*d : (i+1)*d]
+		for c := 0; c < d; c++ { // column c: ∂r/∂z_c
+			plus, minus := g[((a*d+c)*2)*d:], g[((a*d+c)*2+1)*d:]
+			h := 2e-5 * (1 + math.Abs(zi[c]))
+			for row := 0; row < d; row++ {
+				jac[row*d+c] = s.tau * (plus[row] - minus[row]) / h
+			}
+			jac[c*d+c]++
+		}
+		step := steps[a*d : (a+1)*d]
+		copy(step, res[a*d:(a+1)*d])
+		if !solveInPlace(jac, step, d) {
+			copy(step, res[a*d:(a+1)*d])
+		}
+	}
+	return steps
+}
+
+// lineSearch moves particle i from z along −step, halving the step (at most
+// 20 times) until ‖r‖ decreases; r is updated to the new residual.
+func (s *newtonSolver) lineSearch(z []float64, i int, r, step []float64) {
+	d := s.d
+	if s.one == nil {
+		s.one, s.oneGr = make([]float64, d), make([]float64, d)
+	}
+	before := norm2(r)
+	for alpha, k := 1.0, 0; k < 20; alpha, k = alpha/2, k+1 {
+		for c := range s.one {
+			s.one[c] = z[c] - alpha*step[c]
+		}
+		s.v.Eval(s.one, d, nil, s.oneGr)
+		for c := range s.oneGr {
+			s.oneGr[c] = s.one[c] - s.x[i*d+c] + s.tau*(s.oneGr[c]+s.inter[i*d+c])
+		}
+		if norm2(s.oneGr) < before {
+			break
+		}
+	}
+	copy(z, s.one)
+	copy(r, s.oneGr)
+}
+
+// solveInPlace solves the d×d system a·x = b by Gaussian elimination with
+// partial pivoting, overwriting b with x (and a); false if a is singular.
+func solveInPlace(a, b []float64, d int) bool {
+	for c := 0; c < d; c++ {
+		p := c
+		for r := c + 1; r < d; r++ {
+			if math.Abs(a[r*d+c]) > math.Abs(a[p*d+c]) {
+				p = r
+			}
+		}
+		if a[p*d+c] == 0 || math.IsNaN(a[p*d+c]) {
+			return false
+		}
+		for k := 0; k < d; k++ {
+			a[c*d+k], a[p*d+k] = a[p*d+k], a[c*d+k]
+		}
+		b[c], b[p] = b[p], b[c]
+		for r := c + 1; r < d; r++ {
+			f := a[r*d+c] / a[c*d+c]
+			for k := c; k < d; k++ {
+				a[r*d+k] -= f * a[c*d+k]
+			}
+			b[r] -= f * b[c]
+		}
+	}
+	for c := d - 1; c >= 0; c-- {
+		for k := c + 1; k < d; k++ {
+			b[c] -= a[c*d+k] * b[k]
+		}
+		b[c] /= a[c*d+c]
+	}
+	return true
+}
+
+func maxAbs(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m = max(m, math.Abs(x))
+	}
+	return m
+}
+
+func norm2(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return s
 }
 
 // NoMotion is the baseline prediction x′ = x.

@@ -118,7 +118,7 @@ var tables = map[string]table{
 		"W1 beside the oracle's (which has the same noise level), learned β beside the true β·dt. β is weakly identifiable with V free (README).",
 		func() []qualityCase {
 			var cs []qualityCase
-			for _, p := range []string{"wavy_plateau", "oakley_ohagan"} {
+			for _, p := range []string{"wavy_plateau"} {
 				for _, b := range []float64{0.1, 0.2} {
 					cs = append(cs, qualityCase{Potential: p, Beta: b, Model: "jkonet-star", Split: "trajectory", Particles: 2000})
 				}
@@ -129,7 +129,7 @@ var tables = map[string]table{
 		"The floor is the W1 between the train and test halves of the same snapshot: no prediction can beat the sampling noise of the test set. The independent split keeps each particle in one snapshot only, so it is generated with 6 × 2000 particles.",
 		func() []qualityCase {
 			var cs []qualityCase
-			for _, p := range []string{"styblinski_tang", "wavy_plateau", "flowers"} {
+			for _, p := range []string{"styblinski_tang", "wavy_plateau"} {
 				cs = append(cs, qualityCase{Potential: p, Model: "potential", Split: "trajectory", Particles: 2000},
 					qualityCase{Potential: p, Model: "potential", Split: "population", Particles: 2000},
 					qualityCase{Potential: p, Model: "potential", Split: "independent", Particles: 12000})
