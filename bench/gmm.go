@@ -129,17 +129,16 @@ func compareMixtureCase(c MixtureCase, repeats int) (MixtureResult, error) {
 	if _, _, err := density.FitMixture(x, c.D, opts); err != nil {
 		return res, err
 	}
-	goTimes := make([]float64, repeats)
-	peerTimes := make([]float64, repeats)
-	for r := 0; r < repeats; r++ {
+	fit := func() ([]float64, error) {
 		start := time.Now()
 		_, info, err := density.FitMixture(x, c.D, opts)
-		goTimes[r] = time.Since(start).Seconds()
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		res.GoLogLikelihood, res.GoIterations, res.GoConverged = info.LogLikelihood, info.Iterations, info.Converged
-
+		return []float64{time.Since(start).Seconds()}, nil
+	}
+	runSklearn := func() ([]float64, error) {
 		var peer struct {
 			Seconds       float64 `json:"seconds"`
 			LogLikelihood float64 `json:"log_likelihood"`
@@ -147,12 +146,14 @@ func compareMixtureCase(c MixtureCase, repeats int) (MixtureResult, error) {
 			Converged     bool    `json:"converged"`
 		}
 		if err := RunPeer(gmmSklearnScript, args, arrays, &peer); err != nil {
-			return res, err
+			return nil, err
 		}
-		peerTimes[r] = peer.Seconds
 		res.SklearnLogLikelihood, res.SklearnIterations, res.SklearnConverged = peer.LogLikelihood, peer.Iterations, peer.Converged
+		return []float64{peer.Seconds}, nil
 	}
-	res.GoSeconds, res.SklearnSeconds = median(goTimes), median(peerTimes)
+	if res.GoSeconds, res.SklearnSeconds, err = alternate(repeats, fit, runSklearn); err != nil {
+		return res, err
+	}
 	res.Ratio = res.GoSeconds / res.SklearnSeconds
 	return res, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
@@ -125,39 +124,34 @@ func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
 	}
 	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
 	arrays := map[string][]float64{"x": x, "y": y}
-	goTimes := make([]float64, repeats)
-	potTimes := make([]float64, repeats)
-	for r := range repeats {
+	solve := func() ([]float64, error) {
 		start := time.Now()
 		plan, err := ot.Exact(x, y, c.D, ot.SqEuclidean)
-		goTimes[r] = time.Since(start).Seconds()
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		res.GoCost = plan.Cost
-
+		return []float64{time.Since(start).Seconds()}, nil
+	}
+	runPOT := func() ([]float64, error) {
 		var peer struct {
 			Seconds float64 `json:"seconds"`
 			Cost    float64 `json:"cost"`
 			Warning *string `json:"warning"`
 		}
 		if err := RunPeer(otEMDScript, args, arrays, &peer); err != nil {
-			return res, err
+			return nil, err
 		}
-		potTimes[r] = peer.Seconds
 		res.POTCost = peer.Cost
 		if peer.Warning != nil {
 			res.POTWarning = *peer.Warning
 		}
+		return []float64{peer.Seconds}, nil
 	}
-	res.GoSeconds, res.POTSeconds = median(goTimes), median(potTimes)
+	if res.GoSeconds, res.POTSeconds, err = alternate(repeats, solve, runPOT); err != nil {
+		return res, err
+	}
 	res.Ratio = res.GoSeconds / res.POTSeconds
 	res.RelCostDiff = math.Abs(res.GoCost-res.POTCost) / math.Abs(res.POTCost)
 	return res, nil
-}
-
-// median is the median of v (the mean of the middle two for even lengths).
-func median(v []float64) float64 {
-	s := slices.Sorted(slices.Values(v))
-	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -83,4 +84,29 @@ func RunPeer(script string, args any, arrays map[string][]float64, result any) e
 		return fmt.Errorf("python peer printed no JSON result: %v", err)
 	}
 	return nil
+}
+
+// alternate runs the Go side and then the peer side, rounds times, and
+// returns the median of all the timings (seconds) each side reported.
+// Alternating spreads the machine's changing load over both sides.
+func alternate(rounds int, goSide, peerSide func() ([]float64, error)) (goMedian, peerMedian float64, err error) {
+	var goTimes, peerTimes []float64
+	for range rounds {
+		t, err := goSide()
+		if err != nil {
+			return 0, 0, err
+		}
+		goTimes = append(goTimes, t...)
+		if t, err = peerSide(); err != nil {
+			return 0, 0, err
+		}
+		peerTimes = append(peerTimes, t...)
+	}
+	return median(goTimes), median(peerTimes), nil
+}
+
+// median is the median of v (the mean of the middle two for even lengths).
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }

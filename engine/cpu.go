@@ -28,6 +28,8 @@ type cpuBackend struct {
 	grad     []float64
 	exact    bool                      // one exact interaction set over the whole target population
 	graphs   map[int]*models.GraphLoss // by batch size; nil for the fused loss
+	pcg      rand.PCG                  // re-seeded with (seed, step) every step, so it does not allocate
+	rng      *rand.Rand
 }
 
 func newCPUGraph(net *models.Net, p *Problem, s Settings) (Backend, error) {
@@ -147,7 +149,11 @@ func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	}
 	s := b.settings.Samples
 	bt.S = s
-	rng := rand.New(rand.NewPCG(b.settings.Seed, step))
+	if b.rng == nil {
+		b.rng = rand.New(&b.pcg)
+	}
+	b.pcg.Seed(b.settings.Seed, step)
+	rng := b.rng
 	for a := range bt.Others {
 		bt.Others[a] = resize(bt.Others[a], n*s*d)
 		for i, p := range pairs {

@@ -13,14 +13,16 @@ import (
 
 var benchCommand = &cli.Command{
 	Name:  "bench",
-	Usage: "time jkonet-gpu's solvers side by side with their peers (POT, scikit-learn, PyTorch)",
+	Usage: "time jkonet-gpu's solvers and training step side by side with their peers (POT, scikit-learn, PyTorch)",
 	Description: `Runs each comparison in one process on the same machine, alternating Go and peer runs,
    and prints median times and their ratio (below 1: jkonet-gpu is faster). Peers are Debian's
-   python3-pot, python3-sklearn and python3-torch (make peers); missing peers are skipped.`,
+   python3-pot, python3-sklearn and python3-torch (make peers); missing peers are skipped.
+   The training step runs PyTorch with as many threads as Go has workers (GOMAXPROCS; set
+   GOMAXPROCS=1 to compare one core); on a busy machine PyTorch's threads stall each other.`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "what", Usage: "comma-separated: ot, gmm", Value: "ot,gmm"},
-		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n in d = 2 and 5; mixture: n points in d = 5); default: the spec's sizes"},
-		&cli.IntFlag{Name: "repeats", Usage: "timed runs per side (the median is reported)", Value: 5},
+		&cli.StringFlag{Name: "what", Usage: "comma-separated: ot, gmm, train", Value: "ot,gmm,train"},
+		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n in d = 2 and 5; mixture: n points in d = 5; train: batches of n pairs in d = 2 and 10); default: the spec's sizes"},
+		&cli.IntFlag{Name: "repeats", Usage: "timed runs per side (train: rounds of a few steps per side); the median is reported", Value: 5},
 	},
 	Action: benchAction,
 }
@@ -28,8 +30,8 @@ var benchCommand = &cli.Command{
 func benchAction(c *cli.Context) error {
 	what := strings.Split(c.String("what"), ",")
 	for _, w := range what {
-		if w != "ot" && w != "gmm" {
-			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm)", w)
+		if w != "ot" && w != "gmm" && w != "train" {
+			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm, train)", w)
 		}
 	}
 	repeats, sizes := c.Int("repeats"), c.IntSlice("sizes")
@@ -41,7 +43,6 @@ func benchAction(c *cli.Context) error {
 			return fmt.Errorf("--sizes: expected point counts ≥ 2, got %d", n)
 		}
 	}
-	w := c.App.Writer
 	if slices.Contains(what, "ot") {
 		cases := bench.DefaultOTCases()
 		if len(sizes) > 0 {
@@ -52,13 +53,10 @@ func benchAction(c *cli.Context) error {
 				}
 			}
 		}
-		fmt.Fprintln(w, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd")
-		res, err := bench.CompareExactOT(cases, repeats)
-		if err := skipMissingPeer(c, err); err != nil {
+		err := runComparison(c, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd",
+			func() ([]bench.OTResult, error) { return bench.CompareExactOT(cases, repeats) })
+		if err != nil {
 			return err
-		}
-		for _, r := range res {
-			fmt.Fprintln(w, "  "+r.String())
 		}
 	}
 	if slices.Contains(what, "gmm") {
@@ -68,23 +66,41 @@ func benchAction(c *cli.Context) error {
 				cases[i].N = sizes[0]
 			}
 		}
-		fmt.Fprintln(w, "Gaussian mixture fit: jkonet-gpu density.FitMixture vs scikit-learn GaussianMixture")
-		res, err := bench.CompareMixture(cases, repeats)
-		if err := skipMissingPeer(c, err); err != nil {
+		err := runComparison(c, "Gaussian mixture fit: jkonet-gpu density.FitMixture vs scikit-learn GaussianMixture",
+			func() ([]bench.MixtureResult, error) { return bench.CompareMixture(cases, repeats) })
+		if err != nil {
 			return err
 		}
-		for _, r := range res {
-			fmt.Fprintln(w, "  "+r.String())
+	}
+	if slices.Contains(what, "train") {
+		cases := bench.DefaultStepCases()
+		if len(sizes) > 0 {
+			cases = bench.StepCases(sizes)
+		}
+		err := runComparison(c, "jkonet-star training step: jkonet-gpu cpu backend vs PyTorch (CPU, float64, same threads)",
+			func() ([]bench.StepResult, error) { return bench.CompareTrainingStep(cases, repeats) })
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// skipMissingPeer turns a missing peer into a note; other errors stand.
-func skipMissingPeer(c *cli.Context, err error) error {
+// runComparison prints the title, runs the comparison and prints its
+// results one row each; a missing peer becomes a note, other errors stand.
+func runComparison[R fmt.Stringer](c *cli.Context, title string, compare func() ([]R, error)) error {
+	w := c.App.Writer
+	fmt.Fprintln(w, title)
+	results, err := compare()
 	if errors.Is(err, bench.ErrNoPeer) {
-		fmt.Fprintf(c.App.Writer, "  skipped: %v\n", err)
+		fmt.Fprintf(w, "  skipped: %v\n", err)
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		fmt.Fprintln(w, "  "+r.String())
+	}
+	return nil
 }

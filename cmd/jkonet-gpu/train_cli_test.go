@@ -121,7 +121,7 @@ func TestTrainBadInput(t *testing.T) {
 
 func TestBenchSmoke(t *testing.T) {
 	out := mustRun(t, "bench", "--sizes", "40", "--repeats", "1")
-	for _, want := range []string{"exact OT", "Gaussian mixture"} {
+	for _, want := range []string{"exact OT", "Gaussian mixture", "training step"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("bench output lacks %q:\n%s", want, out)
 		}
