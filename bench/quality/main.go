@@ -240,7 +240,7 @@ func writeTable(w io.Writer, rows []row, withFloor bool) {
 	fmt.Fprintln(w, rule)
 	for _, r := range rows {
 		pass := "—"
-		if r.qualityCase.Beta == 0 && r.NoMotion >= 0.05 {
+		if r.qualityCase.Beta == 0 && r.NoMotion >= 0.05 && r.Split == "trajectory" {
 			pass = map[bool]string{true: "yes", false: "**no**"}[r.Learned <= 0.2*r.NoMotion]
 		}
 		beta, trueBeta := "—", "—"
@@ -251,8 +251,12 @@ func writeTable(w io.Writer, rows []row, withFloor bool) {
 		if inter == "" {
 			inter = "—"
 		}
-		fmt.Fprintf(w, "| %s | %s | %g | %s | %s | %.4f | %.4f | %.4f | %.3f | %s | %s | %s |", r.Potential, inter, r.qualityCase.Beta, r.Model, r.Split,
-			r.Learned, r.NoMotion, r.Oracle, r.Learned/r.NoMotion, pass, beta, trueBeta)
+		ratio := "—"
+		if r.NoMotion > 0 {
+			ratio = fmt.Sprintf("%.3f", r.Learned/r.NoMotion)
+		}
+		fmt.Fprintf(w, "| %s | %s | %g | %s | %s | %.4f | %.4f | %.4f | %s | %s | %s | %s |", r.Potential, inter, r.qualityCase.Beta, r.Model, r.Split,
+			r.Learned, r.NoMotion, r.Oracle, ratio, pass, beta, trueBeta)
 		if withFloor {
 			fmt.Fprintf(w, " %.4f |", r.Floor)
 		}

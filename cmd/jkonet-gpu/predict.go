@@ -16,7 +16,7 @@ var (
 	modelFlag  = &cli.StringFlag{Name: "model", Usage: "model file from train (.safetensors)"}
 	truthFlag  = &cli.StringFlag{Name: "truth", Usage: "use the true zoo energy P (with --interaction, --beta, --dt) instead of a model: the oracle"}
 	truthDT    = &cli.Float64Flag{Name: "dt", Usage: "--truth: the generator's time step (default: the data's dt, else 0.01)"}
-	schemeFlag = &cli.StringFlag{Name: "scheme", Usage: "explicit or implicit (default: implicit for learned models, explicit for --truth)"}
+	schemeFlag = &cli.StringFlag{Name: "scheme", Usage: "explicit or implicit (default: implicit for network models, explicit for linear models and --truth)"}
 	truthFlags = []cli.Flag{truthFlag, interactionFlag, betaFlag, truthDT}
 )
 
@@ -25,7 +25,7 @@ var predictCommand = &cli.Command{
 	Usage: "predict each observed snapshot one step ahead",
 	Description: `From each snapshot t_k but the last, take one step of τ_k to t_{k+1}:
    explicit x′ = x − τ(∇V(x) + mean ∇U(x − x_j)) + √(2τ|β|)ξ, or implicit (∇V at x′, solved
-   by damped Newton steps): the default for learned models, whose training fits ∇V at x′.
+   by damped Newton steps): the default for network models, whose training fits ∇V at x′.
    Writes the predicted points with time label t_{k+1} and the source ids.`,
 	Flags:  append([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, quietFlag}, truthFlags...),
 	Action: predict,
@@ -83,12 +83,17 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 		if f.Dim != set.D {
 			return nil, opts, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
 		}
-		// Learned models predict implicitly: training fits ∇V at the target
-		// of each step (the JKO optimality condition), and the explicit step
-		// would evaluate ∇V at the source, where the first snapshots of a
-		// flow put particles the targets never reach (DESIGN.md says
-		// explicit; on styblinski_tang that costs 0.086 W1 against 0.005).
+		// Predict where the model was fitted: the networks' loss takes ∇V at
+		// the target of each step (the JKO optimality condition), so they
+		// step implicitly; the explicit step would evaluate ∇V at the
+		// source, where the first snapshots of a flow put particles the
+		// targets never reach (DESIGN.md says explicit; on styblinski_tang
+		// that costs 0.086 W1 against 0.005). The linear models are fitted
+		// with features at the source, so they step explicitly.
 		opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
+		if f.Kind == models.LinearKind || f.Kind == models.LinearPotentialKind {
+			opts.Scheme = "explicit"
+		}
 	}
 	if s := c.String("scheme"); s != "" {
 		opts.Scheme = s
