@@ -15,7 +15,7 @@ build:
 
 # The main job on the embedded default: the styblinski_tang potential in 2-D,
 # 2000 particles, 5 steps, the reference's 50/50 trajectory split, the
-# `potential` model for the reference's 1000 epochs (about a minute on 2 cores).
+# `potential` model for the reference's 1000 epochs (about 30 s on 2 cores).
 run: build
 	@mkdir -p $(RUNDIR)
 	$(BIN) generate --potential styblinski_tang --dim 2 --particles 2000 --steps 5 --out $(RUNDIR)/all.npz

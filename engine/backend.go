@@ -72,7 +72,7 @@ func Resolve(device string) (r Registration, note string, err error) {
 	if device == "auto" {
 		c, ok := registry["cuda"]
 		if !ok {
-			return registry["cpu"], "device auto: using the CPU (this build has no CUDA backend; build with -tags cuda)", nil
+			return registry["cpu"], "device auto: using the CPU (this build has no CUDA backend)", nil
 		}
 		if err := c.Available(); err != nil {
 			return registry["cpu"], fmt.Sprintf("device auto: using the CPU (CUDA unavailable: %v)", err), nil
