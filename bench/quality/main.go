@@ -126,7 +126,7 @@ var tables = map[string]table{
 			return cs
 		}},
 	"splits": {"Population and independent splits, `potential` model",
-		"The floor is the W1 between the train and test halves of the same snapshot: no prediction can beat the sampling noise of the test set. The independent split keeps each particle in one snapshot only, so it is generated with 6 × 2000 particles.",
+		"The floor column is the W1 between the train and test halves of the same snapshot, the scale of the sampling noise between two samples of one population (the trajectory split's test particles are the same at every time, so its errors can go below it; the population split's consecutive test snapshots share about half their particles). The independent split keeps each particle in one snapshot only, so it is generated with 6 × 2000 particles.",
 		func() []qualityCase {
 			var cs []qualityCase
 			for _, p := range []string{"styblinski_tang", "wavy_plateau"} {
