@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+)
+
+// TestMain lets the test binary act as the CLI in a child process, so that a
+// test can interrupt a real training run.
+func TestMain(m *testing.M) {
+	if os.Getenv("JKONET_GPU_AS_CLI") == "1" {
+		os.Exit(run(append([]string{"jkonet-gpu"}, os.Args[1:]...), os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestInterruptWritesCheckpoint: SIGINT during training writes a checkpoint
+// and exits non-zero with one line; --resume continues from it.
+func TestInterruptWritesCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	train, _ := smallRun(t, dir)
+	out, logPath := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "log.jsonl")
+	cmd := exec.Command(os.Args[0], "train", "--data", train, "--model", "potential", "--epochs", "1000000",
+		"--checkpoint-every", "0", "--quiet", "--out", out, "--log-json", logPath)
+	cmd.Env = append(os.Environ(), "JKONET_GPU_AS_CLI=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt once training is under way: an epoch has been logged.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("\n")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("training logged no epoch within 60 s")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("interrupted training exited 0")
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Contains(msg, "\n") || !strings.Contains(msg, "interrupted after") || !strings.Contains(msg, "--resume "+out+".ckpt") {
+		t.Fatalf("stderr: %q", msg)
+	}
+	ckpt, err := modelfile.Load(out + ".ckpt")
+	if err != nil || ckpt.Steps == 0 || ckpt.M == nil {
+		t.Fatalf("checkpoint: %v (%+v)", err, ckpt)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("an interrupted run wrote the model file")
+	}
+	epochs := ckpt.Steps + 2 // 120 training pairs, batches of 250: one step per epoch
+	mustRun(t, "train", "--data", train, "--model", "potential", "--epochs", strconv.FormatUint(epochs, 10), "--checkpoint-every", "0", "--quiet", "--out", out, "--resume", out+".ckpt")
+	if _, err := modelfile.Load(out); err != nil {
+		t.Fatal(err)
+	}
+}
