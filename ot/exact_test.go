@@ -228,14 +228,7 @@ func TestExactNeedsPricing(t *testing.T) {
 		for j := 0; j < m/2; j++ {
 			y[2*j] += 20
 		}
-		for _, cost := range []Cost{SqEuclidean, Euclidean} {
-			p, err := Exact(x, y, 2, cost)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkMarginals(t, p, x, y, 2, cost)
-			checkDuals(t, p, x, y, 2, cost)
-		}
+		checkExactBothCosts(t, x, y)
 	}
 }
 
@@ -295,5 +288,19 @@ func TestExactAllPointsEqual(t *testing.T) {
 		}
 		checkMarginals(t, p, x, y, 3, Euclidean)
 		checkDuals(t, p, x, y, 3, Euclidean)
+	}
+}
+
+// checkExactBothCosts solves x → y (d = 2) for both costs and certifies each
+// plan by its marginals and duals.
+func checkExactBothCosts(t *testing.T, x, y []float64) {
+	t.Helper()
+	for _, cost := range []Cost{SqEuclidean, Euclidean} {
+		p, err := Exact(x, y, 2, cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkMarginals(t, p, x, y, 2, cost)
+		checkDuals(t, p, x, y, 2, cost)
 	}
 }
