@@ -171,13 +171,7 @@ func TestExactDualCertificate(t *testing.T) {
 				case "duplicates": // few distinct points, each repeated
 					x, y = gridCloud(rng, n, 2, 3), gridCloud(rng, m, 2, 3)
 				}
-				for _, cost := range []Cost{SqEuclidean, Euclidean} {
-					p, err := Exact(x, y, 2, cost)
-					if err != nil {
-						t.Fatal(err)
-					}
-					checkMarginals(t, p, x, y, 2, cost)
-					checkDuals(t, p, x, y, 2, cost)
+				for _, p := range checkExactBothCosts(t, x, y) {
 					if n == m && len(p.Pairs) != n {
 						t.Fatalf("%d pairs, want a permutation of %d", len(p.Pairs), n)
 					}
@@ -291,10 +285,11 @@ func TestExactAllPointsEqual(t *testing.T) {
 	}
 }
 
-// checkExactBothCosts solves x → y (d = 2) for both costs and certifies each
-// plan by its marginals and duals.
-func checkExactBothCosts(t *testing.T, x, y []float64) {
+// checkExactBothCosts solves x → y (d = 2) for both costs, certifies each
+// plan by its marginals and duals, and returns the plans.
+func checkExactBothCosts(t *testing.T, x, y []float64) []*Plan {
 	t.Helper()
+	var plans []*Plan
 	for _, cost := range []Cost{SqEuclidean, Euclidean} {
 		p, err := Exact(x, y, 2, cost)
 		if err != nil {
@@ -302,5 +297,7 @@ func checkExactBothCosts(t *testing.T, x, y []float64) {
 		}
 		checkMarginals(t, p, x, y, 2, cost)
 		checkDuals(t, p, x, y, 2, cost)
+		plans = append(plans, p)
 	}
+	return plans
 }
