@@ -31,10 +31,11 @@ func TestRecoversBetaWithTruePotential(t *testing.T) {
 	}
 	const dt, beta = 0.01, 5.0
 	v, _ := models.Zoo("flat")
-	xs, err := simulate.Run(simulate.Config{Potential: v, Beta: beta, Dim: 2, Particles: 2000, Steps: 2, DT: dt, Seed: 11})
+	res, err := simulate.Run(simulate.Config{Potential: v, Beta: beta, Dim: 2, Particles: 2000, Steps: 2, DT: dt, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
 	}
+	xs := res.X
 	set := snapshot.FromTrajectories(xs, 2)
 	c, _, err := couplings.Compute(set, couplings.DefaultOptions())
 	if err != nil {

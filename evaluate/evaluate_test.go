@@ -16,10 +16,11 @@ func generated(t *testing.T, potential string, beta float64) (*snapshot.Set, *mo
 	if err != nil {
 		t.Fatal(err)
 	}
-	xs, err := simulate.Run(simulate.Config{Potential: v, Beta: beta, Dim: 2, Particles: 200, Steps: 3, DT: 0.01, Seed: 4})
+	res, err := simulate.Run(simulate.Config{Potential: v, Beta: beta, Dim: 2, Particles: 200, Steps: 3, DT: 0.01, Seed: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
+	xs := res.X
 	return snapshot.FromTrajectories(xs, 2), &models.Truth{D: 2, V: v, TrueBeta: beta, DT: 0.01}
 }
 

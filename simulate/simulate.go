@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
 )
 
 // Config describes one synthetic run (DESIGN.md §2).
@@ -49,15 +50,26 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Run returns the T+1 snapshots X[k] (N×d row-major; particle i is the same
-// trajectory in every snapshot). X[0] is uniform on [−4, 4]^d and
+// Result is a simulated run.
+type Result struct {
+	// X holds the T+1 snapshots (N×d row-major; particle i is the same
+	// trajectory in every snapshot).
+	X [][]float64
+	// Folded[k] is the fraction of particles whose drift step k → k+1 (before
+	// the noise) folds space, ot.FoldedFraction: where it is above 0 no JKO
+	// step, so no model JKOnet* can learn, reproduces the data, and the OT
+	// couplings do not follow the trajectories. A smaller dt cures it.
+	Folded []float64
+}
+
+// Run simulates T steps from X[0] uniform on [−4, 4]^d:
 //
 //	x ← x − dt·∇V(x) − dt·(1/N)·Σ_j ∇W(x − x_j) + √(2β·dt)·ξ,  ξ ~ N(0, I),
 //
 // where the mean runs over all N particles, self included (∇W(0) counts).
 // Random numbers come from one PCG stream per (seed, step), drawn in
 // particle order, so the result is the same whatever the number of workers.
-func Run(c Config) ([][]float64, error) {
+func Run(c Config) (*Result, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -67,26 +79,33 @@ func Run(c Config) ([][]float64, error) {
 	for i := range x {
 		x[i] = -4 + 8*init.Float64()
 	}
-	out := [][]float64{x}
+	res := &Result{X: [][]float64{x}}
 	drift := NewDrifter(c.Potential, c.Interaction, n, d, c.Workers)
 	noiseScale := math.Sqrt(2 * c.Beta * c.DT)
 	for step := 1; step <= c.Steps; step++ {
 		next := make([]float64, n*d)
 		drift.Compute(x, next) // next = drift(x)
-		noise := rand.New(rand.NewPCG(c.Seed, uint64(step)))
 		for i := range next {
 			next[i] = x[i] - c.DT*next[i]
-			if noiseScale > 0 {
+		}
+		folded, err := ot.FoldedFraction(x, next, d)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %v", step, err)
+		}
+		res.Folded = append(res.Folded, folded)
+		if noiseScale > 0 {
+			noise := rand.New(rand.NewPCG(c.Seed, uint64(step)))
+			for i := range next {
 				next[i] += noiseScale * noise.NormFloat64()
 			}
 		}
-		out = append(out, next)
+		res.X = append(res.X, next)
 		x = next
 		if c.OnStep != nil {
 			c.OnStep(step)
 		}
 	}
-	return out, nil
+	return res, nil
 }
 
 // Drifter computes the mean-field drift ∇V(x_i) + (1/N)·Σ_j ∇W(x_i − x_j) of

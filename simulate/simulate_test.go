@@ -4,6 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
 )
 
 // quadratic is V(x) = ½ Σ c_a x_a², ∇V = c ⊙ x, with c_a = a+1.
@@ -58,10 +61,11 @@ func (flat) Eval(x []float64, d int, val, grad []float64) {
 func TestZeroBetaIsExplicitEuler(t *testing.T) {
 	for _, d := range []int{1, 3} {
 		c := Config{Potential: quadratic{}, Interaction: sines{}, Dim: d, Particles: 37, Steps: 3, DT: 0.01, Seed: 7, Workers: 3}
-		xs, err := Run(c)
+		res, err := Run(c)
 		if err != nil {
 			t.Fatal(err)
 		}
+		xs := res.X
 		if len(xs) != 4 {
 			t.Fatalf("got %d snapshots, want 4", len(xs))
 		}
@@ -95,10 +99,11 @@ func TestZeroBetaIsExplicitEuler(t *testing.T) {
 // relative standard error of √(2/20000) = 1%; we allow 5%.
 func TestDiffusionVariance(t *testing.T) {
 	c := Config{Potential: flat{}, Beta: 0.5, Dim: 2, Particles: 2000, Steps: 5, DT: 0.01, Seed: 1}
-	xs, err := Run(c)
+	res, err := Run(c)
 	if err != nil {
 		t.Fatal(err)
 	}
+	xs := res.X
 	var sum, sum2 float64
 	var cnt int
 	for k := 1; k < len(xs); k++ {
@@ -126,9 +131,9 @@ func TestWorkersDoNotChangeResult(t *testing.T) {
 	one.Workers, two.Workers = 1, 4
 	a, _ := Run(one)
 	b, _ := Run(two)
-	for k := range a {
-		for i := range a[k] {
-			if a[k][i] != b[k][i] {
+	for k := range a.X {
+		for i := range a.X[k] {
+			if a.X[k][i] != b.X[k][i] {
 				t.Fatalf("snapshot %d entry %d differs with 1 and 4 workers", k, i)
 			}
 		}
@@ -136,8 +141,41 @@ func TestWorkersDoNotChangeResult(t *testing.T) {
 	other := base
 	other.Seed = 4
 	c, _ := Run(other)
-	if c[1][0] == a[1][0] {
+	if c.X[1][0] == a.X[1][0] {
 		t.Fatal("different seeds gave the same particles")
+	}
+}
+
+// TestFoldedIsTheDriftStep: Folded measures the drift step, not the noise.
+// Without noise it is ot.FoldedFraction of consecutive snapshots; with a
+// flat potential it is 0 however noisy the steps. bohachevsky at dt = 0.01
+// folds (its step x − dt·∇V is not monotone where dt·∂²V > 1); styblinski_tang
+// does not (dt·∂²V ≤ 0.8 on [−4, 4]).
+func TestFoldedIsTheDriftStep(t *testing.T) {
+	for _, tc := range []struct {
+		potential string
+		beta      float64
+		folds     bool
+	}{{"bohachevsky", 0, true}, {"styblinski_tang", 0, false}, {"flat", 1, false}} {
+		v, err := models.Zoo(tc.potential)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(Config{Potential: v, Beta: tc.beta, Dim: 2, Particles: 500, Steps: 2, DT: 0.01, Seed: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, f := range res.Folded {
+			if tc.beta == 0 {
+				want, err := ot.FoldedFraction(res.X[k], res.X[k+1], 2)
+				if err != nil || f != want {
+					t.Errorf("%s step %d: Folded %v, FoldedFraction of the snapshots %v (%v)", tc.potential, k+1, f, want, err)
+				}
+			}
+			if (f > 0.1) != tc.folds || (!tc.folds && f != 0) {
+				t.Errorf("%s step %d: Folded %v, want folding %v", tc.potential, k+1, f, tc.folds)
+			}
+		}
 	}
 }
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -105,6 +107,36 @@ func TestGenerateSplitInfo(t *testing.T) {
 	}
 	if out := mustRun(t, "version"); !strings.HasPrefix(out, "jkonet-gpu ") {
 		t.Fatalf("version printed %q", out)
+	}
+}
+
+// TestGenerateWarnsWhenStepsFold: bohachevsky at dt = 0.01 folds space, so
+// generate warns and stores the fractions; at dt = 0.001 it does not.
+func TestGenerateWarnsWhenStepsFold(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		dt    string
+		folds bool
+	}{{"0.01", true}, {"0.001", false}} {
+		out := filepath.Join(dir, "b"+tc.dt+".npz")
+		status, _, errOut := jk(t, "generate", "--potential", "bohachevsky", "--dt", tc.dt, "--particles", "400", "--steps", "2", "--quiet", "--out", out)
+		if status != 0 {
+			t.Fatalf("dt %s: status %d: %s", tc.dt, status, errOut)
+		}
+		if warned := strings.Contains(errOut, "folds space"); warned != tc.folds {
+			t.Errorf("dt %s: warned %v, want %v (stderr %q)", tc.dt, warned, tc.folds, errOut)
+		}
+		set, err := snapshot.Load(out, snapshot.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta generateMeta
+		if err := json.Unmarshal(set.Meta, &meta); err != nil || len(meta.Folded) != 2 {
+			t.Fatalf("dt %s: meta %s (%v)", tc.dt, set.Meta, err)
+		}
+		if folded := slices.Max(meta.Folded) > foldWarning; folded != tc.folds {
+			t.Errorf("dt %s: stored fractions %v", tc.dt, meta.Folded)
+		}
 	}
 }
 

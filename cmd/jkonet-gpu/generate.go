@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -41,7 +42,13 @@ type generateMeta struct {
 	Particles   int     `json:"particles"`
 	Steps       int     `json:"steps"`
 	DT          float64 `json:"dt"`
+	// Folded is, per step, the fraction of particles whose drift step folds
+	// space (simulate.Result.Folded).
+	Folded []float64 `json:"folded"`
 }
+
+// foldWarning is the share of folding particles above which generate warns.
+const foldWarning = 0.01
 
 func generate(c *cli.Context) error {
 	meta := generateMeta{
@@ -68,22 +75,28 @@ func generate(c *cli.Context) error {
 	}
 	bar := progress.New("generate: step", cfg.Steps, c.Bool("quiet"))
 	cfg.OnStep = func(done int) { bar.Update(done, "") }
-	xs, err := simulate.Run(cfg)
+	res, err := simulate.Run(cfg)
 	bar.Done()
 	if err != nil {
 		return err
+	}
+	meta.Folded = res.Folded
+	if worst := slices.Max(res.Folded); worst > foldWarning {
+		fmt.Fprintf(c.App.ErrWriter, "warning: at step %d the drift moves %.0f%% of particles past a neighbour (the step folds space); "+
+			"no JKO step does that, so JKOnet* cannot fit these data exactly and OT couplings will not follow the trajectories; a smaller --dt avoids it\n",
+			slices.Index(res.Folded, worst)+1, 100*worst)
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
-	set := snapshot.FromTrajectories(xs, cfg.Dim)
+	set := snapshot.FromTrajectories(res.X, cfg.Dim)
 	set.DT, set.Meta = cfg.DT, metaJSON
 	if err := set.Save(out); err != nil {
 		return err
 	}
 	if !c.Bool("quiet") {
-		fmt.Fprintf(c.App.Writer, "wrote %s: %d snapshots of %d particles in d = %d\n", out, len(xs), cfg.Particles, cfg.Dim)
+		fmt.Fprintf(c.App.Writer, "wrote %s: %d snapshots of %d particles in d = %d\n", out, len(res.X), cfg.Particles, cfg.Dim)
 	}
 	return nil
 }
