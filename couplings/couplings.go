@@ -18,7 +18,7 @@ import (
 // Options configures Compute. The zero value is not valid: start from
 // DefaultOptions.
 type Options struct {
-	Method string // "exact" or "sinkhorn"
+	Method string // "exact", "sinkhorn" or "ids"
 	// Block, if > 0, solves index blocks of Block particles separately, as
 	// the reference did on synthetic data (--ot-block).
 	Block int
@@ -120,7 +120,7 @@ func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
 	rep := &Report{}
 	for k := 0; k+1 < len(snaps); k++ {
 		src, dst := snaps[k], snaps[k+1]
-		pairs, tr, err := couple(src.X, dst.X, d, opts)
+		pairs, tr, err := couple(src, dst, d, opts)
 		if err != nil {
 			return nil, nil, fmt.Errorf("transition t=%v → t=%v: %v", src.Time, dst.Time, err)
 		}
@@ -151,8 +151,8 @@ func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
 
 func (o Options) validate() error {
 	switch {
-	case o.Method != "exact" && o.Method != "sinkhorn":
-		return fmt.Errorf("--coupling: unknown method %q (expected exact or sinkhorn)", o.Method)
+	case o.Method != "exact" && o.Method != "sinkhorn" && o.Method != "ids":
+		return fmt.Errorf("--coupling: unknown method %q (expected exact, sinkhorn or ids)", o.Method)
 	case o.Block < 0:
 		return fmt.Errorf("--ot-block: expected a block size ≥ 0, got %d", o.Block)
 	case o.Method == "sinkhorn" && !(o.Epsilon > 0 && !math.IsInf(o.Epsilon, 0)):
@@ -165,12 +165,19 @@ func (o Options) validate() error {
 
 // couple solves one transition and keeps the pairs that carry the plan's
 // mass (DESIGN.md §1): w > 1/(10·max(n, m)) for exact plans; for entropic
-// plans, per source the fewest targets holding 99% of its row mass.
-func couple(x, y []float64, d int, opts Options) ([]ot.Pair, TransitionReport, error) {
+// plans, per source the fewest targets holding 99% of its row mass. Method
+// "ids" pairs the rows that share a trajectory id instead.
+func couple(src, dst snapshot.Snapshot, d int, opts Options) ([]ot.Pair, TransitionReport, error) {
+	x, y := src.X, dst.X
 	tr := TransitionReport{N: len(x) / d, M: len(y) / d}
 	start := time.Now()
 	var pairs []ot.Pair
 	switch opts.Method {
+	case "ids":
+		var err error
+		if pairs, err = pairByID(src.ID, dst.ID); err != nil {
+			return nil, tr, err
+		}
 	case "exact":
 		plan, err := ot.ExactBlocks(x, y, d, ot.SqEuclidean, opts.Block)
 		if err != nil {
@@ -194,6 +201,41 @@ func couple(x, y []float64, d int, opts Options) ([]ot.Pair, TransitionReport, e
 		tr.Cost += p.W * ot.SqEuclidean.Between(x[p.I*d:(p.I+1)*d], y[p.J*d:(p.J+1)*d])
 	}
 	return pairs, tr, nil
+}
+
+// pairByID pairs source i with target j where their trajectory ids are
+// equal, each pair with weight 1/(number of pairs): the coupling of tracked
+// data (simulations, lineage tracing), and the oracle coupling against which
+// OT couplings can be judged.
+func pairByID(src, dst []int64) ([]ot.Pair, error) {
+	if src == nil || dst == nil {
+		return nil, fmt.Errorf(`--coupling ids: the data have no trajectory ids (an "id" array or column)`)
+	}
+	target := make(map[int64]int, len(dst))
+	for j, id := range dst {
+		if _, dup := target[id]; dup {
+			return nil, fmt.Errorf("--coupling ids: id %d appears twice in the target snapshot", id)
+		}
+		target[id] = j
+	}
+	var pairs []ot.Pair
+	seen := make(map[int64]bool, len(src))
+	for i, id := range src {
+		if seen[id] {
+			return nil, fmt.Errorf("--coupling ids: id %d appears twice in the source snapshot", id)
+		}
+		seen[id] = true
+		if j, ok := target[id]; ok {
+			pairs = append(pairs, ot.Pair{I: i, J: j})
+		}
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("--coupling ids: no trajectory id is in both snapshots")
+	}
+	for p := range pairs {
+		pairs[p].W = 1 / float64(len(pairs))
+	}
+	return pairs, nil
 }
 
 // fitDensity fits the target snapshot's Gaussian mixture.

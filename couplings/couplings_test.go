@@ -298,10 +298,48 @@ func TestComputeRejectsBadInput(t *testing.T) {
 		{ok, bad(func(o *Options) { o.Method, o.Epsilon = "sinkhorn", 0 }), "--epsilon: expected a finite ε > 0"},
 		{ok, bad(func(o *Options) { o.Block = -1 }), "--ot-block"},
 		{ok, bad(func(o *Options) { o.Components = 0 }), "--components"},
+		{ok, bad(func(o *Options) { o.Method = "ids" }), "the data have no trajectory ids"},
+		{withIDs(ok, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []int64{11, 12, 13, 14, 15, 16, 17, 18, 19, 20}), bad(func(o *Options) { o.Method = "ids" }), "no trajectory id is in both"},
+		{withIDs(ok, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 9}, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}), bad(func(o *Options) { o.Method = "ids" }), "id 9 appears twice in the source"},
 	}
 	for _, tc := range cases {
 		if _, _, err := Compute(tc.set, tc.opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// withIDs returns a copy of a two-snapshot set with the given ids.
+func withIDs(s *snapshot.Set, first, second []int64) *snapshot.Set {
+	c := *s
+	c.ID = append(append([]int64{}, first...), second...)
+	return &c
+}
+
+// TestPairByID: the pairs are the rows that share an id, whatever the row
+// order, with equal weights summing to 1, and the score is evaluated at the
+// paired targets as for OT couplings.
+func TestPairByID(t *testing.T) {
+	set := randomSet(9, 2, []float64{0, 1}, []int{6, 5})
+	set = withIDs(set, []int64{40, 41, 42, 43, 44, 45}, []int64{44, 99, 40, 42, 45})
+	opts := DefaultOptions()
+	opts.Method, opts.Components = "ids", 1
+	c, rep, err := Compute(set, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Source rows 0, 2, 4, 5 (ids 40, 42, 44, 45) go to target rows 2, 3, 0, 4.
+	wantPairs := [][2]int{{0, 2}, {2, 3}, {4, 0}, {5, 4}}
+	if c.Len() != len(wantPairs) || rep.Transitions[0].Pairs != len(wantPairs) {
+		t.Fatalf("got %d pairs, want %d", c.Len(), len(wantPairs))
+	}
+	for p, ij := range wantPairs {
+		x, y := set.X[ij[0]*2:ij[0]*2+2], set.X[(6+ij[1])*2:(6+ij[1])*2+2]
+		if c.X[2*p] != x[0] || c.X[2*p+1] != x[1] || c.Y[2*p] != y[0] || c.Y[2*p+1] != y[1] || c.W[p] != 0.25 {
+			t.Errorf("pair %d: x %v y %v w %v, want x %v y %v w 0.25", p, c.X[2*p:2*p+2], c.Y[2*p:2*p+2], c.W[p], x, y)
+		}
+	}
+	if len(c.Score) != 2*len(wantPairs) {
+		t.Errorf("got %d score values, want %d", len(c.Score), 2*len(wantPairs))
 	}
 }

@@ -66,10 +66,24 @@ func TestPreprocess(t *testing.T) {
 	if c.Len() != 120 || len(c.Times) != 3 {
 		t.Fatalf("%d pairs, %d times", c.Len(), len(c.Times))
 	}
+	// styblinski_tang's step does not fold, so the tracked pairs are an
+	// optimal plan: the same cost as exact OT.
+	var byID couplings.Report
+	if err := json.Unmarshal([]byte(mustRun(t, "preprocess", "--data", all, "--out", out, "--coupling", "ids", "--json")), &byID); err != nil {
+		t.Fatal(err)
+	}
+	for k, tr := range byID.Transitions {
+		if tr.Pairs != 60 || math.Abs(tr.Cost-rep.Transitions[k].Cost) > 1e-12*rep.Transitions[k].Cost {
+			t.Errorf("transition %d: ids coupling %d pairs of cost %v, exact OT cost %v", k, tr.Pairs, tr.Cost, rep.Transitions[k].Cost)
+		}
+	}
 	mustRun(t, "preprocess", "--data", all, "--out", out, "--coupling", "sinkhorn", "--ot-block", "30", "--quiet")
 
-	// Bad input: ε ≤ 0, one snapshot only, a NaN coordinate.
-	keep := []string{"all.npz", "c.npz", "one.npz", "nan.npz"}
+	// Bad input: ε ≤ 0, one snapshot only, a NaN coordinate, ids without ids.
+	keep := []string{"all.npz", "c.npz", "one.npz", "nan.npz", "noids.npz"}
+	noIDs := &snapshot.Set{D: 1, X: []float64{1, 2, 3, 4}, T: []float64{0, 0, 1, 1}}
+	noIDs.Save(filepath.Join(dir, "noids.npz"))
+	mustFail(t, dir, keep, "no trajectory ids", "preprocess", "--data", filepath.Join(dir, "noids.npz"), "--out", filepath.Join(dir, "x.npz"), "--coupling", "ids")
 	mustFail(t, dir, keep, "--epsilon", "preprocess", "--data", all, "--out", filepath.Join(dir, "x.npz"), "--coupling", "sinkhorn", "--epsilon", "0")
 	one := &snapshot.Set{D: 1, X: []float64{1, 2, 3}, T: []float64{0, 0, 0}}
 	one.Save(filepath.Join(dir, "one.npz"))

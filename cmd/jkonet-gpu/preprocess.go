@@ -61,7 +61,7 @@ func preprocess(c *cli.Context) error {
 // couplingFlags configure the coupling precomputation (preprocess, and
 // train when it computes the couplings itself).
 var couplingFlags = []cli.Flag{
-	&cli.StringFlag{Name: "coupling", Usage: "exact or sinkhorn", Value: "exact"},
+	&cli.StringFlag{Name: "coupling", Usage: "exact, sinkhorn, or ids (pair the rows that share a trajectory id: tracked data)", Value: "exact"},
 	&cli.IntFlag{Name: "ot-block", Usage: "solve index blocks of this many particles (0: whole snapshots)"},
 	&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: 0.01},
 	&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost"},
