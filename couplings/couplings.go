@@ -211,20 +211,15 @@ func pairByID(src, dst []int64) ([]ot.Pair, error) {
 	if src == nil || dst == nil {
 		return nil, fmt.Errorf(`--coupling ids: the data have no trajectory ids (an "id" array or column)`)
 	}
-	target := make(map[int64]int, len(dst))
-	for j, id := range dst {
-		if _, dup := target[id]; dup {
-			return nil, fmt.Errorf("--coupling ids: id %d appears twice in the target snapshot", id)
-		}
-		target[id] = j
+	if _, err := indexByID(src, "source"); err != nil {
+		return nil, err
+	}
+	target, err := indexByID(dst, "target")
+	if err != nil {
+		return nil, err
 	}
 	var pairs []ot.Pair
-	seen := make(map[int64]bool, len(src))
 	for i, id := range src {
-		if seen[id] {
-			return nil, fmt.Errorf("--coupling ids: id %d appears twice in the source snapshot", id)
-		}
-		seen[id] = true
 		if j, ok := target[id]; ok {
 			pairs = append(pairs, ot.Pair{I: i, J: j})
 		}
@@ -236,6 +231,18 @@ func pairByID(src, dst []int64) ([]ot.Pair, error) {
 		pairs[p].W = 1 / float64(len(pairs))
 	}
 	return pairs, nil
+}
+
+// indexByID maps each id to its row, refusing an id that appears twice.
+func indexByID(ids []int64, which string) (map[int64]int, error) {
+	row := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		if _, dup := row[id]; dup {
+			return nil, fmt.Errorf("--coupling ids: id %d appears twice in the %s snapshot", id, which)
+		}
+		row[id] = i
+	}
+	return row, nil
 }
 
 // fitDensity fits the target snapshot's Gaussian mixture.
