@@ -232,7 +232,10 @@ func compareStepCase(c StepCase, rounds int) (StepResult, error) {
 	if err != nil {
 		return res, err
 	}
-	stepper := &goStepper{backend: backend, pairs: pairs}
+	if err := backend.SetOrder(pairs); err != nil {
+		return res, err
+	}
+	stepper := &goStepper{backend: backend, pairs: len(pairs)}
 	if err := stepper.run(make([]float64, stepWarmup)); err != nil {
 		return res, err
 	}
@@ -277,7 +280,7 @@ func compareStepCase(c StepCase, rounds int) (StepResult, error) {
 // the steps on, and counts the heap allocations of its timed steps.
 type goStepper struct {
 	backend             engine.Backend
-	pairs               []int
+	pairs               int // each step takes the first pairs of the backend's order
 	step                uint64
 	mem                 runtime.MemStats
 	timedSteps          int
@@ -288,7 +291,7 @@ type goStepper struct {
 func (g *goStepper) run(times []float64) error {
 	for i := range times {
 		start := time.Now()
-		if _, err := g.backend.Step(g.pairs, g.step); err != nil {
+		if err := g.backend.Step(0, g.pairs, g.step); err != nil {
 			return err
 		}
 		times[i] = time.Since(start).Seconds()

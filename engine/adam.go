@@ -12,21 +12,28 @@ import "math"
 // Frozen groups are neither clipped nor updated.
 type adam struct {
 	lr, beta1, beta2, eps, clip float64
-	groups                      []paramGroup
+	groups                      []ParamGroup
 	m, v                        []float64
 	t                           uint64
 }
 
-// paramGroup is a contiguous range of the flat buffer that is clipped as
-// one network.
-type paramGroup struct {
-	name   string
-	lo, hi int
-	frozen bool
+// Adam's constants (Kingma & Ba's defaults, as the reference uses).
+const (
+	AdamBeta1   = 0.9
+	AdamBeta2   = 0.999
+	AdamEpsilon = 1e-8
+)
+
+// ParamGroup is a contiguous range [Lo, Hi) of the flat parameter buffer
+// that is clipped as one network ("V", "U" or "beta").
+type ParamGroup struct {
+	Name   string
+	Lo, Hi int
+	Frozen bool
 }
 
-func newAdam(s Settings, groups []paramGroup, size int) *adam {
-	return &adam{lr: s.LR, beta1: 0.9, beta2: 0.999, eps: 1e-8, clip: s.Clip, groups: groups,
+func newAdam(s Settings, groups []ParamGroup, size int) *adam {
+	return &adam{lr: s.LR, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, clip: s.Clip, groups: groups,
 		m: make([]float64, size), v: make([]float64, size)}
 }
 
@@ -36,10 +43,10 @@ func (a *adam) update(params, g []float64) {
 	c1 := 1 - math.Pow(a.beta1, float64(a.t))
 	c2 := 1 - math.Pow(a.beta2, float64(a.t))
 	for _, gr := range a.groups {
-		if gr.frozen {
+		if gr.Frozen {
 			continue
 		}
-		gg := g[gr.lo:gr.hi]
+		gg := g[gr.Lo:gr.Hi]
 		if a.clip > 0 {
 			var norm float64
 			for _, x := range gg {
@@ -51,7 +58,7 @@ func (a *adam) update(params, g []float64) {
 				}
 			}
 		}
-		for i := gr.lo; i < gr.hi; i++ {
+		for i := gr.Lo; i < gr.Hi; i++ {
 			a.m[i] = a.beta1*a.m[i] + (1-a.beta1)*g[i]
 			a.v[i] = a.beta2*a.v[i] + (1-a.beta2)*g[i]*g[i]
 			params[i] -= a.lr * (a.m[i] / c1) / (math.Sqrt(a.v[i]/c2) + a.eps)

@@ -2,17 +2,22 @@ package engine
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 
 	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/philox"
 )
 
 func init() {
-	always := func() error { return nil }
+	always := func() (string, error) { return "", nil }
 	Register(Registration{Name: "cpu", Available: always, New: newCPU})
 	Register(Registration{Name: "cpu-graph", Available: always, New: newCPUGraph})
 }
+
+// DefaultCPUSamples is the size of each of the two interaction subsamples per
+// pair that the CPU backends use when the settings leave it to them
+// (SamplesAuto): see the README, "Interaction estimator".
+const DefaultCPUSamples = 4
 
 // cpuBackend assembles batches in host memory and runs the fused pure-Go
 // loss (models.Net.LossGrad), then clipping and Adam. With graphs set it
@@ -20,16 +25,47 @@ func init() {
 // 3× slower, kept as the independent implementation the fused loss is
 // checked against).
 type cpuBackend struct {
+	name     string
 	net      *models.Net
 	problem  *Problem
 	settings Settings
 	opt      *adam
+	order    []int
 	batch    models.Batch
 	grad     []float64
-	exact    bool                      // one exact interaction set over the whole target population
-	graphs   map[int]*models.GraphLoss // by batch size; nil for the fused loss
-	pcg      rand.PCG                  // re-seeded with (seed, step) every step, so it does not allocate
-	rng      *rand.Rand
+	exact    bool                         // one exact interaction set over the whole target population
+	groups   [][]int                      // exact: the step's pairs by target snapshot
+	total    []float64                    // exact: the step's gradient, summed over the groups
+	graphs   map[[2]int]*models.GraphLoss // by batch size and samples; nil for the fused loss
+	sum      epochSum
+}
+
+// epochSum accumulates the losses of the steps since the last Loss call.
+type epochSum struct {
+	loss, weight                               float64 // Σ_steps Σw·L and Σ_steps Σw
+	potential, internal, interaction, residual float64 // sums over pairs
+	pairs                                      int
+}
+
+// add adds a step of the given pairs with weights summing to w.
+func (e *epochSum) add(l models.Loss, w float64, pairs int) {
+	e.loss += w * l.Value
+	e.weight += w
+	n := float64(pairs)
+	e.potential += n * l.Potential
+	e.internal += n * l.Internal
+	e.interaction += n * l.Interaction
+	e.residual += n * l.Residual
+	e.pairs += pairs
+}
+
+// mean is the epoch's loss, and resets the sum.
+func (e *epochSum) mean() models.Loss {
+	inv := 1 / float64(max(e.pairs, 1))
+	l := models.Loss{Value: e.loss / e.weight, Potential: e.potential * inv, Internal: e.internal * inv,
+		Interaction: e.interaction * inv, Residual: e.residual * inv}
+	*e = epochSum{}
+	return l
 }
 
 func newCPUGraph(net *models.Net, p *Problem, s Settings) (Backend, error) {
@@ -37,7 +73,8 @@ func newCPUGraph(net *models.Net, p *Problem, s Settings) (Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.(*cpuBackend).graphs = map[int]*models.GraphLoss{}
+	cb := b.(*cpuBackend)
+	cb.name, cb.graphs = "cpu-graph", map[[2]int]*models.GraphLoss{}
 	return b, nil
 }
 
@@ -46,55 +83,59 @@ func (b *cpuBackend) loss() (models.Loss, error) {
 	if b.graphs == nil {
 		return b.net.LossGrad(&b.batch, b.grad)
 	}
-	pairs := len(b.batch.W)
-	g, ok := b.graphs[pairs]
+	shape := [2]int{len(b.batch.W), b.batch.S}
+	g, ok := b.graphs[shape]
 	if !ok {
 		var err error
-		if g, err = models.NewGraphLoss(b.net, pairs, b.batch.S, b.exact); err != nil {
+		if g, err = models.NewGraphLoss(b.net, shape[0], shape[1], b.exact); err != nil {
 			return models.Loss{}, err
 		}
-		b.graphs[pairs] = g
+		b.graphs[shape] = g
 	}
 	v, err := g.LossGrad(&b.batch, b.net.Params, b.grad)
 	return models.Loss{Value: v}, err
 }
 
 func newCPU(net *models.Net, p *Problem, s Settings) (Backend, error) {
-	groups, err := paramGroups(net, s.Freeze)
+	if s.Precision == Float32 {
+		return nil, fmt.Errorf("--precision float32: the CPU backends compute in float64 only")
+	}
+	s.Precision = Float64
+	if s.Samples == SamplesAuto {
+		s.Samples = DefaultCPUSamples
+	}
+	groups, err := ParamGroups(net, s.Freeze)
 	if err != nil {
 		return nil, err
 	}
-	b := &cpuBackend{net: net, problem: p, settings: s, grad: make([]float64, len(net.Params))}
+	b := &cpuBackend{name: "cpu", net: net, problem: p, settings: s, grad: make([]float64, len(net.Params))}
 	b.opt = newAdam(s, groups, len(net.Params))
 	b.batch.D = p.D
 	if net.HasInteraction() && s.Samples == 0 {
-		n := len(p.Populations[0])
-		for k, pop := range p.Populations {
-			if len(pop) != n {
-				return nil, fmt.Errorf("--interaction-samples 0 (exact interaction means) needs snapshots of equal size; snapshot %d has %d points, snapshot 0 has %d", k, len(pop)/p.D, n/p.D)
-			}
-		}
 		b.exact = true
+		b.groups = make([][]int, len(p.Populations))
+		b.total = make([]float64, len(net.Params))
 	}
 	return b, nil
 }
 
-// paramGroups splits the model's flat buffer into the networks that are
-// clipped separately: "V", "U" and "beta", by tensor-name prefix.
-func paramGroups(net *models.Net, freeze []string) ([]paramGroup, error) {
-	var groups []paramGroup
+// ParamGroups splits the model's flat buffer into the networks that are
+// clipped separately: "V", "U" and "beta", by tensor-name prefix, marking
+// those named in freeze.
+func ParamGroups(net *models.Net, freeze []string) ([]ParamGroup, error) {
+	var groups []ParamGroup
 	for _, t := range net.Layout() {
 		name, _, _ := strings.Cut(t.Name, ".")
-		if len(groups) == 0 || groups[len(groups)-1].name != name {
-			groups = append(groups, paramGroup{name: name, lo: t.Offset})
+		if len(groups) == 0 || groups[len(groups)-1].Name != name {
+			groups = append(groups, ParamGroup{Name: name, Lo: t.Offset})
 		}
-		groups[len(groups)-1].hi = t.Offset + t.Size()
+		groups[len(groups)-1].Hi = t.Offset + t.Size()
 	}
 	for _, f := range freeze {
 		found := false
 		for i := range groups {
-			if groups[i].name == f {
-				groups[i].frozen, found = true, true
+			if groups[i].Name == f {
+				groups[i].Frozen, found = true, true
 			}
 		}
 		if !found {
@@ -104,25 +145,97 @@ func paramGroups(net *models.Net, freeze []string) ([]paramGroup, error) {
 	return groups, nil
 }
 
-func (b *cpuBackend) Name() string { return "cpu" }
+func (b *cpuBackend) Name() string       { return b.name }
+func (b *cpuBackend) Settings() Settings { return b.settings }
+func (b *cpuBackend) Close() error       { return nil }
 
-func (b *cpuBackend) Step(pairs []int, step uint64) (models.Loss, error) {
-	b.assemble(pairs, step)
-	loss, err := b.loss()
+func (b *cpuBackend) SetOrder(order []int) error {
+	b.order = append(b.order[:0], order...)
+	return nil
+}
+
+func (b *cpuBackend) Step(lo, hi int, step uint64) error {
+	loss, _, err := b.Probe(lo, hi, step)
 	if err != nil {
-		return loss, err
+		return err
 	}
-	if err := checkFinite(loss); err != nil {
-		return loss, err
+	var w float64
+	for _, q := range b.order[lo:hi] {
+		w += b.problem.Pairs.W[q]
 	}
+	b.sum.add(loss, w, hi-lo)
 	b.opt.update(b.net.Params, b.grad)
-	return loss, nil
+	return nil
+}
+
+func (b *cpuBackend) Loss() (models.Loss, error) { return b.sum.mean(), nil }
+
+// Probe evaluates step step on order[lo:hi] into b.grad without updating;
+// a loss that is not finite is a NonFiniteError.
+func (b *cpuBackend) Probe(lo, hi int, step uint64) (models.Loss, []float64, error) {
+	if lo < 0 || hi > len(b.order) || lo >= hi {
+		return models.Loss{}, nil, fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
+	}
+	if b.exact {
+		return b.probeExact(b.order[lo:hi], step)
+	}
+	b.assemble(b.order[lo:hi], step)
+	loss, err := b.loss()
+	if err == nil {
+		err = CheckFinite(loss, step)
+	}
+	return loss, b.grad, err
+}
+
+// probeExact evaluates a step with the exact interaction mean. The target
+// snapshots may differ in size, and a batch holds one sample count, so the
+// pairs go by target snapshot k: with W_k the weight of group k and W the
+// batch's, L = Σ_k (W_k/W) L_k and likewise the gradient; the terms are
+// averaged over the pairs.
+func (b *cpuBackend) probeExact(pairs []int, step uint64) (models.Loss, []float64, error) {
+	c := b.problem.Pairs
+	for k := range b.groups {
+		b.groups[k] = b.groups[k][:0]
+	}
+	var w float64
+	for _, q := range pairs {
+		b.groups[c.K[q]] = append(b.groups[c.K[q]], q)
+		w += c.W[q]
+	}
+	clear(b.total)
+	var loss models.Loss
+	for _, g := range b.groups {
+		if len(g) == 0 {
+			continue
+		}
+		b.assemble(g, step)
+		l, err := b.loss()
+		if err != nil {
+			return l, nil, err
+		}
+		var wg float64
+		for _, q := range g {
+			wg += c.W[q]
+		}
+		f, n := wg/w, float64(len(g))/float64(len(pairs))
+		for i, v := range b.grad {
+			b.total[i] += f * v
+		}
+		loss.Value += f * l.Value
+		loss.Potential += n * l.Potential
+		loss.Internal += n * l.Internal
+		loss.Interaction += n * l.Interaction
+		loss.Residual += n * l.Residual
+	}
+	copy(b.grad, b.total)
+	return loss, b.grad, CheckFinite(loss, step)
 }
 
 // assemble fills the batch for the given pairs, reusing its buffers. The
-// interaction samples of step come from the PCG stream (seed, step): for
-// each pair, S target-population points drawn with replacement, twice
-// independently (E[r₀·r₁] = ‖r‖², DESIGN.md §1).
+// interaction samples of pair p at step step are philox.Index(seed, step, p,
+// a·S + s, n) for sample s of set a ∈ {0, 1}: two independent subsamples
+// drawn with replacement from the target population (E[r₀·r₁] = ‖r‖²,
+// DESIGN.md §1).
 func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	c, d, bt := b.problem.Pairs, b.problem.D, &b.batch
 	n := len(pairs)
@@ -138,29 +251,24 @@ func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	if !b.net.HasInteraction() {
 		return
 	}
-	if b.exact {
-		pop0 := b.problem.Populations[0]
-		bt.S = len(pop0) / d
-		bt.Others[0], bt.Others[1] = resize(bt.Others[0], n*len(pop0)), nil
-		for i, p := range pairs {
-			copy(bt.Others[0][i*len(pop0):(i+1)*len(pop0)], b.problem.Populations[c.K[p]+1])
+	if b.exact { // pairs share their target snapshot (probeExact)
+		pop := b.problem.Populations[c.K[pairs[0]]+1]
+		bt.S = len(pop) / d
+		bt.Others[0], bt.Others[1] = resize(bt.Others[0], n*len(pop)), nil
+		for i := range pairs {
+			copy(bt.Others[0][i*len(pop):(i+1)*len(pop)], pop)
 		}
 		return
 	}
 	s := b.settings.Samples
 	bt.S = s
-	if b.rng == nil {
-		b.rng = rand.New(&b.pcg)
-	}
-	b.pcg.Seed(b.settings.Seed, step)
-	rng := b.rng
 	for a := range bt.Others {
 		bt.Others[a] = resize(bt.Others[a], n*s*d)
 		for i, p := range pairs {
 			pop := b.problem.Populations[c.K[p]+1]
-			m := len(pop) / d
+			m := uint32(len(pop) / d)
 			for j := 0; j < s; j++ {
-				q := rng.IntN(m)
+				q := int(philox.Index(b.settings.Seed, step, uint32(p), uint32(a*s+j), m))
 				copy(bt.Others[a][(i*s+j)*d:(i*s+j+1)*d], pop[q*d:(q+1)*d])
 			}
 		}
@@ -174,18 +282,18 @@ func resize(buf []float64, n int) []float64 {
 	return buf[:n]
 }
 
-func (b *cpuBackend) State() *State {
+func (b *cpuBackend) State() (*State, error) {
 	return &State{
 		Params: append([]float64(nil), b.net.Params...),
 		M:      append([]float64(nil), b.opt.m...),
 		V:      append([]float64(nil), b.opt.v...),
 		Steps:  b.opt.t,
-	}
+	}, nil
 }
 
 func (b *cpuBackend) SetState(s *State) error {
-	if len(s.Params) != len(b.net.Params) || len(s.M) != len(s.Params) || len(s.V) != len(s.Params) {
-		return fmt.Errorf("checkpoint holds %d parameters, the %s model has %d", len(s.Params), b.net.Kind, len(b.net.Params))
+	if err := s.Check(len(b.net.Params), b.net.Kind); err != nil {
+		return err
 	}
 	copy(b.net.Params, s.Params)
 	copy(b.opt.m, s.M)

@@ -18,7 +18,7 @@ import (
 // which does not change the first step's direction; a frozen group stays.
 func TestAdamStep(t *testing.T) {
 	s := Settings{LR: 0.1, Clip: 1}
-	groups := []paramGroup{{name: "V", lo: 0, hi: 2}, {name: "U", lo: 2, hi: 3}, {name: "beta", lo: 3, hi: 4, frozen: true}}
+	groups := []ParamGroup{{Name: "V", Lo: 0, Hi: 2}, {Name: "U", Lo: 2, Hi: 3}, {Name: "beta", Lo: 3, Hi: 4, Frozen: true}}
 	a := newAdam(s, groups, 4)
 	params := []float64{1, 1, 1, 1}
 	g := []float64{3, -4, 0.5, 7} // ‖g_V‖ = 5 > 1: clipped to (0.6, −0.8)
@@ -116,7 +116,10 @@ func TestResumeIsBitForBit(t *testing.T) {
 	if err := Train(ctx, stepper, p, s, Observer{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run returned %v", err)
 	}
-	state := b2.State()
+	state, err := b2.State()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if state.Steps != 5 {
 		t.Fatalf("state after interruption has %d steps, want 5", state.Steps)
 	}
@@ -142,12 +145,12 @@ type countingBackend struct {
 	steps   *int
 }
 
-func (c *countingBackend) Step(pairs []int, step uint64) (models.Loss, error) {
-	l, err := c.Backend.Step(pairs, step)
+func (c *countingBackend) Step(lo, hi int, step uint64) error {
+	err := c.Backend.Step(lo, hi, step)
 	if *c.steps++; *c.steps == c.after {
 		c.onLimit()
 	}
-	return l, err
+	return err
 }
 
 func TestNonFiniteLossStops(t *testing.T) {
@@ -160,12 +163,12 @@ func TestNonFiniteLossStops(t *testing.T) {
 	_, b := newTrainer(t, "potential", p, s)
 	err := Train(context.Background(), b, p, s, Observer{})
 	var nf *NonFiniteError
-	if !errors.As(err, &nf) || nf.Epoch != 1 {
-		t.Fatalf("got %v, want a NonFiniteError at epoch 1", err)
+	if !errors.As(err, &nf) || nf.Epoch != 1 || nf.Step != 0 {
+		t.Fatalf("got %v, want a NonFiniteError at epoch 1, step 0", err)
 	}
-	if err := checkFinite(models.Loss{Value: math.NaN(), Potential: 1, Interaction: math.Inf(1)}); err == nil ||
+	if err := CheckFinite(models.Loss{Value: math.NaN(), Potential: 1, Interaction: math.Inf(1)}, 3); err == nil ||
 		!strings.Contains(err.Error(), "interaction term") || !strings.Contains(err.Error(), "+Inf") {
-		t.Fatalf("checkFinite named the wrong term: %v", err)
+		t.Fatalf("CheckFinite named the wrong term: %v", err)
 	}
 }
 
@@ -191,6 +194,7 @@ func TestSettingsValidate(t *testing.T) {
 		func(s *Settings) { s.BatchSize = 0 },
 		func(s *Settings) { s.LR = -1 },
 		func(s *Settings) { s.Samples = -2 },
+		func(s *Settings) { s.Precision = "float16" },
 	} {
 		s := DefaultSettings()
 		edit(&s)

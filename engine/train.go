@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,20 +18,31 @@ type Settings struct {
 	Clip      float64 // global-norm clip per network (10); 0 disables
 	Seed      uint64  // batch order and interaction samples
 	// Samples is the size of each of the two independent interaction
-	// subsamples per pair; 0 means the exact mean over the target snapshot.
+	// subsamples per pair; 0 means the exact mean over the target snapshot,
+	// SamplesAuto the backend's default (see DefaultSamples).
 	Samples int
+	// Precision is what a device backend stores and computes in: "float32"
+	// or "float64"; "" is the backend's default (the CPU backends compute in
+	// float64 only).
+	Precision string
 	// Freeze names networks ("V", "U", "beta") that are not updated: β is
 	// frozen when every density score is 0.
 	Freeze []string
 }
 
-// DefaultSettings are the reference's settings, with two subsamples of 4
-// interaction samples per pair: unbiased, and cheap enough on the CPU that
-// jkonet-star's 1000 epochs on the default problem take minutes, not the
-// 20 minutes that 16 samples take on 2 cores (each sample is one network
-// evaluation with second-order backprop).
+// SamplesAuto asks the backend for its default interaction estimator.
+const SamplesAuto = -1
+
+// Precisions a device backend can compute in.
+const (
+	Float32 = "float32"
+	Float64 = "float64"
+)
+
+// DefaultSettings are the reference's settings, with the interaction
+// estimator left to the backend (SamplesAuto).
 func DefaultSettings() Settings {
-	return Settings{Epochs: 1000, BatchSize: 250, LR: 1e-3, Clip: 10, Samples: 4}
+	return Settings{Epochs: 1000, BatchSize: 250, LR: 1e-3, Clip: 10, Samples: SamplesAuto}
 }
 
 // Validate names the first bad setting as its command-line flag.
@@ -42,10 +54,12 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("--batch-size: expected at least 1, got %d", s.BatchSize)
 	case !(s.LR > 0) || math.IsInf(s.LR, 0):
 		return fmt.Errorf("--lr: expected a finite learning rate > 0, got %v", s.LR)
-	case s.Samples < 0:
+	case s.Samples < SamplesAuto:
 		return fmt.Errorf("--interaction-samples: expected ≥ 0 (0: exact), got %d", s.Samples)
 	case !(s.Clip >= 0):
 		return fmt.Errorf("clip: expected ≥ 0, got %v", s.Clip)
+	case s.Precision != "" && s.Precision != Float32 && s.Precision != Float64:
+		return fmt.Errorf("--precision: expected float32 or float64, got %q", s.Precision)
 	}
 	return nil
 }
@@ -63,20 +77,22 @@ type Observer struct {
 	OnEpoch func(r EpochReport, b Backend) error
 }
 
-// NonFiniteError stops training when a step's loss is NaN or ±Inf.
+// NonFiniteError stops training when a step's loss is NaN or ±Inf; the
+// step is not taken.
 type NonFiniteError struct {
-	Epoch int
+	Step  uint64 // the global step number
+	Epoch int    // 1-based; set by Train
 	Loss  models.Loss
 	Term  string // the first term of the residual that is not finite
 }
 
 func (e *NonFiniteError) Error() string {
-	return fmt.Sprintf("training stopped at epoch %d: the loss is %v (%s); try a smaller --lr", e.Epoch, e.Loss.Value, e.Term)
+	return fmt.Sprintf("training stopped at epoch %d (step %d): the loss is %v (%s); try a smaller --lr", e.Epoch, e.Step, e.Loss.Value, e.Term)
 }
 
-// checkFinite returns a NonFiniteError (without epoch) if the loss is not
-// finite, naming the residual term that blew up.
-func checkFinite(l models.Loss) error {
+// CheckFinite returns a NonFiniteError (without epoch) if the loss of step
+// is not finite, naming the residual term that blew up.
+func CheckFinite(l models.Loss, step uint64) error {
 	if !math.IsNaN(l.Value) && !math.IsInf(l.Value, 0) {
 		return nil
 	}
@@ -90,53 +106,65 @@ func checkFinite(l models.Loss) error {
 			break
 		}
 	}
-	return &NonFiniteError{Loss: l, Term: term}
+	return &NonFiniteError{Step: step, Loss: l, Term: term}
 }
 
 // Train runs the epochs from the backend's current state (fresh, or set by
-// SetState with state.Epoch epochs and state.Steps steps done) to
-// s.Epochs. Each epoch shuffles all pairs with the PCG stream (seed, epoch)
-// and steps through them in batches; step numbers are global, so a run that
-// stops at any step and resumes from its state repeats the same steps. When
-// ctx is cancelled Train returns ctx.Err() after the current step, and the
-// backend's State is consistent for a checkpoint.
+// SetState with state.Steps steps done) to s.Epochs. Each epoch shuffles
+// all pairs with the PCG stream (seed, epoch) and steps through them in
+// batches; step numbers are global, so a run that stops at any step and
+// resumes from its state repeats the same steps. The loss is read once per
+// epoch. When ctx is cancelled Train waits for the queued steps and returns
+// ctx.Err(), and the backend's State is consistent for a checkpoint.
 func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer) error {
 	pairs := p.Pairs.Len()
+	if pairs == 0 {
+		return errors.New("no coupling pairs to train on")
+	}
 	stepsPerEpoch := uint64((pairs + s.BatchSize - 1) / s.BatchSize)
-	st := b.State()
+	st, err := b.State()
+	if err != nil {
+		return err
+	}
 	epoch := int(st.Steps / stepsPerEpoch)
 	order := make([]int, pairs)
+	// fail completes a NonFiniteError with its epoch.
+	fail := func(err error) error {
+		var nf *NonFiniteError
+		if errors.As(err, &nf) {
+			nf.Epoch = int(nf.Step/stepsPerEpoch) + 1
+		}
+		return err
+	}
 	for ; epoch < s.Epochs; epoch++ {
 		for i := range order {
 			order[i] = i
 		}
 		rng := rand.New(rand.NewPCG(s.Seed, 1<<32+uint64(epoch)))
 		rng.Shuffle(pairs, func(i, j int) { order[i], order[j] = order[j], order[i] })
-		var lossSum, wSum float64
+		if err := b.SetOrder(order); err != nil {
+			return err
+		}
 		first := st.Steps - uint64(epoch)*stepsPerEpoch // > 0 when resuming mid-epoch
 		for k := first; k < stepsPerEpoch; k++ {
 			if err := ctx.Err(); err != nil {
-				return err
-			}
-			batch := order[k*uint64(s.BatchSize) : min((k+1)*uint64(s.BatchSize), uint64(pairs))]
-			step := uint64(epoch)*stepsPerEpoch + k
-			l, err := b.Step(batch, step)
-			if err != nil {
-				if nf, ok := err.(*NonFiniteError); ok {
-					nf.Epoch = epoch + 1
+				if _, lerr := b.Loss(); lerr != nil {
+					return fail(lerr)
 				}
 				return err
 			}
-			var w float64
-			for _, q := range batch {
-				w += p.Pairs.W[q]
+			lo, hi := int(k)*s.BatchSize, min(int(k+1)*s.BatchSize, pairs)
+			if err := b.Step(lo, hi, uint64(epoch)*stepsPerEpoch+k); err != nil {
+				return fail(err)
 			}
-			lossSum += w * l.Value
-			wSum += w
+		}
+		loss, err := b.Loss()
+		if err != nil {
+			return fail(err)
 		}
 		st.Steps = uint64(epoch+1) * stepsPerEpoch
 		if obs.OnEpoch != nil {
-			rep := EpochReport{Epoch: epoch + 1, Loss: lossSum / wSum, Steps: st.Steps}
+			rep := EpochReport{Epoch: epoch + 1, Loss: loss.Value, Steps: st.Steps}
 			if err := obs.OnEpoch(rep, b); err != nil {
 				return err
 			}

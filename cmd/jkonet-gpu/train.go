@@ -39,8 +39,8 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: 1000},
 		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: 250},
 		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: 1e-3},
-		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair (0: exact mean over the target snapshot)", Value: 4},
-		&cli.StringFlag{Name: "device", Usage: "auto, cpu or cuda", Value: "auto"},
+		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot (default: exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " on the CPU)"},
+		deviceFlag, precisionFlag,
 		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
 		&cli.IntFlag{Name: "checkpoint-every", Usage: "write a checkpoint every this many epochs and at the end (0: only on interrupt)", Value: 100},
 		&cli.StringFlag{Name: "resume", Usage: "continue from this checkpoint (same data and settings)"},
@@ -61,6 +61,7 @@ type trainingRecord struct {
 	InteractionSamples int     `json:"interaction_samples,omitempty"`
 	Coupling           string  `json:"coupling"`
 	Device             string  `json:"device,omitempty"`
+	Precision          string  `json:"precision,omitempty"`
 	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
 	Beta               float64 `json:"beta"`
 	FinalLoss          float64 `json:"final_loss,omitempty"`
@@ -155,7 +156,12 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (*modelfile.File, error) {
 	s := engine.Settings{
 		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Clip: 10,
-		Seed: c.Uint64("seed"), Samples: c.Int("interaction-samples"),
+		Seed: c.Uint64("seed"), Samples: engine.SamplesAuto, Precision: c.String("precision"),
+	}
+	if c.IsSet("interaction-samples") {
+		if s.Samples = c.Int("interaction-samples"); s.Samples < 0 {
+			return nil, fmt.Errorf("--interaction-samples: expected ≥ 0 (0: exact), got %d", s.Samples)
+		}
 	}
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -180,7 +186,9 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if err != nil {
 		return nil, err
 	}
-	rec.Epochs, rec.BatchSize, rec.LR, rec.InteractionSamples, rec.Device = s.Epochs, s.BatchSize, s.LR, s.Samples, reg.Name
+	defer backend.Close()
+	s = backend.Settings()
+	rec.Epochs, rec.BatchSize, rec.LR, rec.InteractionSamples, rec.Device, rec.Precision = s.Epochs, s.BatchSize, s.LR, s.Samples, reg.Name, s.Precision
 	file := func(st *engine.State) *modelfile.File {
 		return &modelfile.File{Kind: kind, Dim: p.D, Times: p.Pairs.Times, MeanInterval: p.MeanInterval, Params: st.Params}
 	}
@@ -189,7 +197,10 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		ckpt = c.String("out") + ".ckpt"
 	}
 	saveCheckpoint := func() error {
-		st := backend.State()
+		st, err := backend.State()
+		if err != nil {
+			return err
+		}
 		f := file(st)
 		f.M, f.V, f.Steps = st.M, st.V, st.Steps
 		f.Training, _ = json.Marshal(rec)
@@ -210,7 +221,15 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	every := c.Int("checkpoint-every")
 	obs := engine.Observer{OnEpoch: func(r engine.EpochReport, b engine.Backend) error {
 		rec.FinalLoss = r.Loss
-		beta := net.Beta()
+		var beta float64
+		if net.HasInternal() {
+			st, err := b.State()
+			if err != nil {
+				return err
+			}
+			copy(net.Params, st.Params) // for a device backend, the host copy is not live
+			beta = net.Beta()
+		}
 		bar.Update(r.Epoch, fmt.Sprintf("loss %.4g", r.Loss))
 		if logJSON != nil {
 			line, _ := json.Marshal(struct {
@@ -235,7 +254,11 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		if cerr := saveCheckpoint(); cerr != nil {
 			return nil, fmt.Errorf("interrupted, and the checkpoint failed: %v", cerr)
 		}
-		return nil, fmt.Errorf("interrupted after %d steps; checkpoint written to %s (continue with --resume %s)", backend.State().Steps, ckpt, ckpt)
+		st, serr := backend.State()
+		if serr != nil {
+			return nil, serr
+		}
+		return nil, fmt.Errorf("interrupted after %d steps; checkpoint written to %s (continue with --resume %s)", st.Steps, ckpt, ckpt)
 	}
 	if err != nil {
 		return nil, err
@@ -245,7 +268,12 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 			return nil, err
 		}
 	}
-	return file(backend.State()), nil
+	st, err := backend.State()
+	if err != nil {
+		return nil, err
+	}
+	copy(net.Params, st.Params)
+	return file(st), nil
 }
 
 // resume restores the backend from a checkpoint written with the same
@@ -269,7 +297,8 @@ func resume(path, kind string, p *engine.Problem, rec *trainingRecord, b engine.
 		flag      string
 		was, want any
 	}{{"--batch-size", old.BatchSize, rec.BatchSize}, {"--lr", old.LR, rec.LR}, {"--seed", old.Seed, rec.Seed},
-		{"--interaction-samples", old.InteractionSamples, rec.InteractionSamples}, {"--coupling", old.Coupling, rec.Coupling}} {
+		{"--interaction-samples", old.InteractionSamples, rec.InteractionSamples}, {"--coupling", old.Coupling, rec.Coupling},
+		{"--precision", old.Precision, rec.Precision}} {
 		if d.was != d.want {
 			return fmt.Errorf("%s: the checkpoint was trained with %s %v, not %v; resume with the same settings", path, d.flag, d.was, d.want)
 		}
