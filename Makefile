@@ -8,10 +8,27 @@ BIN     := bin/jkonet-gpu
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 RUNDIR  := run
 
-.PHONY: build run test peers clean
+.PHONY: build run test peers clean kernels emulator emulator-test gpu-check gpu-check-build
+
+# CUDA kernels (kernels/, README "GPU"): the .cu sources compile to PTX with
+# nvcc (make kernels; the PTX is committed and embedded, so nothing else needs
+# the toolkit) and to a CPU emulator with g++ (make emulator), a stand-in
+# libcuda that runs the same sources with the threads of a block as fibers.
+# Each PTX file starts with the sha256 of its module's sources (the shared
+# headers, then the .cu), which a test and the emulator check.
+KERNEL_DIR     := kernels
+KERNEL_HEADERS := $(KERNEL_DIR)/jk_cuda.h $(KERNEL_DIR)/philox.cuh
+KERNEL_MODULES := selftest step
+KERNEL_ARCHS   := 80 90
+EMU_LIB        := bin/libcuda-emu.so
+NVCC           ?= nvcc
+module_hash     = $(shell cat $(KERNEL_HEADERS) $(KERNEL_DIR)/$(1).cu | sha256sum | cut -c1-64)
+empty          :=
+space          := $(empty) $(empty)
+module_hashes   = $(subst $(space),,$(foreach m,$(KERNEL_MODULES),$(m)=$(call module_hash,$(m));))
 
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jkonet-gpu
+	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/jkonet-gpu
 
 # The main job on the embedded default: the styblinski_tang potential in 2-D,
 # 2000 particles, 5 steps, the reference's 50/50 trajectory split, the
@@ -23,16 +40,59 @@ run: build
 	$(BIN) train --data $(RUNDIR)/train.npz --model potential --epochs 1000 --checkpoint-every 0 --out $(RUNDIR)/model.safetensors
 	$(BIN) eval --model $(RUNDIR)/model.safetensors --data $(RUNDIR)/test.npz
 
-test:
+# The CUDA backend's tests run its kernels on the emulator (they fail rather
+# than skip when it is missing), and on the GPU too where one answers.
+test: emulator-test
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	JKONET_REQUIRE_EMULATOR=1 JKONET_EMULATOR_LIB=$(abspath $(EMU_LIB)) $(GO) test -count=1 ./...
 
 # Optional peers for side-by-side checks and `jkonet-gpu bench` (Debian packages,
 # run with /usr/bin/python3). Tests that need them skip when they are absent.
 peers:
 	apt-get update -qq
 	apt-get install -y --no-install-recommends python3-pot python3-sklearn python3-torch python3-anndata python3-h5py
+
+kernels: $(foreach m,$(KERNEL_MODULES),$(foreach a,$(KERNEL_ARCHS),$(KERNEL_DIR)/$(m).sm$(a).ptx))
+
+# PTX for compute capability $(1), headed by the module's source hash; ptxas
+# checks that it assembles for sm_$(1) and prints registers and shared memory.
+define ptx_rule
+$(KERNEL_DIR)/%.sm$(1).ptx: $(KERNEL_DIR)/%.cu $(KERNEL_HEADERS)
+	$$(NVCC) -std=c++17 -O3 -ptx -arch=compute_$(1) -I$(KERNEL_DIR) -o $$@.body $$<
+	ptxas -arch=sm_$(1) -v $$@.body -o /dev/null
+	{ echo "// jkonet-module: $$* sha256 $$(call module_hash,$$*)"; cat $$@.body; } > $$@.tmp
+	rm -f $$@.body && mv $$@.tmp $$@
+endef
+$(foreach a,$(KERNEL_ARCHS),$(eval $(call ptx_rule,$(a))))
+
+emulator: $(EMU_LIB)
+
+# The emulator's own test (kernels/emu/test): barriers, shared memory, launch
+# checks, copies and modules through the driver API, on the self-test kernels.
+emulator-test: $(EMU_LIB)
+	$(CXX) -std=c++17 -O2 -Wall -Wextra -o bin/emu-test kernels/emu/test/emu_test.cpp -ldl -pthread
+	EMU_TEST_QUICK=1 bin/emu-test
+
+$(EMU_LIB): $(KERNEL_HEADERS) $(KERNEL_MODULES:%=$(KERNEL_DIR)/%.cu) $(wildcard $(KERNEL_DIR)/emu/*)
+	@mkdir -p bin
+	$(CXX) -std=c++17 -O2 -fPIC -shared -DJKONET_EMULATOR -I$(KERNEL_DIR) \
+	  -DJK_MODULE_HASHES='"$(module_hashes)"' \
+	  -x c++ $(KERNEL_MODULES:%=$(KERNEL_DIR)/%.cu) -x none $(wildcard $(KERNEL_DIR)/emu/*.cpp $(KERNEL_DIR)/emu/*.S) \
+	  -o $@.tmp -pthread
+	mv $@.tmp $@
+
+# The GPU checks (scripts/gpu-check.sh): parity against the real libcuda, the
+# default problem end to end on the GPU, the CPU-vs-GPU table. gpu-check-build
+# builds what the script runs (the binary and the test binaries, all without
+# cgo), so a GPU machine without Go can run the script on a copy of the tree.
+gpu-check-build: build
+	@mkdir -p bin/gpu-check
+	CGO_ENABLED=0 $(GO) test -c -o bin/gpu-check/cuda.test ./cuda
+	CGO_ENABLED=0 $(GO) test -c -o bin/gpu-check/cudabackend.test ./cudabackend
+
+gpu-check: gpu-check-build
+	./scripts/gpu-check.sh
 
 clean:
 	rm -rf bin $(RUNDIR)

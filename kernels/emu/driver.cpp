@@ -1,0 +1,647 @@
+// driver.cpp: the stand-in CUDA driver. It exports the driver API entry points
+// the Go binding calls, with CUDA's signatures and error codes, over host
+// memory and the engine in runtime.cpp; plus jkEmuLastError, the detail of
+// the last failure.
+//
+// Device pointers are host addresses. There is one device (0) with one
+// context (its primary context); launches and copies are synchronous.
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "emu.h"
+
+#ifndef JK_MODULE_HASHES  // set by the Makefile: "name=<sha256>;..."
+#define JK_MODULE_HASHES ""
+#endif
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;
+typedef struct CUctx_st* CUcontext;
+typedef struct CUmod_st* CUmodule;
+typedef struct CUfunc_st* CUfunction;
+typedef struct CUstream_st* CUstream;
+typedef int CUjit_option;
+typedef int CUdevice_attribute;
+typedef int CUfunction_attribute;
+
+#define JK_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+enum : int {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_INVALID_VALUE = 1,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
+  CUDA_ERROR_NOT_INITIALIZED = 3,
+  CUDA_ERROR_INVALID_DEVICE = 101,
+  CUDA_ERROR_INVALID_IMAGE = 200,
+  CUDA_ERROR_INVALID_CONTEXT = 201,
+  CUDA_ERROR_INVALID_HANDLE = 400,
+  CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
+  CUDA_ERROR_LAUNCH_FAILED = 719,
+};
+
+struct ErrorText {
+  int code;
+  const char* name;
+  const char* text;  // what the real driver's cuGetErrorString says
+};
+const ErrorText kErrors[] = {
+    {0, "CUDA_SUCCESS", "no error"},
+    {1, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {2, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {3, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {4, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
+    {100, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {101, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {200, "CUDA_ERROR_INVALID_IMAGE", "device kernel image is invalid"},
+    {201, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {218, "CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
+    {400, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {500, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {700, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {701, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
+    {719, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
+    {801, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+const ErrorText* error_text(int code) {
+  for (const ErrorText& e : kErrors)
+    if (e.code == code) return &e;
+  return nullptr;
+}
+
+constexpr int kSharedDefault = 48 * 1024;  // per block without opting in
+constexpr int kSharedOptin = 227 * 1024;   // the most cuFuncSetAttribute allows
+constexpr int kSharedOptinEntry = 8;       // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+constexpr int kCarveoutEntry = 9;          // CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT
+
+// ---- the detail message ------------------------------------------------------
+// Process-wide rather than per OS thread: a Go caller may be moved to another
+// OS thread between the failed call and its jkEmuLastError call.
+
+struct LastError {
+  std::mutex mu;
+  std::string msg;
+};
+LastError& last_error() {
+  static LastError* e = new LastError;  // never destroyed: callers may come late
+  return *e;
+}
+thread_local std::string last_error_copy;  // what jkEmuLastError returned to this thread
+
+CUresult fail(CUresult code, const std::string& msg) {
+  LastError& e = last_error();
+  std::lock_guard<std::mutex> lk(e.mu);
+  e.msg = msg;
+  return code;
+}
+
+// ---- driver state --------------------------------------------------------------
+
+struct Module;
+
+struct Function {
+  std::string name;
+  emu::Trampoline fn;
+  int max_shared = kSharedDefault;
+};
+
+struct Module {
+  std::string name;
+  std::set<std::string> entries;  // the .entry names of its PTX
+  std::map<std::string, std::unique_ptr<Function>> functions;
+};
+
+struct Driver {
+  std::mutex mu;  // guards everything below
+  bool initialized = false;
+  size_t total = 0, used = 0;
+  std::map<CUdeviceptr, size_t> allocs;  // base -> size, live allocations
+  std::map<Module*, std::unique_ptr<Module>> modules;
+  std::set<Function*> functions;
+  int refcount = 0;            // of the primary context
+  int sticky = CUDA_SUCCESS;   // a launch failure poisons the context
+  std::string sticky_msg;
+
+  // Destroys the context's resources, as releasing the last reference does.
+  void reset() {
+    for (auto& a : allocs) free(reinterpret_cast<void*>(a.first));
+    allocs.clear();
+    used = 0;
+    modules.clear();
+    functions.clear();
+    sticky = CUDA_SUCCESS;
+    sticky_msg.clear();
+  }
+};
+
+Driver& drv() {
+  static Driver* d = new Driver;  // never destroyed: other threads may call late
+  return *d;
+}
+
+struct CUctx_st_impl {};
+CUctx_st_impl primary_ctx;  // the handle of the one (primary) context
+CUcontext primary() { return reinterpret_cast<CUcontext>(&primary_ctx); }
+thread_local CUcontext current_ctx;  // as in CUDA, per OS thread
+
+// The checks every context-bound call starts with (d.mu held).
+CUresult need_context(Driver& d) {
+  if (!d.initialized) return fail(CUDA_ERROR_NOT_INITIALIZED, "cuInit has not been called");
+  if (current_ctx == nullptr)
+    return fail(CUDA_ERROR_INVALID_CONTEXT,
+                "no current context on this OS thread (cuCtxSetCurrent is per OS thread: lock the goroutine to it)");
+  if (d.refcount == 0)
+    return fail(CUDA_ERROR_INVALID_CONTEXT, "the current context was released (cuDevicePrimaryCtxRelease)");
+  if (d.sticky != CUDA_SUCCESS)
+    return fail(d.sticky, "context unusable after an earlier launch failure (" + d.sticky_msg +
+                              "); release the primary context to reset it");
+  return CUDA_SUCCESS;
+}
+
+CUresult need_init(Driver& d) {
+  return d.initialized ? CUDA_SUCCESS : fail(CUDA_ERROR_NOT_INITIALIZED, "cuInit has not been called");
+}
+
+CUresult need_device(CUdevice dev) {
+  return dev == 0 ? CUDA_SUCCESS
+                  : fail(CUDA_ERROR_INVALID_DEVICE, "device " + std::to_string(dev) + " does not exist (only 0)");
+}
+
+std::string hex(CUdeviceptr p) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", p);
+  return b;
+}
+
+// Checks that [p, p+n) lies inside one live allocation (d.mu held).
+CUresult need_range(Driver& d, CUdeviceptr p, size_t n, const char* what) {
+  auto it = d.allocs.upper_bound(p);
+  if (it != d.allocs.begin()) {
+    --it;
+    if (p >= it->first && n <= it->second && p - it->first <= it->second - n) return CUDA_SUCCESS;
+  }
+  return fail(CUDA_ERROR_INVALID_VALUE, std::string(what) + " range [" + hex(p) + ", +" + std::to_string(n) +
+                                            ") is not inside one live allocation");
+}
+
+// ---- modules -----------------------------------------------------------------------
+
+// The hash the library was built with for `module`, or "" if not built in.
+std::string built_hash(const std::string& module, std::string* names) {
+  const std::string all = JK_MODULE_HASHES;
+  std::string found;
+  for (size_t pos = 0; pos < all.size();) {
+    size_t semi = all.find(';', pos), eq = all.find('=', pos);
+    if (semi == std::string::npos) semi = all.size();
+    if (eq < semi) {
+      std::string name = all.substr(pos, eq - pos);
+      *names += (names->empty() ? "" : ", ") + name;
+      if (name == module) found = all.substr(eq + 1, semi - eq - 1);
+    }
+    pos = semi + 1;
+  }
+  return found;
+}
+
+// Copies msg into a JIT log buffer of `cap` bytes; returns the bytes used
+// (without the terminating NUL).
+size_t write_log(char* buf, size_t cap, const std::string& msg) {
+  if (buf == nullptr || cap == 0) return 0;
+  size_t n = std::min(msg.size(), cap - 1);
+  memcpy(buf, msg.data(), n);
+  buf[n] = 0;
+  return n;
+}
+
+// Parses the image: the header line names the module and its source hash;
+// the `.entry name(` lines name its kernels. Returns "" or what is wrong.
+std::string parse_ptx(const char* ptx, Module* m) {
+  const char* eol = strchr(ptx, '\n');
+  std::string first(ptx, eol ? (size_t)(eol - ptx) : strlen(ptx));
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  const std::string tag = "// jkonet-module: ";
+  size_t sp = first.find(" sha256 ");
+  if (first.compare(0, tag.size(), tag) != 0 || sp == std::string::npos || sp < tag.size())
+    return "image is not jkonet PTX: its first line must be \"// jkonet-module: <name> sha256 <hex>\"";
+  m->name = first.substr(tag.size(), sp - tag.size());
+  std::string hash = first.substr(sp + 8), names;
+  std::string want = built_hash(m->name, &names);
+  if (want.empty())
+    return "module " + m->name + " is not compiled into this emulator (it has: " + (names.empty() ? "none" : names) +
+           ")";
+  if (hash != want)
+    return "module " + m->name + ": PTX sha256 " + hash + " does not match the emulator's " + want +
+           " (rebuild both: make kernels emulator)";
+  for (const char* p = ptx; (p = strstr(p, ".entry ")) != nullptr;) {
+    p += 7;
+    while (*p == ' ' || *p == '\t') p++;
+    const char* q = p;
+    while (*q != 0 && *q != '(' && *q != ' ' && *q != '\t' && *q != '\n') q++;
+    if (q > p) m->entries.insert(std::string(p, q));
+    p = q;
+  }
+  return "";
+}
+
+}  // namespace
+
+// ---- exports ---------------------------------------------------------------------------
+
+JK_EXPORT const char* jkEmuLastError(void) {
+  LastError& e = last_error();
+  std::lock_guard<std::mutex> lk(e.mu);
+  last_error_copy = e.msg;  // stays valid until this thread asks again
+  return last_error_copy.c_str();
+}
+
+JK_EXPORT CUresult cuGetErrorName(CUresult error, const char** pStr) {
+  if (pStr == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  const ErrorText* e = error_text(error);
+  *pStr = e ? e->name : nullptr;
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+JK_EXPORT CUresult cuGetErrorString(CUresult error, const char** pStr) {
+  if (pStr == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  const ErrorText* e = error_text(error);
+  *pStr = e ? e->text : nullptr;
+  return e ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+JK_EXPORT CUresult cuInit(unsigned int flags) {
+  if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuInit: flags must be 0");
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (!d.initialized) {
+    d.total = (size_t)emu::env_long("JKONET_EMU_MEMORY_MB", 8192, 1, 1L << 30) << 20;
+    emu::worker_count();  // reads JKONET_EMU_THREADS now
+    d.initialized = true;
+  }
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDriverGetVersion(int* version) {
+  if (version == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDriverGetVersion: NULL pointer");
+  *version = 12020;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDeviceGetCount(int* count) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (count == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetCount: NULL pointer");
+  *count = 1;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDeviceGet(CUdevice* device, int ordinal) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (device == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGet: NULL pointer");
+  if (CUresult r = need_device(ordinal)) return r;
+  *device = 0;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (name == nullptr || len <= 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetName: no buffer");
+  if (CUresult r = need_device(dev)) return r;
+  write_log(name, (size_t)len, "jkonet-gpu CUDA emulator (CPU)");
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (pi == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: NULL pointer");
+  if (CUresult r = need_device(dev)) return r;
+  switch (attrib) {
+    case 1: *pi = 1024; break;        // MAX_THREADS_PER_BLOCK
+    case 2: case 3: *pi = 1024; break;  // MAX_BLOCK_DIM_X, _Y
+    case 4: *pi = 64; break;          // MAX_BLOCK_DIM_Z
+    case 5: *pi = 2147483647; break;  // MAX_GRID_DIM_X
+    case 6: case 7: *pi = 65535; break;  // MAX_GRID_DIM_Y, _Z
+    case 8: *pi = kSharedDefault; break;  // MAX_SHARED_MEMORY_PER_BLOCK
+    case 10: *pi = 32; break;         // WARP_SIZE
+    case 13: *pi = 1000000; break;    // CLOCK_RATE, kHz
+    case 16: *pi = emu::worker_count(); break;  // MULTIPROCESSOR_COUNT
+    case 75: *pi = 9; break;          // COMPUTE_CAPABILITY_MAJOR
+    case 76: *pi = 0; break;          // COMPUTE_CAPABILITY_MINOR
+    case 97: *pi = kSharedOptin; break;  // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
+    default:
+      return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: attribute " + std::to_string(attrib) +
+                                                " is not emulated");
+  }
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (bytes == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceTotalMem: NULL pointer");
+  if (CUresult r = need_device(dev)) return r;
+  *bytes = d.total;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (pctx == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuDevicePrimaryCtxRetain: NULL pointer");
+  if (CUresult r = need_device(dev)) return r;
+  d.refcount++;
+  *pctx = primary();
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (CUresult r = need_device(dev)) return r;
+  if (d.refcount == 0) return fail(CUDA_ERROR_INVALID_CONTEXT, "cuDevicePrimaryCtxRelease: the context is not retained");
+  if (--d.refcount == 0) d.reset();  // like CUDA: the last release frees memory and modules
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (ctx != nullptr && ctx != primary()) return fail(CUDA_ERROR_INVALID_CONTEXT, "cuCtxSetCurrent: unknown context");
+  current_ctx = ctx;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuCtxGetCurrent(CUcontext* pctx) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (pctx == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuCtxGetCurrent: NULL pointer");
+  *pctx = current_ctx;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuCtxSynchronize(void) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  return need_context(d);  // all work is synchronous: only errors remain
+}
+
+JK_EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (free_bytes == nullptr || total_bytes == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemGetInfo: NULL pointer");
+  *free_bytes = d.total - d.used;
+  *total_bytes = d.total;
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (dptr == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc: NULL pointer");
+  if (bytes == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc: size 0");
+  if (bytes > d.total - d.used)
+    return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: " + std::to_string(bytes) + " bytes requested, " +
+                                              std::to_string(d.total - d.used) + " of " + std::to_string(d.total) +
+                                              " free (JKONET_EMU_MEMORY_MB)");
+  // The exact size, so that valgrind or ASan see a kernel run past the end.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, bytes) != 0) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: the host is out of memory");
+  memset(p, 0xFF, bytes);  // like fresh device memory, not zero; as NaNs, reads before writes show
+  d.allocs[reinterpret_cast<CUdeviceptr>(p)] = bytes;
+  d.used += bytes;
+  *dptr = reinterpret_cast<CUdeviceptr>(p);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  auto it = d.allocs.find(dptr);
+  if (it == d.allocs.end()) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree: " + hex(dptr) + " is not an allocation");
+  free(reinterpret_cast<void*>(dptr));
+  d.used -= it->second;
+  d.allocs.erase(it);
+  return CUDA_SUCCESS;
+}
+
+// The copies check their ranges under the lock and copy outside it.
+JK_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
+  Driver& d = drv();
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    if (n == 0) return CUDA_SUCCESS;
+    if (src == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemcpyHtoD: NULL host pointer");
+    if (CUresult r = need_range(d, dst, n, "cuMemcpyHtoD: destination")) return r;
+  }
+  memcpy(reinterpret_cast<void*>(dst), src, n);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
+  Driver& d = drv();
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    if (n == 0) return CUDA_SUCCESS;
+    if (dst == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemcpyDtoH: NULL host pointer");
+    if (CUresult r = need_range(d, src, n, "cuMemcpyDtoH: source")) return r;
+  }
+  memcpy(dst, reinterpret_cast<const void*>(src), n);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+  Driver& d = drv();
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    if (n == 0) return CUDA_SUCCESS;
+    if (CUresult r = need_range(d, dst, n, "cuMemcpyDtoD: destination")) return r;
+    if (CUresult r = need_range(d, src, n, "cuMemcpyDtoD: source")) return r;
+  }
+  memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, size_t n) {
+  Driver& d = drv();
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    if (n == 0) return CUDA_SUCCESS;
+    if (CUresult r = need_range(d, dst, n, "cuMemsetD8: destination")) return r;
+  }
+  memset(reinterpret_cast<void*>(dst), value, n);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuModuleLoadDataEx(CUmodule* module, const void* image, unsigned int numOptions,
+                                      CUjit_option* options, void** optionValues) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (module == nullptr || image == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuModuleLoadDataEx: NULL pointer");
+  if (numOptions > 0 && (options == nullptr || optionValues == nullptr))
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuModuleLoadDataEx: options or their values are NULL");
+  // The logs, sizes passed by value in the void* slots as CUDA does; every
+  // other JIT option is accepted and ignored.
+  char* log[2] = {nullptr, nullptr};  // info (3), error (5)
+  size_t cap[2] = {0, 0};             // their sizes (4, 6)
+  for (unsigned i = 0; i < numOptions; i++) {
+    switch (options[i]) {
+      case 3: log[0] = static_cast<char*>(optionValues[i]); break;
+      case 4: cap[0] = (size_t)(uintptr_t)optionValues[i]; break;
+      case 5: log[1] = static_cast<char*>(optionValues[i]); break;
+      case 6: cap[1] = (size_t)(uintptr_t)optionValues[i]; break;
+    }
+  }
+  std::unique_ptr<Module> m(new Module);
+  std::string err = parse_ptx(static_cast<const char*>(image), m.get());
+  std::string info = err.empty() ? "jkonet CUDA emulator: module " + m->name + ", " +
+                                       std::to_string(m->entries.size()) + " entries"
+                                 : "";
+  size_t used[2] = {write_log(log[0], cap[0], info), write_log(log[1], cap[1], err)};
+  for (unsigned i = 0; i < numOptions; i++) {  // the OUT half of the size options
+    if (options[i] == 4) optionValues[i] = reinterpret_cast<void*>((uintptr_t)used[0]);
+    if (options[i] == 6) optionValues[i] = reinterpret_cast<void*>((uintptr_t)used[1]);
+  }
+  if (!err.empty()) return fail(CUDA_ERROR_INVALID_IMAGE, err);
+  Module* raw = m.get();
+  d.modules[raw] = std::move(m);
+  *module = reinterpret_cast<CUmodule>(raw);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuModuleUnload(CUmodule hmod) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  auto it = d.modules.find(reinterpret_cast<Module*>(hmod));
+  if (it == d.modules.end()) return fail(CUDA_ERROR_INVALID_HANDLE, "cuModuleUnload: not a loaded module");
+  for (auto& f : it->second->functions) d.functions.erase(f.second.get());
+  d.modules.erase(it);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const char* name) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (hfunc == nullptr || name == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuModuleGetFunction: NULL pointer");
+  auto it = d.modules.find(reinterpret_cast<Module*>(hmod));
+  if (it == d.modules.end()) return fail(CUDA_ERROR_INVALID_HANDLE, "cuModuleGetFunction: not a loaded module");
+  Module& m = *it->second;
+  auto f = m.functions.find(name);
+  if (f == m.functions.end()) {
+    if (m.entries.count(name) == 0)
+      return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " is not an entry of module " + m.name);
+    bool ambiguous;
+    emu::Trampoline fn = emu::find_kernel(name, &ambiguous);
+    if (fn == nullptr)
+      return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " of module " + m.name +
+                                            (ambiguous ? " is defined twice in the emulator"
+                                                       : " is not compiled into the emulator"));
+    std::unique_ptr<Function> fun(new Function);
+    fun->name = name;
+    fun->fn = fn;
+    d.functions.insert(fun.get());
+    f = m.functions.emplace(name, std::move(fun)).first;
+  }
+  *hfunc = reinterpret_cast<CUfunction>(f->second.get());
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  Function* f = reinterpret_cast<Function*>(hfunc);
+  if (d.functions.count(f) == 0) return fail(CUDA_ERROR_INVALID_HANDLE, "cuFuncSetAttribute: not a function handle");
+  if (attrib == kSharedOptinEntry) {
+    if (value < 0 || value > kSharedOptin)
+      return fail(CUDA_ERROR_INVALID_VALUE, f->name + ": dynamic shared memory of " + std::to_string(value) +
+                                                " bytes is outside [0, " + std::to_string(kSharedOptin) + "]");
+    f->max_shared = value;
+    return CUDA_SUCCESS;
+  }
+  if (attrib == kCarveoutEntry) {  // a hint only
+    if (value < -1 || value > 100)
+      return fail(CUDA_ERROR_INVALID_VALUE, f->name + ": carveout " + std::to_string(value) + " is outside [-1, 100]");
+    return CUDA_SUCCESS;
+  }
+  return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: attribute " + std::to_string(attrib) + " is not emulated");
+}
+
+JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                  unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                  unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra) {
+  Driver& d = drv();
+  emu::LaunchSpec s;
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    Function* fn = reinterpret_cast<Function*>(f);
+    if (d.functions.count(fn) == 0) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: not a function handle");
+    const std::string& k = fn->name;
+    // Only the default stream: NULL, CU_STREAM_LEGACY or CU_STREAM_PER_THREAD.
+    if ((uintptr_t)hStream > 2) return fail(CUDA_ERROR_INVALID_HANDLE, k + ": streams are not emulated");
+    if (extra != nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": `extra` is not supported; use kernelParams");
+    if (kernelParams == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": kernelParams is NULL");
+    std::string dims = "block (" + std::to_string(blockDimX) + "," + std::to_string(blockDimY) + "," +
+                       std::to_string(blockDimZ) + ")";
+    if (blockDimX == 0 || blockDimY == 0 || blockDimZ == 0 || blockDimX > 1024 || blockDimY > 1024 ||
+        blockDimZ > 64 || (uint64_t)blockDimX * blockDimY * blockDimZ > 1024)
+      return fail(CUDA_ERROR_INVALID_VALUE, k + ": " + dims + " is empty or over 1024 threads (z at most 64)");
+    if (gridDimX == 0 || gridDimY == 0 || gridDimZ == 0 || gridDimX > 2147483647u || gridDimY > 65535 ||
+        gridDimZ > 65535)
+      return fail(CUDA_ERROR_INVALID_VALUE, k + ": grid (" + std::to_string(gridDimX) + "," +
+                                                std::to_string(gridDimY) + "," + std::to_string(gridDimZ) +
+                                                ") is empty or too large");
+    if (sharedMemBytes > (unsigned)fn->max_shared)
+      return fail(CUDA_ERROR_INVALID_VALUE,
+                  k + ": " + std::to_string(sharedMemBytes) + " bytes of dynamic shared memory over the limit of " +
+                      std::to_string(fn->max_shared) +
+                      " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES, up to " +
+                      std::to_string(kSharedOptin) + ")");
+    s.name = k;
+    s.fn = fn->fn;
+    s.params = kernelParams;
+    s.grid = emu::Dim3{gridDimX, gridDimY, gridDimZ};
+    s.block = emu::Dim3{blockDimX, blockDimY, blockDimZ};
+    s.shared_bytes = sharedMemBytes;
+  }
+  std::string msg;
+  int r = emu::run_launch(s, &msg);
+  if (r == CUDA_SUCCESS) return CUDA_SUCCESS;
+  if (r == CUDA_ERROR_LAUNCH_FAILED) {  // as on a GPU, a failed kernel poisons the context
+    std::lock_guard<std::mutex> lk(d.mu);
+    d.sticky = r;
+    d.sticky_msg = msg;
+  }
+  return fail(r, msg);
+}

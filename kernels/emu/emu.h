@@ -1,0 +1,48 @@
+// emu.h: what the stand-in driver (driver.cpp) uses of the execution engine
+// (runtime.cpp). Internal to libcuda-emu.so.
+#ifndef JK_EMU_H
+#define JK_EMU_H
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "jk_cuda.h"
+
+namespace emu {
+
+// CUresult values the engine itself returns.
+enum : int {
+  kSuccess = 0,
+  kOutOfResources = 701,  // CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES
+  kLaunchFailed = 719,    // CUDA_ERROR_LAUNCH_FAILED
+};
+
+// One kernel launch, already checked by the driver.
+struct LaunchSpec {
+  std::string name;  // for messages
+  Trampoline fn;
+  void** params;
+  Dim3 grid, block;
+  size_t shared_bytes;
+};
+
+// Runs every block of the launch to completion on the worker pool (launches
+// are serialised). Returns kSuccess, or an error code with *msg set.
+int run_launch(const LaunchSpec& spec, std::string* msg);
+
+// Number of workers (OS threads, the caller's included) blocks run on:
+// JKONET_EMU_THREADS, else std::thread::hardware_concurrency().
+int worker_count();
+
+// The integer value of environment variable `name` if set and within
+// [lo, hi] (a warning on stderr if not), else def.
+long env_long(const char* name, long def, long lo, long hi);
+
+// The kernel registered under `name` by emu::Registrar; nullptr if none.
+// *ambiguous is set when two translation units registered the same name.
+Trampoline find_kernel(const std::string& name, bool* ambiguous);
+
+}  // namespace emu
+
+#endif  // JK_EMU_H
