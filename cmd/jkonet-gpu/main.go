@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	_ "github.com/jkonet-gpu/jkonet-gpu/cudabackend" // registers --device cuda
 )
 
 func main() {
