@@ -1,14 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/bench"
+	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 )
 
 var benchCommand = &cli.Command{
@@ -20,9 +25,14 @@ var benchCommand = &cli.Command{
    The training step runs PyTorch with as many threads as Go has workers (GOMAXPROCS; set
    GOMAXPROCS=1 to compare one core); on a busy machine PyTorch's threads stall each other.`,
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "what", Usage: "comma-separated: ot, gmm, train", Value: "ot,gmm,train"},
-		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n in d = 2 and 5; mixture: n points in d = 5; train: batches of n pairs in d = 2 and 10); default: the spec's sizes"},
-		&cli.IntFlag{Name: "repeats", Usage: "timed runs per side (train: rounds of a few steps per side); the median is reported", Value: 5},
+		&cli.StringFlag{Name: "what", Usage: "comma-separated: ot, gmm, train, gpu", Value: "ot,gmm,train"},
+		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n in d = 2 and 5; mixture: n points in d = 5; train: batches of n pairs in d = 2 and 10; gpu: epochs of n pairs); default: the spec's sizes"},
+		&cli.IntFlag{Name: "repeats", Usage: "timed runs per side (train, gpu: rounds of a few steps per side); the median is reported", Value: 5},
+		&cli.IntSliceFlag{Name: "dims", Usage: "gpu: dimensions d (default 2, 5, 50)"},
+		&cli.IntSliceFlag{Name: "targets", Usage: "gpu: target populations of the exact interaction mean (default 1000, 10000)"},
+		&cli.Float64Flag{Name: "seconds", Usage: "gpu: time budget per case and device (at least one step)", Value: 1},
+		&cli.StringFlag{Name: "json", Usage: "gpu: also write the results as JSON to this file"},
+		deviceFlag,
 	},
 	Action: benchAction,
 }
@@ -30,8 +40,8 @@ var benchCommand = &cli.Command{
 func benchAction(c *cli.Context) error {
 	what := strings.Split(c.String("what"), ",")
 	for _, w := range what {
-		if w != "ot" && w != "gmm" && w != "train" {
-			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm, train)", w)
+		if w != "ot" && w != "gmm" && w != "train" && w != "gpu" {
+			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm, train, gpu)", w)
 		}
 	}
 	repeats, sizes := c.Int("repeats"), c.IntSlice("sizes")
@@ -41,6 +51,11 @@ func benchAction(c *cli.Context) error {
 	for _, n := range sizes {
 		if n < 2 {
 			return fmt.Errorf("--sizes: expected point counts ≥ 2, got %d", n)
+		}
+	}
+	if slices.Contains(what, "gpu") {
+		if err := benchGPU(c); err != nil {
+			return err
 		}
 	}
 	if slices.Contains(what, "ot") {
@@ -82,6 +97,67 @@ func benchAction(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// benchGPU runs the CPU-vs-GPU table (the CPU half alone without a GPU).
+func benchGPU(c *cli.Context) error {
+	pairs, dims, targets := bench.DefaultGPUPairs, bench.DefaultGPUDims, bench.DefaultGPUTargets
+	for _, f := range []struct {
+		name string
+		dst  *[]int
+	}{{"sizes", &pairs}, {"dims", &dims}, {"targets", &targets}} {
+		if c.IsSet(f.name) {
+			*f.dst = c.IntSlice(f.name)
+			for _, v := range *f.dst {
+				if v < 1 {
+					return fmt.Errorf("--%s: expected positive values, got %d", f.name, v)
+				}
+			}
+		}
+	}
+	seconds := c.Float64("seconds")
+	if !(seconds >= 0) || seconds > 3600 {
+		return fmt.Errorf("--seconds: expected a budget from 0 to 3600 s, got %v", seconds)
+	}
+	if path := c.String("json"); path != "" {
+		if err := atomicfile.CheckWritable(path); err != nil {
+			return err
+		}
+	}
+	opts := bench.GPUOptions{Budget: time.Duration(seconds * float64(time.Second)), Repeats: c.Int("repeats")}
+	var noGPU string
+	switch device := c.String("device"); device {
+	case "auto", "cuda":
+		dev, err := cudabackend.DefaultDevice()
+		if err != nil && device == "cuda" {
+			return fmt.Errorf("--device cuda: %w", err)
+		}
+		if err != nil {
+			noGPU = err.Error()
+		}
+		opts.Device = dev
+	case "cpu":
+		noGPU = "--device cpu"
+	default:
+		return fmt.Errorf("--device: bench --what gpu takes auto, cuda or cpu, got %q", device)
+	}
+	rep, err := bench.CompareGPU(bench.GPUCases(pairs, dims, targets), opts)
+	if err != nil {
+		return err
+	}
+	rep.NoGPU = noGPU
+	fmt.Fprintln(c.App.Writer, "CPU vs GPU: JKOnet* training epochs, jkonet-gpu cpu backend vs cuda backend")
+	for _, line := range rep.Lines() {
+		fmt.Fprintln(c.App.Writer, "  "+line)
+	}
+	if path := c.String("json"); path != "" {
+		return atomicfile.Write(path, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		})
 	}
 	return nil
 }

@@ -1,0 +1,407 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+)
+
+// GPUCase is one row of the CPU-vs-GPU table: an epoch of Pairs coupling
+// pairs in R^D in batches of Batch, for the potential model (Targets 0) or
+// for potential-interaction with the exact interaction mean over a target
+// population of Targets points.
+type GPUCase struct {
+	Pairs   int    `json:"pairs"`
+	D       int    `json:"d"`
+	Targets int    `json:"targets"`
+	Batch   int    `json:"batch"`
+	Seed    uint64 `json:"seed"`
+}
+
+// Model is the network variant of the case.
+func (c GPUCase) Model() string {
+	if c.Targets > 0 {
+		return "potential-interaction"
+	}
+	return "potential"
+}
+
+// Name is a short label such as "P100000 d5 exact U over 1000".
+func (c GPUCase) Name() string {
+	s := fmt.Sprintf("P%d d%d", c.Pairs, c.D)
+	if c.Targets > 0 {
+		return s + fmt.Sprintf(" U exact over %d", c.Targets)
+	}
+	return s + " V only"
+}
+
+// GPUCases are the cases of the table: every pair count in d for every
+// dimension, potential-only and with the exact interaction over each target
+// population size; batches of 250 pairs.
+func GPUCases(pairs, dims, targets []int) []GPUCase {
+	var cases []GPUCase
+	for _, t := range append([]int{0}, targets...) {
+		for _, d := range dims {
+			for _, p := range pairs {
+				cases = append(cases, GPUCase{Pairs: p, D: d, Targets: t, Batch: engine.DefaultSettings().BatchSize, Seed: 1})
+			}
+		}
+	}
+	return cases
+}
+
+// The default table: 10³ to 10⁶ pairs, d = 2, 5, 50, the exact interaction
+// over 10³ and 10⁴ targets.
+var (
+	DefaultGPUPairs   = []int{1_000, 10_000, 100_000, 1_000_000}
+	DefaultGPUDims    = []int{2, 5, 50}
+	DefaultGPUTargets = []int{1_000, 10_000}
+)
+
+// GPUProblem is a case's data: a source snapshot of Pairs points uniform on
+// [−4, 4]^D and a target snapshot of Targets points (Pairs for the potential
+// model), each pair's target a target point and its source 0.9 times it plus
+// N(0, 0.1²) noise, weight 1/Pairs, τ 1, score −y.
+func GPUProblem(c GPUCase) *engine.Problem {
+	rng := rand.New(rand.NewPCG(c.Seed, 0x6770752d62656e63))
+	n, d := c.Targets, c.D
+	if n == 0 {
+		n = c.Pairs
+	}
+	targets := make([]float64, n*d)
+	for i := range targets {
+		targets[i] = -4 + 8*rng.Float64()
+	}
+	pairs := &couplings.Couplings{D: d, Times: []float64{0, 1}, X: make([]float64, c.Pairs*d), Y: make([]float64, c.Pairs*d),
+		W: make([]float64, c.Pairs), K: make([]int64, c.Pairs), Tau: make([]float64, c.Pairs), Score: make([]float64, c.Pairs*d)}
+	for i := range c.Pairs {
+		y := targets[(i%n)*d : (i%n+1)*d]
+		copy(pairs.Y[i*d:], y)
+		for k, v := range y {
+			pairs.X[i*d+k] = 0.9*v + 0.1*rng.NormFloat64()
+			pairs.Score[i*d+k] = -v
+		}
+		pairs.W[i], pairs.Tau[i] = 1/float64(c.Pairs), 1
+	}
+	return &engine.Problem{D: d, Pairs: pairs, Populations: [][]float64{pairs.X, targets}, MeanInterval: 1}
+}
+
+// GPURun is one device's time on a case: the time of an epoch (the time per
+// step, timed for at least the budget or a whole epoch, times the epoch's
+// steps, plus its shuffle and order upload; Projected when fewer steps than
+// an epoch's were timed) and the pairs it trains per second.
+type GPURun struct {
+	Device         string  `json:"device"`
+	Precision      string  `json:"precision"`
+	EpochSeconds   float64 `json:"epoch_seconds"`
+	StepSeconds    float64 `json:"step_seconds"`
+	PairsPerSecond float64 `json:"pairs_per_second"`
+	StepsTimed     int     `json:"steps_timed"`
+	Projected      bool    `json:"projected"`
+}
+
+// GPUResult compares the CPU and the GPU on a case; GPU is nil without a
+// GPU, and Ratio is the GPU's epoch time over the CPU's.
+type GPUResult struct {
+	Case  GPUCase `json:"case"`
+	Model string  `json:"model"`
+	CPU   *GPURun `json:"cpu"`
+	GPU   *GPURun `json:"gpu,omitempty"`
+	Ratio float64 `json:"ratio,omitempty"`
+}
+
+// String formats a result as one table row.
+func (r GPUResult) String() string {
+	run := func(g *GPURun) string {
+		if g == nil {
+			return fmt.Sprintf("%28s", "—")
+		}
+		mark := " "
+		if g.Projected {
+			mark = "*"
+		}
+		return fmt.Sprintf("%10.4fs%s %10.3g pairs/s", g.EpochSeconds, mark, g.PairsPerSecond)
+	}
+	s := fmt.Sprintf("%-28s cpu %s  gpu %s", r.Case.Name(), run(r.CPU), run(r.GPU))
+	if r.Ratio > 0 {
+		s += fmt.Sprintf("  gpu/cpu %.3g", r.Ratio)
+	}
+	return s
+}
+
+// FusedStepResult is the achieved arithmetic rate of the fused step on the
+// GPU at a large batch: the FLOPs of the MLP arithmetic of one step (see
+// cudabackend's TakeFLOPs) over its median time, against the FP32 peak.
+type FusedStepResult struct {
+	Case     GPUCase `json:"case"`
+	Rows     int     `json:"rows"` // network evaluations per step
+	Seconds  float64 `json:"seconds"`
+	FLOPs    float64 `json:"flops"`
+	FLOPS    float64 `json:"flop_per_second"`
+	Peak     float64 `json:"fp32_peak,omitempty"`
+	Fraction float64 `json:"fraction_of_peak,omitempty"`
+}
+
+// String formats a result as one table row.
+func (r FusedStepResult) String() string {
+	s := fmt.Sprintf("%-28s batch %-8d rows %-9d %9.3g s/step  %9.3g FLOP/s", r.Case.Name(), r.Case.Batch, r.Rows, r.Seconds, r.FLOPS)
+	if r.Peak > 0 {
+		s += fmt.Sprintf("  %4.1f%% of FP32 peak %.3g", 100*r.Fraction, r.Peak)
+	}
+	return s
+}
+
+// GPUReport is what bench --what gpu prints and writes.
+type GPUReport struct {
+	Date    string            `json:"date"`
+	Device  string            `json:"device,omitempty"` // the GPU, or empty
+	NoGPU   string            `json:"no_gpu,omitempty"` // why there is none
+	Threads int               `json:"cpu_threads"`      // GOMAXPROCS of the CPU backend
+	Epochs  []GPUResult       `json:"epochs"`
+	Fused   []FusedStepResult `json:"fused_step,omitempty"`
+}
+
+// GPUOptions are the knobs of CompareGPU.
+type GPUOptions struct {
+	Budget  time.Duration // timed steps per device and case: at least this long (or a whole epoch), at least one step
+	Repeats int           // rounds of timed steps; the median time per step is reported
+	Device  *cudabackend.Device
+}
+
+// CompareGPU times an epoch of every case on the CPU backend and, when
+// o.Device is set, on the CUDA backend (float32), and the fused step at
+// large batches on the GPU. Both sides start from the same network. A CPU
+// step costs the same whatever the number of pairs, so the CPU's step is
+// timed once per model, dimension and target population, and its epochs
+// are that time per step times their steps plus their own shuffle.
+func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
+	rep := &GPUReport{Date: time.Now().UTC().Format("2006-01-02"), Threads: runtime.GOMAXPROCS(0)}
+	if o.Device != nil {
+		rep.Device = o.Device.String()
+	}
+	cpuSteps := map[GPUCase]*GPURun{} // by the case with Pairs 0
+	for _, c := range cases {
+		p := GPUProblem(c)
+		res := GPUResult{Case: c, Model: c.Model()}
+		key := c
+		key.Pairs = 0
+		var err error
+		if res.CPU, err = timeEpoch(c, p, nil, cpuSteps[key], o); err != nil {
+			return nil, fmt.Errorf("bench: %s on the CPU: %w", c.Name(), err)
+		}
+		if _, ok := cpuSteps[key]; !ok {
+			cpuSteps[key] = res.CPU
+		}
+		if o.Device != nil {
+			if res.GPU, err = timeEpoch(c, p, o.Device, nil, o); err != nil {
+				return nil, fmt.Errorf("bench: %s on the GPU: %w", c.Name(), err)
+			}
+			res.Ratio = res.GPU.EpochSeconds / res.CPU.EpochSeconds
+		}
+		rep.Epochs = append(rep.Epochs, res)
+	}
+	if o.Device == nil {
+		return rep, nil
+	}
+	for _, c := range fusedCases(cases) {
+		r, err := fusedStep(c, o)
+		if err != nil {
+			return nil, fmt.Errorf("bench: fused step %s: %w", c.Name(), err)
+		}
+		rep.Fused = append(rep.Fused, r)
+	}
+	return rep, nil
+}
+
+// newBackend builds the case's model on a device: the CPU backend, or the
+// CUDA backend on dev (float32, the exact interaction mean).
+func newBackend(c GPUCase, p *engine.Problem, dev *cudabackend.Device) (engine.Backend, error) {
+	net, err := models.NewNet(c.Model(), c.D, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	s := engine.DefaultSettings()
+	s.BatchSize, s.Seed, s.Samples = c.Batch, c.Seed, 0
+	if dev == nil {
+		reg, _, err := engine.Resolve("cpu")
+		if err != nil {
+			return nil, err
+		}
+		return reg.New(net, p, s)
+	}
+	s.Precision = engine.Float32
+	return cudabackend.New(dev, net, p, s)
+}
+
+// timeEpoch times an epoch of the case on dev (nil: the CPU): the shuffle
+// and the order upload, a warm-up step, then rounds of steps, each
+// synchronised by Loss, until the budget is spent or the epoch is done. With
+// steps set, the time per step is taken from it instead.
+func timeEpoch(c GPUCase, p *engine.Problem, dev *cudabackend.Device, steps *GPURun, o GPUOptions) (*GPURun, error) {
+	b, err := newBackend(c, p, dev)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	run := &GPURun{Device: "cpu", Precision: b.Settings().Precision}
+	if dev != nil {
+		run.Device = "cuda"
+	}
+	start := time.Now()
+	order := rand.New(rand.NewPCG(c.Seed, 1)).Perm(c.Pairs)
+	if err := b.SetOrder(order); err != nil {
+		return nil, err
+	}
+	orderSeconds := time.Since(start).Seconds()
+	epochSteps := (c.Pairs + c.Batch - 1) / c.Batch
+	if steps != nil {
+		run.StepSeconds, run.StepsTimed = steps.StepSeconds, steps.StepsTimed
+	} else if run.StepSeconds, run.StepsTimed, err = timeSteps(b, c, epochSteps, o); err != nil {
+		return nil, err
+	}
+	run.EpochSeconds = run.StepSeconds*float64(epochSteps) + orderSeconds
+	run.PairsPerSecond = float64(c.Pairs) / run.EpochSeconds
+	run.Projected = run.StepsTimed < epochSteps
+	return run, nil
+}
+
+// timeSteps returns the median time per step over o.Repeats rounds of steps
+// of b's order, after a warm-up step, and the steps timed.
+func timeSteps(b engine.Backend, c GPUCase, epochSteps int, o GPUOptions) (perStep float64, timed int, err error) {
+	step := 0
+	next := func() error {
+		k := step % epochSteps
+		err := b.Step(k*c.Batch, min((k+1)*c.Batch, c.Pairs), uint64(step))
+		step++
+		return err
+	}
+	if err := next(); err != nil { // warm-up
+		return 0, 0, err
+	}
+	if _, err := b.Loss(); err != nil {
+		return 0, 0, err
+	}
+	repeats := max(o.Repeats, 1)
+	var times []float64
+	for range repeats {
+		start, n := time.Now(), 0
+		for n == 0 || (time.Since(start) < o.Budget/time.Duration(repeats) && timed+n < epochSteps) {
+			if err := next(); err != nil {
+				return 0, 0, err
+			}
+			if n++; n%64 == 0 { // keep the device's queue short
+				if _, err := b.Loss(); err != nil {
+					return 0, 0, err
+				}
+			}
+		}
+		if _, err := b.Loss(); err != nil {
+			return 0, 0, err
+		}
+		times = append(times, time.Since(start).Seconds()/float64(n))
+		timed += n
+	}
+	return median(times), timed, nil
+}
+
+// fusedCases are the large-batch cases of the FLOP/s table, for each
+// dimension of the epoch cases: the potential model on one step over the
+// largest pair count, and the exact interaction over the smallest target
+// population on a step of 1000 pairs.
+func fusedCases(cases []GPUCase) []GPUCase {
+	var dims []int
+	maxPairs, minTargets := 0, 0
+	for _, c := range cases {
+		if !slices.Contains(dims, c.D) {
+			dims = append(dims, c.D)
+		}
+		maxPairs = max(maxPairs, c.Pairs)
+		if c.Targets > 0 && (minTargets == 0 || c.Targets < minTargets) {
+			minTargets = c.Targets
+		}
+	}
+	var out []GPUCase
+	for _, d := range dims {
+		out = append(out, GPUCase{Pairs: maxPairs, D: d, Batch: maxPairs, Seed: 1})
+		if minTargets > 0 {
+			out = append(out, GPUCase{Pairs: 1000, D: d, Targets: minTargets, Batch: 1000, Seed: 1})
+		}
+	}
+	return out
+}
+
+// fusedStep times full steps of one large batch on the GPU and counts their
+// FLOPs.
+func fusedStep(c GPUCase, o GPUOptions) (FusedStepResult, error) {
+	res := FusedStepResult{Case: c, Peak: o.Device.PeakFLOPS()}
+	p := GPUProblem(c)
+	b, err := newBackend(c, p, o.Device)
+	if err != nil {
+		return res, err
+	}
+	defer b.Close()
+	if err := b.SetOrder(rand.New(rand.NewPCG(c.Seed, 2)).Perm(c.Pairs)); err != nil {
+		return res, err
+	}
+	counter, ok := b.(interface{ TakeFLOPs() float64 })
+	if !ok {
+		return res, fmt.Errorf("the CUDA backend does not count FLOPs")
+	}
+	res.Rows = c.Pairs
+	if c.Targets > 0 {
+		res.Rows += c.Pairs * c.Targets
+	}
+	var times []float64
+	for i := range max(o.Repeats, 1) + 1 {
+		counter.TakeFLOPs()
+		start := time.Now()
+		if err := b.Step(0, c.Pairs, uint64(i)); err != nil {
+			return res, err
+		}
+		if _, err := b.Loss(); err != nil {
+			return res, err
+		}
+		if i > 0 { // the first is a warm-up
+			times = append(times, time.Since(start).Seconds())
+		}
+		res.FLOPs = counter.TakeFLOPs()
+	}
+	res.Seconds = median(times)
+	res.FLOPS = res.FLOPs / res.Seconds
+	if res.Peak > 0 {
+		res.Fraction = res.FLOPS / res.Peak
+	}
+	return res, nil
+}
+
+// Lines formats the report as the table bench prints.
+func (r *GPUReport) Lines() []string {
+	var lines []string
+	if r.Device != "" {
+		lines = append(lines, "GPU: "+r.Device)
+	} else {
+		lines = append(lines, "no GPU ("+r.NoGPU+"): the CPU half only")
+	}
+	lines = append(lines, fmt.Sprintf("epoch times in batches of 250 pairs (CPU: %d threads, float64; GPU: float32; * = steps timed for the budget and scaled to the epoch)", r.Threads))
+	for _, e := range r.Epochs {
+		lines = append(lines, "  "+e.String())
+	}
+	if len(r.Fused) > 0 {
+		lines = append(lines, "fused step at large batch (FLOPs of the MLP arithmetic, recomputed forward passes included)")
+		for _, f := range r.Fused {
+			lines = append(lines, "  "+f.String())
+		}
+	}
+	return lines
+}
+
+// String is the report as text.
+func (r *GPUReport) String() string { return strings.Join(r.Lines(), "\n") }

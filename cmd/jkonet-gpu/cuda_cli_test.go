@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+)
+
+// child runs the CLI in a child process (the test binary, see TestMain) with
+// the extra environment, so that the CUDA driver library it opens is its own
+// choice: a process opens the driver once.
+func child(t *testing.T, env []string, args ...string) (status int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "JKONET_GPU_AS_CLI=1"), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), out.String(), errOut.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errOut.String()
+}
+
+// emulatorEnv points the driver at the CPU emulator ($JKONET_EMULATOR_LIB,
+// else bin/libcuda-emu.so); without it the test skips, or fails under
+// JKONET_REQUIRE_EMULATOR=1.
+func emulatorEnv(t *testing.T) []string {
+	t.Helper()
+	lib := os.Getenv("JKONET_EMULATOR_LIB")
+	if lib == "" {
+		lib, _ = filepath.Abs("../../bin/libcuda-emu.so")
+	}
+	if _, err := os.Stat(lib); err != nil {
+		if os.Getenv("JKONET_REQUIRE_EMULATOR") == "1" {
+			t.Fatalf("the CUDA emulator is missing (make emulator): %v", err)
+		}
+		t.Skipf("no CUDA emulator at %s (make emulator)", lib)
+	}
+	return []string{"JKONET_CUDA_LIB=" + lib}
+}
+
+// oneLine fails unless s is a single line without a stack trace.
+func oneLine(t *testing.T, what, s string) {
+	t.Helper()
+	if s = strings.TrimRight(s, "\n"); s == "" || strings.Contains(s, "\n") || strings.Contains(s, "goroutine") {
+		t.Fatalf("%s: want one line, got %q", what, s)
+	}
+}
+
+// TestDeviceWithoutGPU: where no CUDA driver loads, --device cuda fails with
+// one line and writes nothing, --device auto trains on the CPU and says why
+// in one line, and bench --what gpu runs its CPU half.
+func TestDeviceWithoutGPU(t *testing.T) {
+	dir := t.TempDir()
+	train, _ := smallRun(t, dir)
+	env := []string{"JKONET_CUDA_LIB=" + filepath.Join(dir, "no-such", "libcuda.so.1")}
+	out := filepath.Join(dir, "m.safetensors")
+	status, _, stderr := child(t, env, "train", "--data", train, "--model", "potential", "--epochs", "2", "--device", "cuda", "--out", out)
+	if status == 0 {
+		t.Fatal("--device cuda without a driver succeeded")
+	}
+	oneLine(t, "--device cuda", stderr)
+	if !strings.Contains(stderr, "--device cuda") || !strings.Contains(stderr, "cannot load the CUDA driver") {
+		t.Fatalf("--device cuda: %q", stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 { // all, train and test
+		t.Fatalf("--device cuda left files behind: %v", entries)
+	}
+	status, _, stderr = child(t, env, "train", "--data", train, "--model", "potential", "--epochs", "2", "--device", "auto", "--out", out)
+	if status != 0 {
+		t.Fatalf("--device auto: %s", stderr)
+	}
+	oneLine(t, "--device auto", stderr)
+	if !strings.HasPrefix(stderr, "device auto: using the CPU (CUDA unavailable: cannot load the CUDA driver") {
+		t.Fatalf("--device auto: %q", stderr)
+	}
+	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1")
+	if status != 0 || !strings.Contains(stdout, "no GPU (cannot load the CUDA driver") || strings.Count(stdout, "no GPU") != 1 || !strings.Contains(stdout, "P100 d2 U exact over 10") {
+		t.Fatalf("bench --what gpu without a GPU: status %d\n%s%s", status, stdout, stderr)
+	}
+}
+
+// TestTrainOnEmulator: the whole CUDA backend (host code, kernels, launch
+// geometry) through the CLI on the CPU emulator reaches the one-step W1 of
+// the CPU backend within 5% on data generated with a potential and an
+// interaction, records the device and precision it trained with, and
+// bench --what gpu runs both halves.
+func TestTrainOnEmulator(t *testing.T) {
+	env := emulatorEnv(t)
+	dir := t.TempDir()
+	all, train, test := filepath.Join(dir, "all.npz"), filepath.Join(dir, "train.npz"), filepath.Join(dir, "test.npz")
+	mustRun(t, "generate", "--potential", "wavy_plateau", "--interaction", "flowers", "--particles", "160", "--steps", "3", "--quiet", "--out", all)
+	mustRun(t, "split", "--data", all, "--train", train, "--test", test, "--quiet")
+	var w1 [2]float64
+	for i, device := range []string{"cpu", "cuda"} {
+		model := filepath.Join(dir, device+".safetensors")
+		status, _, stderr := child(t, env, "train", "--data", train, "--model", "potential-interaction", "--device", device,
+			"--interaction-samples", "4", "--epochs", "60", "--batch-size", "80", "--lr", "3e-3", "--checkpoint-every", "0", "--out", model)
+		if status != 0 {
+			t.Fatalf("train --device %s: %s", device, stderr)
+		}
+		if device == "cuda" && !strings.Contains(stderr, "device cuda: jkonet-gpu CUDA emulator") {
+			t.Fatalf("train --device cuda did not name its device: %q", stderr)
+		}
+		f, err := modelfile.Load(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec trainingRecord
+		if err := json.Unmarshal(f.Training, &rec); err != nil {
+			t.Fatal(err)
+		}
+		wantPrecision := map[string]string{"cpu": "float64", "cuda": "float32"}[device]
+		if rec.Device != device || rec.Precision != wantPrecision || rec.InteractionSamples != 4 {
+			t.Fatalf("training record %+v", rec)
+		}
+		var ev struct {
+			Mean      float64 `json:"mean"`
+			Baselines struct {
+				NoMotion struct {
+					Mean float64 `json:"mean"`
+				} `json:"no_motion"`
+			} `json:"baselines"`
+		}
+		if err := json.Unmarshal([]byte(mustRun(t, "eval", "--model", model, "--data", test, "--json")), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if !(ev.Mean < 0.8*ev.Baselines.NoMotion.Mean) {
+			t.Fatalf("--device %s: W1 %v against no motion %v: nothing was learned", device, ev.Mean, ev.Baselines.NoMotion.Mean)
+		}
+		w1[i] = ev.Mean
+	}
+	if r := math.Abs(w1[1]-w1[0]) / w1[0]; r > 0.05 {
+		t.Fatalf("one-step W1: cpu %v, cuda (emulated) %v: %.1f%% apart", w1[0], w1[1], 100*r)
+	}
+	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1")
+	lines := strings.Split(stdout, "\n")
+	if status != 0 || !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.Contains(l, "P100 d2 U exact over 10") && strings.Contains(l, "gpu/cpu")
+	}) || !strings.Contains(stdout, "fused step") {
+		t.Fatalf("bench --what gpu on the emulator: status %d\n%s%s", status, stdout, stderr)
+	}
+}
