@@ -224,15 +224,9 @@ func (b *backend) chooseSamples() error {
 	if err != nil {
 		return err
 	}
-	rowBytes := uint64(b.problem.D*b.elem) + 8 // rowGrad, plus the pair's share of the rest
+	rowBytes := uint64(b.problem.D*b.elem) + 8 // rowGrad, plus a margin for the rest
 	if b.settings.Samples == engine.SamplesAuto {
-		b.settings.Samples = 0
-		if uint64(b.largestStepRows())*rowBytes > free/2 {
-			b.settings.Samples = 1024
-			for b.settings.Samples > 16 && uint64(b.maxBatch*2*b.settings.Samples)*rowBytes > free/4 {
-				b.settings.Samples /= 2
-			}
-		}
+		b.settings.Samples = autoSamples(free, uint64(b.largestStepRows())*rowBytes, uint64(b.maxBatch)*rowBytes)
 	}
 	b.maxRows = b.largestStepRows()
 	if need := uint64(b.maxRows) * rowBytes; need > free {
@@ -240,6 +234,21 @@ func (b *backend) chooseSamples() error {
 			float64(need)/(1<<30), b.dev.Name, float64(free)/(1<<30))
 	}
 	return nil
+}
+
+// autoSamples is the device's default interaction estimator: the exact mean
+// (0) when a step's rows take at most half the free memory, else the largest
+// subsample size S from 1024 down to 16 whose 2S rows per pair take at most a
+// quarter; perPairBytes is the memory of one row of every pair of a step.
+func autoSamples(free, exactBytes, perPairBytes uint64) int {
+	if exactBytes <= free/2 {
+		return 0
+	}
+	s := 1024
+	for s > 16 && 2*uint64(s)*perPairBytes > free/4 {
+		s /= 2
+	}
+	return s
 }
 
 // largestStepRows is the most interaction rows any maxBatch pairs have.

@@ -170,10 +170,8 @@ func TestProbeMatchesCPU(t *testing.T) {
 					}
 					name := fmt.Sprintf("%s/%s/S%d/%s", dev.Name, kind, samples, prec)
 					t.Run(name, func(t *testing.T) {
-						d := 2
-						if kind == "potential-interaction" {
-							d = 3
-						}
+						d := map[string]int{"potential-interaction": 3, "time-potential": 7}[kind]
+						d = max(d, 2)
 						p := parityProblem(37, d, 1)
 						s := engine.DefaultSettings()
 						s.BatchSize, s.Samples, s.Precision, s.Seed = 30, samples, prec, 9
