@@ -477,12 +477,13 @@ struct MeansArgs {
 
 namespace {
 
-// Sums v over the block's threads (THREADS of them) in a fixed tree order;
-// every thread gets the sum. buf holds THREADS doubles.
-__device__ double block_sum(double v, double* buf) {
+// Sums v over the N threads of the block in a fixed tree order; every
+// thread gets the sum. buf holds N doubles.
+template <int N>
+__device__ double tree_sum(double v, double* buf) {
   buf[threadIdx.x] = v;
   __syncthreads();
-  for (int w = THREADS / 2; w > 0; w /= 2) {
+  for (int w = N / 2; w > 0; w /= 2) {
     if ((int)threadIdx.x < w) buf[threadIdx.x] += buf[threadIdx.x + w];
     __syncthreads();
   }
@@ -507,7 +508,7 @@ __device__ void pair_means(const MeansArgs& a) {
   for (int64_t c = 0; c < a.d; c++) {
     double v = 0;
     for (int64_t r = threadIdx.x; r < count; r += THREADS) v += (double)g[(start + r) * a.d + c];
-    double sum = block_sum(v, buf);
+    double sum = tree_sum<THREADS>(v, buf);
     if (threadIdx.x == 0) a.meanU[(i * 2 + set) * a.d + c] = sum / (double)count;
   }
 }
@@ -607,7 +608,7 @@ __device__ void residuals(const ResidualArgs& a) {
     terms[5] = dBeta;
   }
   for (int q = 0; q < LOSS_TERMS; q++) {
-    double sum = block_sum(terms[q], buf);
+    double sum = tree_sum<THREADS>(terms[q], buf);
     if (threadIdx.x == 0) a.lossPartial[blockIdx.x * LOSS_TERMS + q] = sum;
   }
 }
@@ -682,19 +683,6 @@ struct FinishArgs {
 
 namespace {
 
-// Sums v over FINISH_THREADS threads in a fixed tree order.
-__device__ double finish_sum(double v, double* buf) {
-  buf[threadIdx.x] = v;
-  __syncthreads();
-  for (int w = FINISH_THREADS / 2; w > 0; w /= 2) {
-    if ((int)threadIdx.x < w) buf[threadIdx.x] += buf[threadIdx.x + w];
-    __syncthreads();
-  }
-  double sum = buf[0];
-  __syncthreads();
-  return sum;
-}
-
 // The step's loss from the residual blocks, kept in ACC_LAST; a loss that is
 // not finite records the step and stops every later update (the trainer
 // reports it at the end of the epoch). Then ∂L/∂β, per-network clipping
@@ -710,7 +698,7 @@ __device__ void finish_step(const FinishArgs& a) {
   for (int q = 0; q < LOSS_TERMS; q++) {
     double v = 0;
     for (int64_t b = threadIdx.x; b < a.lossBlocks; b += FINISH_THREADS) v += a.lossPartial[b * LOSS_TERMS + q];
-    terms[q] = finish_sum(v, buf);
+    terms[q] = tree_sum<FINISH_THREADS>(v, buf);
   }
   if (acc[ACC_BAD_STEP] != 0) return;  // an earlier step failed: the state stays as it was
   if (threadIdx.x == 0) {
@@ -740,7 +728,7 @@ __device__ void finish_step(const FinishArgs& a) {
     int64_t lo = a.groupLo[gi], hi = a.groupHi[gi];
     double sq = 0;
     for (int64_t j = lo + threadIdx.x; j < hi; j += FINISH_THREADS) sq += a.grad[j] * a.grad[j];
-    double norm = jk_sqrt(finish_sum(sq, buf));
+    double norm = jk_sqrt(tree_sum<FINISH_THREADS>(sq, buf));
     bool clip = a.clip > 0 && norm > a.clip;
     for (int64_t j = lo + threadIdx.x; j < hi; j += FINISH_THREADS) {
       double g = a.grad[j];

@@ -60,7 +60,7 @@ for model in potential jkonet-star; do
   if "$BIN" train --data "$WORK/train.npz" --model $model --epochs 1000 --device cuda --checkpoint-every 0 \
       --log-json "$OUT/train-$model.jsonl" --out "$WORK/$model.safetensors" > "$OUT/train-$model.log" 2>&1; then
     secs=$(elapsed $start)
-    w1=$("$BIN" eval --model "$WORK/$model.safetensors" --data "$WORK/test.npz" --json | tr -d '\n ' | sed -E 's/.*"mean":([^,]*),"std".*"no_motion":\{[^}]*"mean":([^,}]*).*/W1 \1, no motion \2/')
+    w1=$("$BIN" eval --model "$WORK/$model.safetensors" --data "$WORK/test.npz" --json | tr -d '\n ' | sed -E 's/^[^]]*\],"mean":([^,]*),.*"no_motion":\{"metric":"w1","transitions":\[[^]]*\],"mean":([^,]*),.*/W1 \1, no motion \2/')
     note "train $model, 1000 epochs, --device cuda (default interaction: exact): $secs s end to end; $w1"
   else
     note "train $model --device cuda: FAIL (see $OUT/train-$model.log)"

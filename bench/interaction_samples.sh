@@ -1,0 +1,39 @@
+#!/bin/bash
+# interaction_samples.sh: how many interaction samples the CPU needs.
+#
+# For data whose drift is mostly a pairwise interaction, trains
+# potential-interaction on the CPU with two subsamples of S points per pair
+# for each S, and with the exact mean (S = 0), and prints the one-step W1 on
+# the test split beside no motion and the training time, as a markdown table.
+# The data: 1000 particles, 5 steps of dt 0.01, a flat potential and the
+# interaction kernel W, trajectory split (500 training particles a snapshot).
+#
+#   bench/interaction_samples.sh [-b bin/jkonet-gpu] [-e epochs] [-s "4 8 16 0"] W...
+set -eu
+bin=bin/jkonet-gpu epochs=300 samples="4 8 16 0"
+while getopts b:e:s: o; do
+  case $o in
+    b) bin=$OPTARG ;; e) epochs=$OPTARG ;; s) samples=$OPTARG ;;
+    *) exit 2 ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || set -- double_exp oakley_ohagan sphere
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "| interaction | S | learned W1 | no motion | learned / no motion | training seconds |"
+echo "|---|---|---|---|---|---|"
+for w in "$@"; do
+  "$bin" generate --potential flat --interaction "$w" --particles 1000 --steps 5 --quiet --out "$work/$w.npz"
+  "$bin" split --data "$work/$w.npz" --train "$work/$w-train.npz" --test "$work/$w-test.npz" --quiet
+  "$bin" preprocess --data "$work/$w-train.npz" --out "$work/$w-c.npz" --quiet
+  for s in $samples; do
+    start=$(date +%s%N)
+    "$bin" train --data "$work/$w-train.npz" --couplings "$work/$w-c.npz" --model potential-interaction --device cpu \
+      --epochs "$epochs" --interaction-samples "$s" --checkpoint-every 0 --quiet --out "$work/m.safetensors"
+    secs=$(( ($(date +%s%N) - start) / 1000000 ))
+    "$bin" eval --model "$work/m.safetensors" --data "$work/$w-test.npz" --json | tr -d ' \n' |
+      sed -E 's/^[^]]*\],"mean":([^,]*),.*"no_motion":\{"metric":"w1","transitions":\[[^]]*\],"mean":([^,]*),.*/\1 \2/' |
+      awk -v w="$w" -v s="$s" -v t="$secs" '{ printf "| %s | %s | %.4f | %.4f | %.3f | %.1f |\n", w, (s == 0 ? "exact" : s), $1, $2, $1 / $2, t / 1000 }'
+  done
+done
