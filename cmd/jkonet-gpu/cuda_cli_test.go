@@ -80,14 +80,17 @@ func TestDeviceWithoutGPU(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 3 { // all, train and test
 		t.Fatalf("--device cuda left files behind: %v", entries)
 	}
-	status, _, stderr = child(t, env, "train", "--data", train, "--model", "potential", "--epochs", "2", "--device", "auto", "--out", out)
+	status, _, stderr = child(t, env, "train", "--data", train, "--model", "potential", "--epochs", "2", "--device", "auto", "--precision", "float32", "--out", out)
 	if status != 0 {
 		t.Fatalf("--device auto: %s", stderr)
 	}
 	oneLine(t, "--device auto", stderr)
-	if !strings.HasPrefix(stderr, "device auto: using the CPU (CUDA unavailable: cannot load the CUDA driver") {
+	if !strings.HasPrefix(stderr, "device auto: using the CPU (CUDA unavailable: cannot load the CUDA driver") ||
+		!strings.HasSuffix(strings.TrimSpace(stderr), "the CPU computes in float64") {
 		t.Fatalf("--device auto: %q", stderr)
 	}
+	mustFail(t, dir, []string{"all.npz", "train.npz", "test.npz", "m.safetensors", "m.safetensors.ckpt"}, "--precision float32: the CPU backends compute in float64 only",
+		"train", "--data", train, "--model", "potential", "--device", "cpu", "--precision", "float32", "--out", filepath.Join(dir, "x.safetensors"))
 	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1")
 	if status != 0 || !strings.Contains(stdout, "no GPU (cannot load the CUDA driver") || strings.Count(stdout, "no GPU") != 1 || !strings.Contains(stdout, "P100 d2 U exact over 10") {
 		t.Fatalf("bench --what gpu without a GPU: status %d\n%s%s", status, stdout, stderr)

@@ -179,6 +179,10 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if err != nil {
 		return nil, err
 	}
+	if c.String("device") == "auto" && reg.Name != "cuda" && s.Precision == engine.Float32 {
+		note += "; the CPU computes in float64"
+		s.Precision = ""
+	}
 	if note != "" && !c.Bool("quiet") {
 		fmt.Fprintln(c.App.ErrWriter, note)
 	}
