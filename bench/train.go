@@ -44,14 +44,14 @@ func (c StepCase) Name() string {
 }
 
 // StepCases are the cases for the given batch sizes in d = 2 and d = 10, with
-// the trainer's default interaction samples (engine.DefaultSettings) and more
+// the CPU's default interaction samples (engine.DefaultCPUSamples) and more
 // timed steps per round for small batches (5000 pairs' worth, 5 to 50).
 func StepCases(pairs []int) []StepCase {
 	var cases []StepCase
 	for _, d := range []int{2, 10} {
 		for _, b := range pairs {
 			steps := min(max(5000/max(b, 1), 5), 50)
-			cases = append(cases, StepCase{Pairs: b, D: d, Samples: engine.DefaultSettings().Samples, Steps: steps, Seed: 1})
+			cases = append(cases, StepCase{Pairs: b, D: d, Samples: engine.DefaultCPUSamples, Steps: steps, Seed: 1})
 		}
 	}
 	return cases
