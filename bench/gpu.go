@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -11,7 +12,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // GPUCase is one row of the CPU-vs-GPU table: an epoch of Pairs coupling
@@ -76,10 +77,7 @@ func GPUProblem(c GPUCase) *engine.Problem {
 	if n == 0 {
 		n = c.Pairs
 	}
-	targets := make([]float64, n*d)
-	for i := range targets {
-		targets[i] = -4 + 8*rng.Float64()
-	}
+	targets := zoo.Uniform(rng, n, d)
 	pairs := &couplings.Couplings{D: d, Times: []float64{0, 1}, X: make([]float64, c.Pairs*d), Y: make([]float64, c.Pairs*d),
 		W: make([]float64, c.Pairs), K: make([]int64, c.Pairs), Tau: make([]float64, c.Pairs), Score: make([]float64, c.Pairs*d)}
 	for i := range c.Pairs {
@@ -224,7 +222,7 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 // newBackend builds the case's model on a device: the CPU backend, or the
 // CUDA backend on dev (float32, the exact interaction mean).
 func newBackend(c GPUCase, p *engine.Problem, dev *cudabackend.Device) (engine.Backend, error) {
-	net, err := models.NewNet(c.Model(), c.D, c.Seed)
+	net, err := networks.NewNet(c.Model(), c.D, c.Seed)
 	if err != nil {
 		return nil, err
 	}

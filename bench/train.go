@@ -3,6 +3,7 @@ package bench
 import (
 	_ "embed"
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -11,7 +12,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 //go:embed peers/train_torch.py
@@ -137,10 +138,7 @@ func StepProblem(c StepCase) (*engine.Problem, error) {
 	const transitions = 2
 	rng := rand.New(rand.NewPCG(c.Seed, 0x747261696e2d7374))
 	n, d := c.Pairs, c.D
-	snap := make([]float64, n*d)
-	for i := range snap {
-		snap[i] = -4 + 8*rng.Float64()
-	}
+	snap := zoo.Uniform(rng, n, d)
 	p := &engine.Problem{D: d, Populations: [][]float64{snap}, MeanInterval: 1}
 	pairs := &couplings.Couplings{D: d, Times: []float64{0, 1, 2}}
 	for k := range transitions {
@@ -166,9 +164,9 @@ func StepProblem(c StepCase) (*engine.Problem, error) {
 // stepBatch assembles the batch of the given pairs as the cpu backend does,
 // drawing each pair's two sets of samples interaction samples with
 // replacement from its target snapshot.
-func stepBatch(p *engine.Problem, pairs []int, samples int, rng *rand.Rand) *models.Batch {
+func stepBatch(p *engine.Problem, pairs []int, samples int, rng *rand.Rand) *networks.Batch {
 	c, d := p.Pairs, p.D
-	b := &models.Batch{D: d, S: samples}
+	b := &networks.Batch{D: d, S: samples}
 	for _, q := range pairs {
 		b.X = append(b.X, c.X[q*d:(q+1)*d]...)
 		b.Y = append(b.Y, c.Y[q*d:(q+1)*d]...)
@@ -199,7 +197,7 @@ func compareStepCase(c StepCase, rounds int) (StepResult, error) {
 	}
 	rng := rand.New(rand.NewPCG(c.Seed, 0x62617463682d7374))
 	pairs := rng.Perm(p.Pairs.Len())[:c.Pairs] // mixes the two transitions
-	net, err := models.NewNet("jkonet-star", c.D, c.Seed)
+	net, err := networks.NewNet("jkonet-star", c.D, c.Seed)
 	if err != nil {
 		return res, err
 	}
@@ -215,7 +213,7 @@ func compareStepCase(c StepCase, rounds int) (StepResult, error) {
 	settings := engine.DefaultSettings()
 	settings.Samples, settings.Seed = c.Samples, c.Seed
 	args := map[string]any{
-		"d": c.D, "hidden": models.HiddenWidth, "samples": c.Samples, "lr": settings.LR, "clip": settings.Clip,
+		"d": c.D, "hidden": networks.HiddenWidth, "samples": c.Samples, "lr": settings.LR, "clip": settings.Clip,
 		"threads": res.Threads, "warmup": stepWarmup, "steps": c.Steps,
 	}
 	arrays := map[string][]float64{

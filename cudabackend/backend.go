@@ -9,7 +9,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/cuda"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 func init() {
@@ -25,7 +25,7 @@ func available() (string, error) {
 	return d.String(), nil
 }
 
-func newDefault(net *models.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
+func newDefault(net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
 	d, err := DefaultDevice()
 	if err != nil {
 		return nil, err
@@ -38,7 +38,7 @@ const (
 	threads       = 256 // per block, every kernel but finish_step
 	finishThreads = 1024
 	tileRows      = 32 // rows of an MLP tile
-	hidden        = models.HiddenWidth
+	hidden        = networks.HiddenWidth
 	lossTerms     = 6
 	// MLP blocks per multiprocessor: the backward kernel needs up to 166
 	// registers a thread (ptxas, sm_80), so two blocks of 256 fill an SM's
@@ -79,7 +79,7 @@ func mlpSharedBytes(in, dx, elem int) int {
 // backend is the CUDA Backend of one model on one Device.
 type backend struct {
 	dev      *Device
-	net      *models.Net
+	net      *networks.Net
 	problem  *engine.Problem
 	settings engine.Settings
 	suffix   string // kernel suffix, "_f32" or "_f64"
@@ -122,7 +122,7 @@ type deviceArrays struct {
 // the data. Settings.Samples SamplesAuto takes the exact interaction mean
 // when its workspace fits in half the free memory, else the largest
 // power-of-two subsample (16 to 1024) that fits in a quarter.
-func New(d *Device, net *models.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
+func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
 	b := &backend{dev: d, net: net, problem: p, settings: s}
 	if s.Precision == "" {
 		b.settings.Precision = engine.Float32
@@ -186,10 +186,10 @@ func (b *backend) shape() {
 	if net.TimeDependent() {
 		b.inV = d + 1
 	}
-	b.countV = models.MLPParamCount(b.inV, hidden)
+	b.countV = networks.MLPParamCount(b.inV, hidden)
 	b.offU, b.betaIndex = b.countV, -1
 	if net.HasInteraction() {
-		b.countU = models.MLPParamCount(d, hidden)
+		b.countU = networks.MLPParamCount(d, hidden)
 	}
 	if net.HasInternal() {
 		b.betaIndex = b.countV + b.countU
@@ -577,13 +577,13 @@ func (b *backend) readAccum() error {
 }
 
 // lastLoss is the loss of the last step run, from the accumulators.
-func (b *backend) lastLoss() models.Loss {
+func (b *backend) lastLoss() networks.Loss {
 	a := b.accumHost[accLast:]
-	return models.Loss{Value: a[0], Potential: a[1], Internal: a[2], Interaction: a[3], Residual: a[4]}
+	return networks.Loss{Value: a[0], Potential: a[1], Internal: a[2], Interaction: a[3], Residual: a[4]}
 }
 
-func (b *backend) Loss() (models.Loss, error) {
-	var loss models.Loss
+func (b *backend) Loss() (networks.Loss, error) {
+	var loss networks.Loss
 	err := b.dev.ctx.Do(func() error {
 		if err := b.readAccum(); err != nil {
 			return err
@@ -595,7 +595,7 @@ func (b *backend) Loss() (models.Loss, error) {
 			return engine.CheckFinite(b.lastLoss(), step)
 		}
 		inv := 1 / max(a[accPairs], 1)
-		loss = models.Loss{Value: a[accLoss] / a[accWeight], Potential: a[accPotential] * inv, Internal: a[accInternal] * inv,
+		loss = networks.Loss{Value: a[accLoss] / a[accWeight], Potential: a[accPotential] * inv, Internal: a[accInternal] * inv,
 			Interaction: a[accInteraction] * inv, Residual: a[accResidual] * inv}
 		return b.dev.ctx.Memset(b.m.accum, 8*accLast)
 	})
@@ -604,9 +604,9 @@ func (b *backend) Loss() (models.Loss, error) {
 
 // Probe runs the step's kernels without Adam and reads back the loss and
 // the gradient.
-func (b *backend) Probe(lo, hi int, step uint64) (models.Loss, []float64, error) {
+func (b *backend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, error) {
 	grad := make([]float64, len(b.net.Params))
-	var loss models.Loss
+	var loss networks.Loss
 	err := b.dev.ctx.Do(func() error {
 		if err := b.queue(lo, hi, step, false); err != nil {
 			return err

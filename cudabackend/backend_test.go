@@ -7,13 +7,13 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // newOn builds the CUDA backend of a fresh network of kind on dev.
 func newOn(t *testing.T, dev *Device, kind string, p *engine.Problem, s engine.Settings) engine.Backend {
 	t.Helper()
-	net, err := models.NewNet(kind, p.D, 5)
+	net, err := networks.NewNet(kind, p.D, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestCloseFreesDeviceMemory(t *testing.T) {
 		}
 		p := parityProblem(50, 3, 5)
 		s := engine.DefaultSettings()
-		net, _ := models.NewNet("jkonet-star", 3, 1)
+		net, _ := networks.NewNet("jkonet-star", 3, 1)
 		b, err := New(dev, net, p, s)
 		if err != nil {
 			t.Fatal(err)

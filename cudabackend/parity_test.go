@@ -11,7 +11,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // testDevices are the devices the parity tests run on: the CPU emulator
@@ -112,8 +112,8 @@ func parityProblem(n, d int, seed uint64) *engine.Problem {
 // is live) and order.
 func pairBackends(t *testing.T, dev *Device, kind string, p *engine.Problem, s engine.Settings, order []int) (cpu, gpu engine.Backend) {
 	t.Helper()
-	mk := func() *models.Net {
-		net, err := models.NewNet(kind, p.D, 5)
+	mk := func() *networks.Net {
+		net, err := networks.NewNet(kind, p.D, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,10 +161,10 @@ func relDiff(a, b []float64) float64 {
 // gradient is compared on its own, so a wrong U cannot hide behind a large V.
 func TestProbeMatchesCPU(t *testing.T) {
 	for _, dev := range testDevices(t) {
-		for _, kind := range models.NetKinds() {
+		for _, kind := range networks.Kinds() {
 			for _, samples := range []int{0, 3} {
 				for _, prec := range []string{engine.Float64, engine.Float32} {
-					net, _ := models.NewNet(kind, 2, 0)
+					net, _ := networks.NewNet(kind, 2, 0)
 					if samples > 0 && !net.HasInteraction() {
 						continue
 					}

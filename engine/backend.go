@@ -14,7 +14,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // Backend runs whole optimisation steps (batch assembly, loss, gradients,
@@ -40,7 +40,7 @@ type Backend interface {
 	// of the steps since the last call (its terms averaged over the pairs),
 	// then starts a new sum. A step whose loss is not finite is not taken,
 	// nor any after it: that comes back as a *NonFiniteError naming it.
-	Loss() (models.Loss, error)
+	Loss() (networks.Loss, error)
 	// State returns the current parameters and optimiser state (copies, in
 	// float64 whatever the device computes in).
 	State() (*State, error)
@@ -56,7 +56,7 @@ type Backend interface {
 type Prober interface {
 	// Probe returns the loss and the gradient (the layout of the parameters)
 	// of step step on order[lo:hi] of the last SetOrder.
-	Probe(lo, hi int, step uint64) (models.Loss, []float64, error)
+	Probe(lo, hi int, step uint64) (networks.Loss, []float64, error)
 }
 
 // State is everything a checkpoint needs to continue bit for bit.
@@ -75,7 +75,7 @@ func (s *State) Check(n int, kind string) error {
 }
 
 // Factory builds a backend for the model and problem.
-type Factory func(net *models.Net, p *Problem, s Settings) (Backend, error)
+type Factory func(net *networks.Net, p *Problem, s Settings) (Backend, error)
 
 // Registration is a backend in the registry.
 type Registration struct {

@@ -6,9 +6,10 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/simulate"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 // TestRecoversBetaWithTruePotential: with V held at the true potential, β is
@@ -30,7 +31,7 @@ func TestRecoversBetaWithTruePotential(t *testing.T) {
 		t.Skip("simulates, couples and trains 2000 particles")
 	}
 	const dt, beta = 0.01, 5.0
-	v, _ := models.Zoo("flat")
+	v, _ := zoo.Get("flat")
 	res, err := simulate.Run(simulate.Config{Potential: v, Beta: beta, Dim: 2, Particles: 2000, Steps: 2, DT: dt, Seed: 11})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestRecoversBetaWithTruePotential(t *testing.T) {
 	}
 	s := DefaultSettings()
 	s.Epochs, s.LR, s.Freeze = 60, 1e-2, []string{"V"}
-	net, err := models.NewNet("potential-internal", 2, 1)
+	net, err := networks.NewNet("potential-internal", 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/philox"
 )
 
@@ -23,23 +23,23 @@ func init() {
 const DefaultCPUSamples = 16
 
 // cpuBackend assembles batches in host memory and runs the fused pure-Go
-// loss (models.Net.LossGrad), then clipping and Adam. With graphs set it
+// loss (networks.Net.LossGrad), then clipping and Adam. With graphs set it
 // runs the Gorgonia expression graphs instead (backend "cpu-graph": about
 // 3× slower, kept as the independent implementation the fused loss is
 // checked against).
 type cpuBackend struct {
 	name     string
-	net      *models.Net
+	net      *networks.Net
 	problem  *Problem
 	settings Settings
 	opt      *adam
 	order    []int
-	batch    models.Batch
+	batch    networks.Batch
 	grad     []float64
-	exact    bool                         // one exact interaction set over the whole target population
-	groups   [][]int                      // exact: the step's pairs by target snapshot
-	total    []float64                    // exact: the step's gradient, summed over the groups
-	graphs   map[[2]int]*models.GraphLoss // by batch size and samples; nil for the fused loss
+	exact    bool                           // one exact interaction set over the whole target population
+	groups   [][]int                        // exact: the step's pairs by target snapshot
+	total    []float64                      // exact: the step's gradient, summed over the groups
+	graphs   map[[2]int]*networks.GraphLoss // by batch size and samples; nil for the fused loss
 	sum      epochSum
 }
 
@@ -51,7 +51,7 @@ type epochSum struct {
 }
 
 // add adds a step of the given pairs with weights summing to w.
-func (e *epochSum) add(l models.Loss, w float64, pairs int) {
+func (e *epochSum) add(l networks.Loss, w float64, pairs int) {
 	e.loss += w * l.Value
 	e.weight += w
 	n := float64(pairs)
@@ -63,26 +63,26 @@ func (e *epochSum) add(l models.Loss, w float64, pairs int) {
 }
 
 // mean is the epoch's loss, and resets the sum.
-func (e *epochSum) mean() models.Loss {
+func (e *epochSum) mean() networks.Loss {
 	inv := 1 / float64(max(e.pairs, 1))
-	l := models.Loss{Value: e.loss / e.weight, Potential: e.potential * inv, Internal: e.internal * inv,
+	l := networks.Loss{Value: e.loss / e.weight, Potential: e.potential * inv, Internal: e.internal * inv,
 		Interaction: e.interaction * inv, Residual: e.residual * inv}
 	*e = epochSum{}
 	return l
 }
 
-func newCPUGraph(net *models.Net, p *Problem, s Settings) (Backend, error) {
+func newCPUGraph(net *networks.Net, p *Problem, s Settings) (Backend, error) {
 	b, err := newCPU(net, p, s)
 	if err != nil {
 		return nil, err
 	}
 	cb := b.(*cpuBackend)
-	cb.name, cb.graphs = "cpu-graph", map[[2]int]*models.GraphLoss{}
+	cb.name, cb.graphs = "cpu-graph", map[[2]int]*networks.GraphLoss{}
 	return b, nil
 }
 
 // loss evaluates the loss and its gradient on the assembled batch.
-func (b *cpuBackend) loss() (models.Loss, error) {
+func (b *cpuBackend) loss() (networks.Loss, error) {
 	if b.graphs == nil {
 		return b.net.LossGrad(&b.batch, b.grad)
 	}
@@ -90,16 +90,16 @@ func (b *cpuBackend) loss() (models.Loss, error) {
 	g, ok := b.graphs[shape]
 	if !ok {
 		var err error
-		if g, err = models.NewGraphLoss(b.net, shape[0], shape[1], b.exact); err != nil {
-			return models.Loss{}, err
+		if g, err = networks.NewGraphLoss(b.net, shape[0], shape[1], b.exact); err != nil {
+			return networks.Loss{}, err
 		}
 		b.graphs[shape] = g
 	}
 	v, err := g.LossGrad(&b.batch, b.net.Params, b.grad)
-	return models.Loss{Value: v}, err
+	return networks.Loss{Value: v}, err
 }
 
-func newCPU(net *models.Net, p *Problem, s Settings) (Backend, error) {
+func newCPU(net *networks.Net, p *Problem, s Settings) (Backend, error) {
 	if s.Precision == Float32 {
 		return nil, fmt.Errorf("--precision float32: the CPU backends compute in float64 only")
 	}
@@ -125,7 +125,7 @@ func newCPU(net *models.Net, p *Problem, s Settings) (Backend, error) {
 // ParamGroups splits the model's flat buffer into the networks that are
 // clipped separately: "V", "U" and "beta", by tensor-name prefix, marking
 // those named in freeze.
-func ParamGroups(net *models.Net, freeze []string) ([]ParamGroup, error) {
+func ParamGroups(net *networks.Net, freeze []string) ([]ParamGroup, error) {
 	var groups []ParamGroup
 	for _, t := range net.Layout() {
 		name, _, _ := strings.Cut(t.Name, ".")
@@ -171,13 +171,13 @@ func (b *cpuBackend) Step(lo, hi int, step uint64) error {
 	return nil
 }
 
-func (b *cpuBackend) Loss() (models.Loss, error) { return b.sum.mean(), nil }
+func (b *cpuBackend) Loss() (networks.Loss, error) { return b.sum.mean(), nil }
 
 // Probe evaluates step step on order[lo:hi] into b.grad without updating;
 // a loss that is not finite is a NonFiniteError.
-func (b *cpuBackend) Probe(lo, hi int, step uint64) (models.Loss, []float64, error) {
+func (b *cpuBackend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, error) {
 	if lo < 0 || hi > len(b.order) || lo >= hi {
-		return models.Loss{}, nil, fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
+		return networks.Loss{}, nil, fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
 	}
 	if b.exact {
 		return b.probeExact(b.order[lo:hi], step)
@@ -195,7 +195,7 @@ func (b *cpuBackend) Probe(lo, hi int, step uint64) (models.Loss, []float64, err
 // pairs go by target snapshot k: with W_k the weight of group k and W the
 // batch's, L = Σ_k (W_k/W) L_k and likewise the gradient; the terms are
 // averaged over the pairs.
-func (b *cpuBackend) probeExact(pairs []int, step uint64) (models.Loss, []float64, error) {
+func (b *cpuBackend) probeExact(pairs []int, step uint64) (networks.Loss, []float64, error) {
 	c := b.problem.Pairs
 	for k := range b.groups {
 		b.groups[k] = b.groups[k][:0]
@@ -206,7 +206,7 @@ func (b *cpuBackend) probeExact(pairs []int, step uint64) (models.Loss, []float6
 		w += c.W[q]
 	}
 	clear(b.total)
-	var loss models.Loss
+	var loss networks.Loss
 	for _, g := range b.groups {
 		if len(g) == 0 {
 			continue

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // TestAdamStep checks one update by hand: after the first step m̂ = g and
@@ -61,9 +61,9 @@ func quadraticProblem(n int) *Problem {
 	return &Problem{D: 2, Pairs: c, Populations: [][]float64{c.X, pop}, MeanInterval: 1}
 }
 
-func newTrainer(t *testing.T, kind string, p *Problem, s Settings) (*models.Net, Backend) {
+func newTrainer(t *testing.T, kind string, p *Problem, s Settings) (*networks.Net, Backend) {
 	t.Helper()
-	net, err := models.NewNet(kind, p.D, s.Seed)
+	net, err := networks.NewNet(kind, p.D, s.Seed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestNonFiniteLossStops(t *testing.T) {
 	if !errors.As(err, &nf) || nf.Epoch != 1 || nf.Step != 0 {
 		t.Fatalf("got %v, want a NonFiniteError at epoch 1, step 0", err)
 	}
-	if err := CheckFinite(models.Loss{Value: math.NaN(), Potential: 1, Interaction: math.Inf(1)}, 3); err == nil ||
+	if err := CheckFinite(networks.Loss{Value: math.NaN(), Potential: 1, Interaction: math.Inf(1)}, 3); err == nil ||
 		!strings.Contains(err.Error(), "interaction term") || !strings.Contains(err.Error(), "+Inf") {
 		t.Fatalf("CheckFinite named the wrong term: %v", err)
 	}
@@ -215,7 +215,7 @@ func TestGraphBackendMatchesFused(t *testing.T) {
 	s := DefaultSettings()
 	s.Epochs, s.BatchSize, s.Samples = 2, 25, 3 // batches of 25, 25 and 10
 	fused, b1 := newTrainer(t, "jkonet-star", p, s)
-	graph, err := models.NewNet("jkonet-star", 2, s.Seed)
+	graph, err := networks.NewNet("jkonet-star", 2, s.Seed)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
 // Settings are the training hyper-parameters (DESIGN.md §1).
@@ -82,7 +82,7 @@ type Observer struct {
 type NonFiniteError struct {
 	Step  uint64 // the global step number
 	Epoch int    // 1-based; set by Train
-	Loss  models.Loss
+	Loss  networks.Loss
 	Term  string // the first term of the residual that is not finite
 }
 
@@ -92,7 +92,7 @@ func (e *NonFiniteError) Error() string {
 
 // CheckFinite returns a NonFiniteError (without epoch) if the loss of step
 // is not finite, naming the residual term that blew up.
-func CheckFinite(l models.Loss, step uint64) error {
+func CheckFinite(l networks.Loss, step uint64) error {
 	if !math.IsNaN(l.Value) && !math.IsInf(l.Value, 0) {
 		return nil
 	}

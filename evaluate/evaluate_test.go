@@ -8,11 +8,12 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 	"github.com/jkonet-gpu/jkonet-gpu/simulate"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 func generated(t *testing.T, potential string, beta float64) (*snapshot.Set, *models.Truth) {
 	t.Helper()
-	v, err := models.Zoo(potential)
+	v, err := zoo.Get(potential)
 	if err != nil {
 		t.Fatal(err)
 	}

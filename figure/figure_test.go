@@ -5,11 +5,11 @@ import (
 	"image/png"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 func TestWritePNG(t *testing.T) {
-	v, _ := models.Zoo("styblinski_tang")
+	v, _ := zoo.Get("styblinski_tang")
 	var buf bytes.Buffer
 	particles := []float64{-1, -1, 2, 3, 0.5, -2}
 	if err := WritePNG(&buf, []Panel{{"a", v}, {"b", v}}, BoundingBox(particles), particles); err != nil {
@@ -32,11 +32,11 @@ func TestBoundingBoxAndLevels(t *testing.T) {
 	if d := BoundingBox(nil); d != (Box{-4, 4, -4, 4}) {
 		t.Fatalf("default box %+v", d)
 	}
-	flat, _ := models.Zoo("flat")
+	flat, _ := zoo.Get("flat")
 	if lv := evalGrid(flat, d2()).levels(); len(lv) != 1 {
 		t.Fatalf("a flat potential has %d distinct levels, want 1", len(lv))
 	}
-	sphere, _ := models.Zoo("sphere")
+	sphere, _ := zoo.Get("sphere")
 	lv := evalGrid(sphere, d2()).levels()
 	for i := 1; i < len(lv); i++ {
 		if lv[i] <= lv[i-1] {

@@ -1,7 +1,7 @@
 // step.cu: one JKOnet* training step on the GPU, for every network variant,
 // as a handful of kernels over a batch of coupling pairs whose data stay on
-// the device (the loss and its derivation are those of models.Net.LossGrad
-// and models.MLP; the comments give the formulas, models/mlp.go the long
+// the device (the loss and its derivation are those of networks.Net.LossGrad
+// and networks.MLP; the comments give the formulas, networks/mlp.go the long
 // derivation).
 //
 // A step on pairs order[lo : lo+B] runs
@@ -38,7 +38,7 @@ constexpr int TILE = 32;     // rows per tile
 constexpr int THREADS = 256; // threads per block of every kernel but finish_step
 constexpr int FINISH_THREADS = 1024;
 
-// The six tensors of an MLP in its flat parameter view (models.MLP):
+// The six tensors of an MLP in its flat parameter view (networks.MLP):
 // [W1 (in×H) | b1 (H) | W2 (H×H) | b2 (H) | W3 (H) | b3 (1)], row-major.
 struct MlpOffsets {
   int64_t w1, b1, w2, b2, w3, b3, count;
@@ -286,7 +286,7 @@ __device__ __forceinline__ void tile_product(const T* A, int64_t lda, const T* c
 }
 
 // The forward pass of the tile and the backward pass of V to its input, as
-// forward ops (models.MLP.forward):
+// forward ops (networks.MLP.forward):
 //
 //   h1 = softplus(z1), s1 = σ(z1), z1 = p W1 + b1
 //   s2 = σ(z2),                    z2 = h1 W2 + b2
@@ -315,7 +315,7 @@ struct Acc {
   double w2[4][4];
 };
 
-// The backward pass of one tile (models.MLP.backward), for Φ = Σ_r ⟨G_r,
+// The backward pass of one tile (networks.MLP.backward), for Φ = Σ_r ⟨G_r,
 // ∇V(p_r)[:dx]⟩ with G the tile's upstream, adding ∂Φ/∂θ to the block's
 // sums:
 //
@@ -544,7 +544,7 @@ namespace {
 
 constexpr int LOSS_TERMS = 6;
 
-// Per pair i (models fusedLoss.residuals), with w = w_i / Σw:
+// Per pair i (networks fusedLoss.residuals), with w = w_i / Σw:
 //
 //   r_a = τ[∇V(y) + β s + m_a] + (y − x)
 //   two sets: L += w⟨r₀, r₁⟩, ρ₀ = w r₁, ρ₁ = w r₀;  one set: L += w‖r₀‖², ρ₀ = 2w r₀

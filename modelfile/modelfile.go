@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/safetensors"
 )
 
@@ -27,8 +29,8 @@ type File struct {
 	MeanInterval float64
 	// Training records the settings the model was trained with (JSON).
 	Training json.RawMessage
-	// Params is the model's flat parameter buffer (models.Net.Params or
-	// models.Linear.Theta()).
+	// Params is the model's flat parameter buffer (networks.Net.Params or
+	// linear.Model.Theta()).
 	Params []float64
 	// Checkpoints only: Adam's moments and the number of steps taken.
 	M, V  []float64
@@ -40,10 +42,10 @@ func (f *File) TimeOrigin() float64 { return f.Times[0] }
 
 // Model rebuilds the model the file describes.
 func (f *File) Model() (models.Model, error) {
-	if f.Kind == models.LinearKind || f.Kind == models.LinearPotentialKind {
-		return models.NewLinear(f.Kind, f.Dim, f.Params)
+	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
+		return linear.New(f.Kind, f.Dim, f.Params)
 	}
-	net, err := models.NewNet(f.Kind, f.Dim, 0)
+	net, err := networks.NewNet(f.Kind, f.Dim, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +58,14 @@ func (f *File) Model() (models.Model, error) {
 
 // layout names the parameter blocks of the file's model kind.
 func layout(kind string, dim int, params []float64) ([]models.ParamTensor, error) {
-	if kind == models.LinearKind || kind == models.LinearPotentialKind {
-		m, err := models.NewLinear(kind, dim, params)
+	if kind == linear.Kind || kind == linear.PotentialKind {
+		m, err := linear.New(kind, dim, params)
 		if err != nil {
 			return nil, err
 		}
 		return m.Layout(), nil
 	}
-	net, err := models.NewNet(kind, dim, 0)
+	net, err := networks.NewNet(kind, dim, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +91,8 @@ func Save(path string, f *File) error {
 		"mean_interval": strconv.FormatFloat(f.MeanInterval, 'g', -1, 64),
 		"parameters":    strconv.Itoa(len(f.Params)),
 	}
-	if f.Kind != models.LinearKind && f.Kind != models.LinearPotentialKind {
-		meta["layers"] = fmt.Sprintf("MLP in→%d→%d→1, softplus", models.HiddenWidth, models.HiddenWidth)
+	if f.Kind != linear.Kind && f.Kind != linear.PotentialKind {
+		meta["layers"] = fmt.Sprintf("MLP in→%d→%d→1, softplus", networks.HiddenWidth, networks.HiddenWidth)
 	} else {
 		meta["features"] = "monomials Π v_i^e_i, e_i ∈ {0..4}, then bumps exp(−‖x−c‖²/0.5), c on linspace(−4, 4, 10)^d, row-major"
 	}

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/safetensors"
 )
 
 func TestRoundTripNetAndCheckpoint(t *testing.T) {
-	net, err := models.NewNet("jkonet-star", 3, 7)
+	net, err := networks.NewNet("jkonet-star", 3, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,18 +55,18 @@ func TestRoundTripNetAndCheckpoint(t *testing.T) {
 	}
 	// Tensors are stored by name, readable without this package.
 	tensors, meta, err := safetensors.ReadFile(path)
-	if err != nil || meta["kind"] != "jkonet-star" || len(tensors["V.W1"].Data) != 3*models.HiddenWidth || len(tensors["beta"].Data) != 1 {
+	if err != nil || meta["kind"] != "jkonet-star" || len(tensors["V.W1"].Data) != 3*networks.HiddenWidth || len(tensors["beta"].Data) != 1 {
 		t.Fatalf("raw file: %v, meta %v", err, meta)
 	}
 }
 
 func TestRoundTripLinear(t *testing.T) {
-	theta := make([]float64, models.LinearFeatureCount(2))
+	theta := make([]float64, linear.FeatureCount(2))
 	for i := range theta {
 		theta[i] = float64(i) / 100
 	}
 	path := filepath.Join(t.TempDir(), "lin.safetensors")
-	if err := Save(path, &File{Kind: models.LinearPotentialKind, Dim: 2, Times: []float64{0, 1}, MeanInterval: 1, Params: theta}); err != nil {
+	if err := Save(path, &File{Kind: linear.PotentialKind, Dim: 2, Times: []float64{0, 1}, MeanInterval: 1, Params: theta}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Load(path)
@@ -84,7 +85,7 @@ func TestRoundTripLinear(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	dir := t.TempDir()
-	net, _ := models.NewNet("potential", 2, 1)
+	net, _ := networks.NewNet("potential", 2, 1)
 	good := func() (map[string]safetensors.Tensor, map[string]string) {
 		tensors := map[string]safetensors.Tensor{}
 		for _, l := range net.Layout() {

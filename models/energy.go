@@ -1,7 +1,9 @@
-// Package models holds everything that has a value and a gradient in x: the
-// analytic zoo of test functions, the learned networks (MLPs with a fused
-// pure-Go loss and Gorgonia graphs) and the linear feature model. The generator, the trainer, prediction and plotting all
-// talk to the Energy interface.
+// Package models is what every energy shares: the Energy interface (a value
+// and a gradient in x, batched), the Model interface that prediction,
+// evaluation and plotting use, the true energy in model units (Truth), and
+// the named tensors of a flat parameter buffer. The energies themselves live
+// in zoo (the analytic test functions), networks (the learned MLPs, their
+// fused loss and Gorgonia graphs) and linear (the linear feature model).
 package models
 
 // Energy is a scalar field f: R^d → R with its gradient, evaluated on a batch.

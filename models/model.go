@@ -15,12 +15,6 @@ type Model interface {
 	Beta() float64
 }
 
-// Dim is the particle dimension.
-func (n *Net) Dim() int { return n.D }
-
-// PotentialAt is V; the linear model has no time input.
-func (m *Linear) PotentialAt(float64) Energy { return m.Potential() }
-
 // Truth is a generating energy in model units: the generator's snapshots are
 // dt apart and labelled 1 apart, so the energy a model learns is dt times the
 // true one (DESIGN.md §2): V and W scaled by dt, β by dt.

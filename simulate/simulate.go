@@ -5,6 +5,7 @@ package simulate
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -74,11 +75,7 @@ func Run(c Config) (*Result, error) {
 		return nil, err
 	}
 	n, d := c.Particles, c.Dim
-	x := make([]float64, n*d)
-	init := rand.New(rand.NewPCG(c.Seed, 0))
-	for i := range x {
-		x[i] = -4 + 8*init.Float64()
-	}
+	x := zoo.Uniform(rand.New(rand.NewPCG(c.Seed, 0)), n, d)
 	res := &Result{X: [][]float64{x}}
 	drift := NewDrifter(c.Potential, c.Interaction, n, d, c.Workers)
 	noiseScale := math.Sqrt(2 * c.Beta * c.DT)

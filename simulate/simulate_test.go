@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 // quadratic is V(x) = ½ Σ c_a x_a², ∇V = c ⊙ x, with c_a = a+1.
@@ -157,7 +157,7 @@ func TestFoldedIsTheDriftStep(t *testing.T) {
 		beta      float64
 		folds     bool
 	}{{"bohachevsky", 0, true}, {"styblinski_tang", 0, false}, {"flat", 1, false}} {
-		v, err := models.Zoo(tc.potential)
+		v, err := zoo.Get(tc.potential)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 // qualityCase is one row: data, split and model.
@@ -116,7 +116,7 @@ var tables = map[string]table{
 			"Tracked pairs: the same training on the true trajectory pairs (`--coupling ids`) instead of OT couplings.",
 		func() []qualityCase {
 			var cs []qualityCase
-			for _, p := range models.ZooNames() {
+			for _, p := range zoo.Names() {
 				cs = append(cs, qualityCase{Potential: p, Model: "potential", Split: "trajectory", Particles: 2000})
 			}
 			return cs

@@ -8,7 +8,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
@@ -78,10 +80,10 @@ func eval(c *cli.Context) error {
 // learnsBeta reports whether the model has a learned β to report.
 func learnsBeta(m models.Model) bool {
 	switch m := m.(type) {
-	case *models.Net:
+	case *networks.Net:
 		return m.HasInternal()
-	case *models.Linear:
-		return m.Kind() == models.LinearKind
+	case *linear.Model:
+		return m.Kind() == linear.Kind
 	}
 	return false
 }

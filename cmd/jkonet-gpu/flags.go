@@ -7,8 +7,8 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 // Flags shared by several commands are declared once here.
@@ -28,7 +28,7 @@ var (
 )
 
 // zooList names the zoo functions for flag help.
-var zooList = strings.Join(models.ZooNames(), ", ")
+var zooList = strings.Join(zoo.Names(), ", ")
 
 // loadData reads the snapshot file named by --data.
 func loadData(c *cli.Context) (*snapshot.Set, error) {

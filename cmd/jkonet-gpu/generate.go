@@ -8,10 +8,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/progress"
 	"github.com/jkonet-gpu/jkonet-gpu/simulate"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 var generateCommand = &cli.Command{
@@ -58,11 +58,11 @@ func generate(c *cli.Context) error {
 	}
 	cfg := simulate.Config{Beta: meta.Beta, Dim: meta.Dim, Particles: meta.Particles, Steps: meta.Steps, DT: meta.DT, Seed: meta.Seed}
 	var err error
-	if cfg.Potential, err = models.Zoo(meta.Potential); err != nil {
+	if cfg.Potential, err = zoo.Get(meta.Potential); err != nil {
 		return fmt.Errorf("--potential: %v", err)
 	}
 	if meta.Interaction != "" {
-		if cfg.Interaction, err = models.Zoo(meta.Interaction); err != nil {
+		if cfg.Interaction, err = zoo.Get(meta.Interaction); err != nil {
 			return fmt.Errorf("--interaction: %v", err)
 		}
 	}

@@ -7,9 +7,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 var (
@@ -91,7 +93,7 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 		// that costs 0.086 W1 against 0.005). The linear models are fitted
 		// with features at the source, so they step explicitly.
 		opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
-		if f.Kind == models.LinearKind || f.Kind == models.LinearPotentialKind {
+		if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
 			opts.Scheme = "explicit"
 		}
 	}
@@ -105,11 +107,11 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 func truthModel(potential, interaction string, beta, dt float64, set *snapshot.Set) (*models.Truth, error) {
 	t := &models.Truth{D: set.D, TrueBeta: beta, DT: dt}
 	var err error
-	if t.V, err = models.Zoo(potential); err != nil {
+	if t.V, err = zoo.Get(potential); err != nil {
 		return nil, fmt.Errorf("--truth: %v", err)
 	}
 	if interaction != "" {
-		if t.W, err = models.Zoo(interaction); err != nil {
+		if t.W, err = zoo.Get(interaction); err != nil {
 			return nil, fmt.Errorf("--interaction: %v", err)
 		}
 	}

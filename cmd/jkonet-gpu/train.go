@@ -16,14 +16,15 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/progress"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
 // modelKinds lists every --model value.
-var modelKinds = append(models.NetKinds(), models.LinearKind, models.LinearPotentialKind)
+var modelKinds = append(networks.Kinds(), linear.Kind, linear.PotentialKind)
 
 var trainCommand = &cli.Command{
 	Name:  "train",
@@ -92,7 +93,7 @@ func train(c *cli.Context) error {
 	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling")}
 	start := time.Now()
 	var f *modelfile.File
-	if kind == models.LinearKind || kind == models.LinearPotentialKind {
+	if kind == linear.Kind || kind == linear.PotentialKind {
 		f, err = trainLinear(kind, problem)
 	} else {
 		f, err = trainNet(c, kind, problem, &rec)
@@ -142,11 +143,11 @@ func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings,
 
 func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 	c := p.Pairs
-	pairs := &models.LinearPairs{D: p.D, X: c.X, Y: c.Y, W: c.W, Tau: c.Tau, Score: c.Score, Sources: p.Populations[:len(p.Populations)-1]}
+	pairs := &linear.Pairs{D: p.D, X: c.X, Y: c.Y, W: c.W, Tau: c.Tau, Score: c.Score, Sources: p.Populations[:len(p.Populations)-1]}
 	for _, k := range c.K {
 		pairs.K = append(pairs.K, int(k))
 	}
-	m, err := models.FitLinear(kind, pairs, models.DefaultLinearRidge)
+	m, err := linear.Fit(kind, pairs, linear.DefaultRidge)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	net, err := models.NewNet(kind, p.D, s.Seed)
+	net, err := networks.NewNet(kind, p.D, s.Seed)
 	if err != nil {
 		return nil, err
 	}

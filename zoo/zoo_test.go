@@ -1,6 +1,8 @@
-package models
+package zoo
 
 import (
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/models/energytest"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -9,31 +11,22 @@ import (
 	"testing"
 )
 
-func mustZoo(t *testing.T, name string) Energy {
+func mustZoo(t *testing.T, name string) models.Energy {
 	t.Helper()
-	e, err := Zoo(name)
+	e, err := Get(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
 
-// uniformPoints draws n points uniformly in [−4, 4]^d.
-func uniformPoints(rng *rand.Rand, n, d int) []float64 {
-	x := make([]float64, n*d)
-	for i := range x {
-		x[i] = 8*rng.Float64() - 4
-	}
-	return x
-}
-
 func TestZooNames(t *testing.T) {
-	names := ZooNames()
+	names := Names()
 	want := []string{"styblinski_tang", "holder_table", "flowers", "oakley_ohagan",
 		"watershed", "ishigami", "friedman", "sphere", "bohachevsky", "wavy_plateau",
 		"zigzag_ridge", "double_exp", "relu", "rotational", "flat"}
 	if !slices.Equal(names, want) {
-		t.Fatalf("ZooNames() = %v, want %v", names, want)
+		t.Fatalf("Names() = %v, want %v", names, want)
 	}
 	for _, name := range names {
 		if d := mustZoo(t, name).Dim(); d != 0 {
@@ -43,15 +36,15 @@ func TestZooNames(t *testing.T) {
 }
 
 func TestZooUnknown(t *testing.T) {
-	_, err := Zoo("nope")
+	_, err := Get("nope")
 	if err == nil {
-		t.Fatal("Zoo(\"nope\") gave no error")
+		t.Fatal("Get(\"nope\") gave no error")
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "\n") || !strings.Contains(msg, `"nope"`) {
 		t.Errorf("error should be one line naming the input: %q", msg)
 	}
-	for _, name := range ZooNames() {
+	for _, name := range Names() {
 		if !strings.Contains(msg, name) {
 			t.Errorf("error %q does not list %s", msg, name)
 		}
@@ -186,9 +179,8 @@ func TestZooValues(t *testing.T) {
 }
 
 const (
-	fdStep = 1e-5
 	// kinkMargin keeps the finite-difference stencil (which moves every
-	// coordinate, mean and norm by at most fdStep) far from any kink or branch
+	// coordinate, mean and norm by at most energytest.Step) far from any kink or branch
 	// cut, and keeps flowers' |t|^1.2 where its third derivative (∝ |t|^−1.8)
 	// is below ~4e3.
 	kinkMargin = 1e-2
@@ -237,11 +229,11 @@ func TestZooGradientFiniteDifference(t *testing.T) {
 	const pointsPerDim = 100
 	rng := rand.New(rand.NewPCG(1, 2))
 	var worst float64
-	for _, name := range ZooNames() {
+	for _, name := range Names() {
 		e := mustZoo(t, name)
 		for _, d := range []int{1, 2, 3, 10} {
 			checked := 0
-			x := uniformPoints(rng, pointsPerDim, d)
+			x := Uniform(rng, pointsPerDim, d)
 			for p := range pointsPerDim {
 				v := x[p*d : (p+1)*d]
 				if near := nearKink[name]; near != nil && near(v) {
@@ -251,7 +243,7 @@ func TestZooGradientFiniteDifference(t *testing.T) {
 				f, g := make([]float64, 1), make([]float64, d)
 				e.Eval(v, d, f, g)
 				for i := range d {
-					fd := centralDifference(e, v, i)
+					fd := energytest.CentralDifference(e, v, i)
 					err := math.Abs(fd-g[i]) / (1 + math.Abs(f[0]) + math.Abs(g[i]))
 					worst = max(worst, err)
 					if err > fdTol {
@@ -267,25 +259,14 @@ func TestZooGradientFiniteDifference(t *testing.T) {
 	t.Logf("worst scaled finite-difference error %.2g (tolerance %g)", worst, fdTol)
 }
 
-func centralDifference(e Energy, v []float64, i int) float64 {
-	d := len(v)
-	w := slices.Clone(v)
-	fp, fm := make([]float64, 1), make([]float64, 1)
-	w[i] = v[i] + fdStep
-	e.Eval(w, d, fp, nil)
-	w[i] = v[i] - fdStep
-	e.Eval(w, d, fm, nil)
-	return (fp[0] - fm[0]) / (2 * fdStep)
-}
-
 // TestZooBatch checks that a batched Eval equals one Eval per point, and that
 // either output may be skipped.
 func TestZooBatch(t *testing.T) {
 	const n, d = 20, 3
-	x := uniformPoints(rand.New(rand.NewPCG(3, 4)), n, d)
-	for _, name := range ZooNames() {
+	x := Uniform(rand.New(rand.NewPCG(3, 4)), n, d)
+	for _, name := range Names() {
 		e := mustZoo(t, name)
-		val, grad := evalWithNilOutputs(t, name, e, x, d)
+		val, grad := energytest.Eval(t, name, e, x, d)
 		for p := range n {
 			f, g := make([]float64, 1), make([]float64, d)
 			e.Eval(x[p*d:(p+1)*d], d, f, g)
@@ -298,9 +279,9 @@ func TestZooBatch(t *testing.T) {
 
 func TestZooNoAllocs(t *testing.T) {
 	const n, d = 100, 10
-	x := uniformPoints(rand.New(rand.NewPCG(5, 6)), n, d)
+	x := Uniform(rand.New(rand.NewPCG(5, 6)), n, d)
 	val, grad := make([]float64, n), make([]float64, n*d)
-	for _, name := range ZooNames() {
+	for _, name := range Names() {
 		e := mustZoo(t, name)
 		if a := testing.AllocsPerRun(20, func() { e.Eval(x, d, val, grad) }); a != 0 {
 			t.Errorf("%s: Eval allocates %v times per batch", name, a)
@@ -308,12 +289,12 @@ func TestZooNoAllocs(t *testing.T) {
 	}
 }
 
-// TestZooConcurrent runs Eval on one Energy value from several goroutines;
+// TestZooConcurrent runs Eval on one models.Energy value from several goroutines;
 // with -race it guards against shared scratch state.
 func TestZooConcurrent(t *testing.T) {
 	const n, d, workers = 50, 4, 4
-	x := uniformPoints(rand.New(rand.NewPCG(7, 8)), n, d)
-	for _, name := range ZooNames() {
+	x := Uniform(rand.New(rand.NewPCG(7, 8)), n, d)
+	for _, name := range Names() {
 		e := mustZoo(t, name)
 		want := make([]float64, n)
 		e.Eval(x, d, want, nil)
@@ -329,20 +310,4 @@ func TestZooConcurrent(t *testing.T) {
 		}
 		wg.Wait()
 	}
-}
-
-// evalWithNilOutputs evaluates e at x, checks that Eval with either output
-// nil gives the same numbers, and returns the values and gradients.
-func evalWithNilOutputs(t *testing.T, name string, e Energy, x []float64, d int) (val, grad []float64) {
-	t.Helper()
-	n := len(x) / d
-	val, grad = make([]float64, n), make([]float64, n*d)
-	e.Eval(x, d, val, grad)
-	valOnly, gradOnly := make([]float64, n), make([]float64, n*d)
-	e.Eval(x, d, valOnly, nil)
-	e.Eval(x, d, nil, gradOnly)
-	if !slices.Equal(val, valOnly) || !slices.Equal(grad, gradOnly) {
-		t.Errorf("%s: Eval with a nil output differs from the full Eval", name)
-	}
-	return val, grad
 }

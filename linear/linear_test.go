@@ -1,7 +1,9 @@
-package models
+package linear
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/models/energytest"
+	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -15,8 +17,8 @@ import (
 func TestLinearFeatureCount(t *testing.T) {
 	want := map[int]int{1: 4 + 10, 2: 24 + 100, 3: 124 + 1000, 4: 624 + 10000}
 	for d, n := range want {
-		if got := LinearFeatureCount(d); got != n {
-			t.Errorf("LinearFeatureCount(%d) = %d, want %d", d, got, n)
+		if got := FeatureCount(d); got != n {
+			t.Errorf("FeatureCount(%d) = %d, want %d", d, got, n)
 		}
 		b, err := newLinearBasis(d)
 		if err != nil {
@@ -68,7 +70,7 @@ func featureValuesAndGradients(b *linearBasis, v []float64) (phi []float64, grad
 	return phi, grad
 }
 
-// linearFDTol bounds |fd − ∂φ|/(1 + |φ| + |∂φ|), as fdTol does for the zoo.
+// linearFDTol bounds |fd − ∂φ|/(1 + |φ| + |∂φ|), as the zoo's tests bound theirs.
 // At h = 1e-5 the central difference errs by h²|φ‴|/6 (≤ 1e-10·24·4.5 for a
 // quartic factor; a bump's third derivative is ≤ ~30) plus rounding
 // ε|φ|/h ≈ 2e-11|φ|; a wrong exponent or centre is off by O(|∂φ|).
@@ -95,12 +97,12 @@ func TestLinearFeatureValuesAndGradients(t *testing.T) {
 			}
 			for a := range d {
 				w := slices.Clone(v)
-				w[a] = v[a] + fdStep
+				w[a] = v[a] + energytest.Step
 				plus, _ := featureValuesAndGradients(b, w)
-				w[a] = v[a] - fdStep
+				w[a] = v[a] - energytest.Step
 				minus, _ := featureValuesAndGradients(b, w)
 				for f := range phi {
-					fd := (plus[f] - minus[f]) / (2 * fdStep)
+					fd := (plus[f] - minus[f]) / (2 * energytest.Step)
 					scaled := math.Abs(fd-grad[f][a]) / (1 + math.Abs(phi[f]) + math.Abs(grad[f][a]))
 					worst = max(worst, scaled)
 					if scaled > linearFDTol {
@@ -142,18 +144,18 @@ func TestLinearBumpFactorsFarOut(t *testing.T) {
 	t.Logf("worst relative error %.2g", worst)
 }
 
-// TestLinearEnergy checks the Energy of a random θ: its value is Σ θ_f φ_f,
+// TestLinearEnergy checks the models.Energy of a random θ: its value is Σ θ_f φ_f,
 // its gradient matches finite differences, nil outputs and batching change
 // nothing, and Eval does not allocate.
 func TestLinearEnergy(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	const n = 8
 	for d := 1; d <= 3; d++ {
-		theta := make([]float64, LinearFeatureCount(d))
+		theta := make([]float64, FeatureCount(d))
 		for f := range theta {
 			theta[f] = rng.NormFloat64()
 		}
-		m, err := NewLinear(LinearPotentialKind, d, theta)
+		m, err := New(PotentialKind, d, theta)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,8 +163,8 @@ func TestLinearEnergy(t *testing.T) {
 		if e.Dim() != d {
 			t.Errorf("Dim() = %d, want %d", e.Dim(), d)
 		}
-		x := uniformPoints(rng, n, d)
-		val, grad := evalWithNilOutputs(t, fmt.Sprintf("d=%d", d), e, x, d)
+		x := zoo.Uniform(rng, n, d)
+		val, grad := energytest.Eval(t, fmt.Sprintf("d=%d", d), e, x, d)
 		for i := range n {
 			v := x[i*d : (i+1)*d]
 			var want float64
@@ -173,7 +175,7 @@ func TestLinearEnergy(t *testing.T) {
 				t.Errorf("d=%d: V(%v) = %.15g, want Σθφ = %.15g", d, v, val[i], want)
 			}
 			for a := range d {
-				fd := centralDifference(e, v, a)
+				fd := energytest.CentralDifference(e, v, a)
 				g := grad[i*d+a]
 				if math.Abs(fd-g) > linearFDTol*(1+math.Abs(val[i])+math.Abs(g)) {
 					t.Errorf("d=%d v=%v: ∂V/∂v_%d = %.12g, finite difference %.12g", d, v, a, g, fd)
@@ -189,10 +191,10 @@ func TestLinearEnergy(t *testing.T) {
 // randomLinearPairs builds a small fitting problem: transitions with source
 // populations of different sizes, pairs whose source is a point of that
 // population, random targets, weights, scores and uneven time steps.
-func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *LinearPairs {
-	p := &LinearPairs{D: d}
+func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *Pairs {
+	p := &Pairs{D: d}
 	for k, n := range popSizes {
-		src := uniformPoints(rng, n, d)
+		src := zoo.Uniform(rng, n, d)
 		p.Sources = append(p.Sources, src)
 		tau := 0.5 + rng.Float64()
 		for i := range n {
@@ -212,12 +214,12 @@ func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *LinearPairs {
 // bruteForceDesign stacks, pair by pair and coordinate by coordinate, the
 // rows √w_i τ_i Y_i[a, :] of the full design matrix A and the entries
 // √w_i (y_i − x_i)_a of b, with the interaction mean taken by a plain loop.
-func bruteForceDesign(kind string, p *LinearPairs) (*mat.Dense, *mat.VecDense) {
+func bruteForceDesign(kind string, p *Pairs) (*mat.Dense, *mat.VecDense) {
 	d := p.D
 	b, _ := newLinearBasis(d)
 	nf := b.size()
 	cols := nf
-	if kind == LinearKind {
+	if kind == Kind {
 		cols = 2*nf + 1
 	}
 	var rows, rhs []float64
@@ -228,7 +230,7 @@ func bruteForceDesign(kind string, p *LinearPairs) (*mat.Dense, *mat.VecDense) {
 		for f := range mean {
 			mean[f] = make([]float64, d)
 		}
-		if kind == LinearKind {
+		if kind == Kind {
 			src := p.Sources[p.K[i]]
 			n := len(src) / d
 			z := make([]float64, d)
@@ -249,11 +251,11 @@ func bruteForceDesign(kind string, p *LinearPairs) (*mat.Dense, *mat.VecDense) {
 			row := make([]float64, cols)
 			for f := range nf {
 				row[f] = s * gx[f][a]
-				if kind == LinearKind {
+				if kind == Kind {
 					row[nf+f] = s * mean[f][a]
 				}
 			}
-			if kind == LinearKind {
+			if kind == Kind {
 				row[2*nf] = s * p.Score[i*d+a]
 			}
 			rows = append(rows, row...)
@@ -263,7 +265,7 @@ func bruteForceDesign(kind string, p *LinearPairs) (*mat.Dense, *mat.VecDense) {
 	return mat.NewDense(len(rhs), cols, rows), mat.NewVecDense(len(rhs), rhs)
 }
 
-// TestFitLinearNormalEquations compares FitLinear with (λI + AᵀA)θ = −Aᵀb
+// TestFitLinearNormalEquations compares Fit with (λI + AᵀA)θ = −Aᵀb
 // built from the full design matrix. The d = 1 problem has 600 pairs, so the
 // fit folds several chunks of pairs together.
 func TestFitLinearNormalEquations(t *testing.T) {
@@ -275,8 +277,8 @@ func TestFitLinearNormalEquations(t *testing.T) {
 	}{{1, []int{250, 200, 150}}, {2, []int{12, 9, 17}}}
 	for _, pr := range problems {
 		p := randomLinearPairs(rng, pr.d, pr.popSizes)
-		for _, kind := range []string{LinearKind, LinearPotentialKind} {
-			m, err := FitLinear(kind, p, lambda)
+		for _, kind := range []string{Kind, PotentialKind} {
+			m, err := Fit(kind, p, lambda)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,7 +323,7 @@ func TestLinearDesignRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(17, 18))
 	for d, popSizes := range map[int][]int{3: {6, 4}, 4: {3, 2}} {
 		p := randomLinearPairs(rng, d, popSizes)
-		m, err := newLinear(LinearKind, d)
+		m, err := newModel(Kind, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +331,7 @@ func TestLinearDesignRows(t *testing.T) {
 		a, b := make([]float64, pairs*d*cols), make([]float64, pairs*d)
 		interactions := []*linearInteraction{newLinearInteraction(m.basis, slices.Max(popSizes))}
 		m.designRows(p, 0, pairs, a, b, interactions)
-		wantA, wantB := bruteForceDesign(LinearKind, p)
+		wantA, wantB := bruteForceDesign(Kind, p)
 		for r := range pairs * d {
 			rowMax := 0.0
 			for c := range cols {
@@ -352,7 +354,7 @@ func TestFitLinearDeterministic(t *testing.T) {
 	p := randomLinearPairs(rand.New(rand.NewPCG(7, 8)), 2, []int{40, 30})
 	fit := func(procs int) []float64 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		m, err := FitLinear(LinearKind, p, 0.01)
+		m, err := Fit(Kind, p, 0.01)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -371,13 +373,13 @@ func TestFitLinearDeterministic(t *testing.T) {
 // (0.01·0.51/2: RMS 0.05 against gradients of size ~1–7). The same bound with
 // a factor 2 of slack is required at fresh points of the same distribution.
 func TestFitLinearRecoversPotential(t *testing.T) {
-	const d, n, lambda = 2, 300, DefaultLinearRidge
+	const d, n, lambda = 2, 300, DefaultRidge
 	truth := func(v []float64) (g0, g1 float64) { return v[0] + 0.4*v[0]*v[0]*v[0], v[1] }
 	thetaNorm2 := 0.5*0.5 + 0.5*0.5 + 0.1*0.1
 	rng := rand.New(rand.NewPCG(9, 10))
-	p := &LinearPairs{D: d}
+	p := &Pairs{D: d}
 	for k, tau := range []float64{1, 1} {
-		src := uniformPoints(rng, n, d)
+		src := zoo.Uniform(rng, n, d)
 		for i := range src {
 			src[i] *= 0.6 // [−2.4, 2.4]², well inside the bump grid
 		}
@@ -394,12 +396,12 @@ func TestFitLinearRecoversPotential(t *testing.T) {
 		}
 	}
 	bound := lambda * thetaNorm2 / 2 // Σ w τ² = 2 transitions × 1
-	test := uniformPoints(rng, 500, d)
+	test := zoo.Uniform(rng, 500, d)
 	for i := range test {
 		test[i] *= 0.6
 	}
-	for _, kind := range []string{LinearPotentialKind, LinearKind} {
-		m, err := FitLinear(kind, p, lambda)
+	for _, kind := range []string{PotentialKind, Kind} {
+		m, err := Fit(kind, p, lambda)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -447,8 +449,8 @@ func TestFitLinearRecoversPotential(t *testing.T) {
 
 func TestLinearRefusesHighDimension(t *testing.T) {
 	const want = "linear models support d ≤ 4 (the feature grid has 10^d bumps); got d = 5"
-	_, errFit := FitLinear(LinearKind, &LinearPairs{D: 5, X: make([]float64, 5), Y: make([]float64, 5), W: []float64{1}}, 0.01)
-	_, errNew := NewLinear(LinearPotentialKind, 5, nil)
+	_, errFit := Fit(Kind, &Pairs{D: 5, X: make([]float64, 5), Y: make([]float64, 5), W: []float64{1}}, 0.01)
+	_, errNew := New(PotentialKind, 5, nil)
 	for _, err := range []error{errFit, errNew} {
 		if err == nil || err.Error() != want {
 			t.Errorf("d = 5: error %v, want %q", err, want)
@@ -457,27 +459,27 @@ func TestLinearRefusesHighDimension(t *testing.T) {
 }
 
 func TestLinearBadInput(t *testing.T) {
-	good := func() *LinearPairs { return randomLinearPairs(rand.New(rand.NewPCG(11, 12)), 2, []int{5, 4}) }
+	good := func() *Pairs { return randomLinearPairs(rand.New(rand.NewPCG(11, 12)), 2, []int{5, 4}) }
 	cases := []struct {
 		name, kind string
 		lambda     float64
-		edit       func(p *LinearPairs)
+		edit       func(p *Pairs)
 		wantInErr  string
 	}{
-		{"unknown kind", "quadratic", 0.01, func(*LinearPairs) {}, `"quadratic"`},
-		{"negative λ", LinearKind, -1, func(*LinearPairs) {}, "λ"},
-		{"short Y", LinearKind, 0.01, func(p *LinearPairs) { p.Y = p.Y[1:] }, "Y has 17 values, expected 18"},
-		{"missing score", LinearKind, 0.01, func(p *LinearPairs) { p.Score = nil }, "Score"},
-		{"NaN target", LinearKind, 0.01, func(p *LinearPairs) { p.Y[3] = math.NaN() }, "Y[3]"},
-		{"negative weight", LinearPotentialKind, 0.01, func(p *LinearPairs) { p.W[2] = -1 }, "pair 2"},
-		{"transition out of range", LinearKind, 0.01, func(p *LinearPairs) { p.K[1] = 2 }, "transition 2"},
-		{"ragged source", LinearKind, 0.01, func(p *LinearPairs) { p.Sources[1] = p.Sources[1][1:] }, "transition 1"},
-		{"no pairs", LinearKind, 0.01, func(p *LinearPairs) { *p = LinearPairs{D: 2} }, "no coupling pairs"},
+		{"unknown kind", "quadratic", 0.01, func(*Pairs) {}, `"quadratic"`},
+		{"negative λ", Kind, -1, func(*Pairs) {}, "λ"},
+		{"short Y", Kind, 0.01, func(p *Pairs) { p.Y = p.Y[1:] }, "Y has 17 values, expected 18"},
+		{"missing score", Kind, 0.01, func(p *Pairs) { p.Score = nil }, "Score"},
+		{"NaN target", Kind, 0.01, func(p *Pairs) { p.Y[3] = math.NaN() }, "Y[3]"},
+		{"negative weight", PotentialKind, 0.01, func(p *Pairs) { p.W[2] = -1 }, "pair 2"},
+		{"transition out of range", Kind, 0.01, func(p *Pairs) { p.K[1] = 2 }, "transition 2"},
+		{"ragged source", Kind, 0.01, func(p *Pairs) { p.Sources[1] = p.Sources[1][1:] }, "transition 1"},
+		{"no pairs", Kind, 0.01, func(p *Pairs) { *p = Pairs{D: 2} }, "no coupling pairs"},
 	}
 	for _, c := range cases {
 		p := good()
 		c.edit(p)
-		_, err := FitLinear(c.kind, p, c.lambda)
+		_, err := Fit(c.kind, p, c.lambda)
 		if err == nil || !strings.Contains(err.Error(), c.wantInErr) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: error %v, want one line containing %q", c.name, err, c.wantInErr)
 		}
@@ -485,20 +487,20 @@ func TestLinearBadInput(t *testing.T) {
 	// Only the interaction reads the transitions' populations and the score.
 	p := good()
 	p.Sources, p.Score = nil, nil
-	if _, err := FitLinear(LinearPotentialKind, p, 0.01); err != nil {
+	if _, err := Fit(PotentialKind, p, 0.01); err != nil {
 		t.Errorf("linear-potential without sources or score: %v", err)
 	}
 }
 
-// TestLinearParameters checks the layout of θ, Beta, and that NewLinear
+// TestLinearParameters checks the layout of θ, Beta, and that New
 // rebuilds the same energies from saved parameters.
 func TestLinearParameters(t *testing.T) {
 	const d = 2
 	p := randomLinearPairs(rand.New(rand.NewPCG(13, 14)), d, []int{20, 15})
-	x := uniformPoints(rand.New(rand.NewPCG(15, 16)), 10, d)
-	nf := LinearFeatureCount(d)
-	for _, kind := range []string{LinearKind, LinearPotentialKind} {
-		m, err := FitLinear(kind, p, 0.01)
+	x := zoo.Uniform(rand.New(rand.NewPCG(15, 16)), 10, d)
+	nf := FeatureCount(d)
+	for _, kind := range []string{Kind, PotentialKind} {
+		m, err := Fit(kind, p, 0.01)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -521,7 +523,7 @@ func TestLinearParameters(t *testing.T) {
 			t.Errorf("%s: layout covers %d parameters, θ has %d", kind, offset, len(theta))
 		}
 		wantBeta := 0.0
-		if kind == LinearKind {
+		if kind == Kind {
 			wantBeta = math.Abs(theta[2*nf])
 			if m.Interaction() == nil {
 				t.Errorf("%s: no interaction", kind)
@@ -532,7 +534,7 @@ func TestLinearParameters(t *testing.T) {
 		if m.Beta() != wantBeta {
 			t.Errorf("%s: Beta() = %g, want %g", kind, m.Beta(), wantBeta)
 		}
-		loaded, err := NewLinear(kind, d, theta)
+		loaded, err := New(kind, d, theta)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -542,7 +544,7 @@ func TestLinearParameters(t *testing.T) {
 		if !slices.Equal(g1, g2) || loaded.Beta() != m.Beta() {
 			t.Errorf("%s: the model rebuilt from θ differs", kind)
 		}
-		if _, err := NewLinear(kind, d, theta[1:]); err == nil || !strings.Contains(err.Error(), "parameters") {
+		if _, err := New(kind, d, theta[1:]); err == nil || !strings.Contains(err.Error(), "parameters") {
 			t.Errorf("%s: θ one short: error %v", kind, err)
 		}
 	}

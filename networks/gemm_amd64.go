@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package models
+package networks
 
 // gemmKernel4x8 and gemmKernel1x8 (gemm_amd64.s) compute a 4×8 or 1×8 tile
 // of C (+)= op(A) B with AVX2 fused multiply-adds: op(A)[i][l] is

@@ -1,9 +1,15 @@
-package models
+// Package zoo is the analytic test functions of the JKOnet* benchmark: the 15
+// functions of the paper, each usable as a potential V or as an interaction
+// kernel W, in any dimension d ≥ 1, with hand-written gradients.
+package zoo
 
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
+
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 )
 
 // The analytic zoo: the 15 test functions of the JKOnet* benchmark (DESIGN.md
@@ -18,7 +24,7 @@ import (
 // (len(g) == len(v)). It must not allocate.
 type pointFunc func(v, g []float64) float64
 
-var zoo = []struct {
+var functions = []struct {
 	name string
 	at   pointFunc
 }{
@@ -39,24 +45,37 @@ var zoo = []struct {
 	{"flat", flat},
 }
 
-// ZooNames lists the test functions in the order of DESIGN.md §2.
-func ZooNames() []string {
-	names := make([]string, len(zoo))
-	for i, z := range zoo {
+// Domain is the half-width of the box [−Domain, Domain]^d in which the
+// benchmark's particles start (DESIGN.md §2).
+const Domain = 4.0
+
+// Uniform draws n points uniformly in [−Domain, Domain]^d, row-major.
+func Uniform(rng *rand.Rand, n, d int) []float64 {
+	x := make([]float64, n*d)
+	for i := range x {
+		x[i] = -Domain + 2*Domain*rng.Float64()
+	}
+	return x
+}
+
+// Names lists the test functions in the order of DESIGN.md §2.
+func Names() []string {
+	names := make([]string, len(functions))
+	for i, z := range functions {
 		names[i] = z.name
 	}
 	return names
 }
 
-// Zoo returns the named test function; it is defined in every dimension
+// Get returns the named test function; it is defined in every dimension
 // (Dim() == 0), stateless, and safe for concurrent use.
-func Zoo(name string) (Energy, error) {
-	for _, z := range zoo {
+func Get(name string) (models.Energy, error) {
+	for _, z := range functions {
 		if z.name == name {
 			return zooEnergy{z.at}, nil
 		}
 	}
-	return nil, fmt.Errorf("unknown test function %q (want one of: %s)", name, strings.Join(ZooNames(), ", "))
+	return nil, fmt.Errorf("unknown test function %q (want one of: %s)", name, strings.Join(Names(), ", "))
 }
 
 type zooEnergy struct{ at pointFunc }

@@ -1,5 +1,5 @@
 //go:build !race
 
-package models
+package networks
 
 const raceEnabled = false

@@ -1,7 +1,8 @@
-package models
+package linear
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"math"
 	"runtime"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"gonum.org/v1/gonum/mat"
 )
 
+// Package linear is the linear feature model of JKOnet*.
+//
 // The linear feature model of DESIGN.md §1 ("Linear model"): V, U and β are
 // linear in a fixed feature set φ, so the JKOnet* loss is a quadratic in the
 // parameters θ and is minimised in one linear solve.
@@ -27,8 +30,8 @@ import (
 
 // Linear model kinds (DESIGN.md §1 "Model variants").
 const (
-	LinearKind          = "linear"           // V + β + U
-	LinearPotentialKind = "linear-potential" // V only
+	Kind          = "linear"           // V + β + U
+	PotentialKind = "linear-potential" // V only
 )
 
 const (
@@ -49,20 +52,20 @@ const (
 	linearChunkPairs = 256
 )
 
-// DefaultLinearRidge is the ridge λ of DESIGN.md §1 ("Linear model").
-const DefaultLinearRidge = 0.01
+// DefaultRidge is the ridge λ of DESIGN.md §1 ("Linear model").
+const DefaultRidge = 0.01
 
-// Linear is a fitted (or loaded) linear feature model.
-type Linear struct {
+// Model is a fitted (or loaded) linear feature model.
+type Model struct {
 	kind  string
 	basis *linearBasis
 	theta []float64 // [θ_V (p) | θ_U (p) | θ_β (1)] for linear, [θ_V (p)] for linear-potential
 }
 
-// LinearPairs is the fitting data: coupling pairs (x_i → y_i, weight w_i) of
+// Pairs is the fitting data: coupling pairs (x_i → y_i, weight w_i) of
 // transitions k, with the score at the target and, for the interaction, the
 // source snapshot of every transition.
-type LinearPairs struct {
+type Pairs struct {
 	D       int
 	X, Y    []float64   // source and target of each pair, row-major pairs×D
 	W       []float64   // coupling weight w_i ≥ 0
@@ -72,10 +75,10 @@ type LinearPairs struct {
 	Sources [][]float64 // source population of transition k, row-major n_k×D (linear kind only)
 }
 
-// NewLinear rebuilds a model from saved parameters θ (layout as Layout
+// New rebuilds a model from saved parameters θ (layout as Layout
 // describes), checking kind, dimension and length.
-func NewLinear(kind string, d int, theta []float64) (*Linear, error) {
-	m, err := newLinear(kind, d)
+func New(kind string, d int, theta []float64) (*Model, error) {
+	m, err := newModel(kind, d)
 	if err != nil {
 		return nil, err
 	}
@@ -86,53 +89,56 @@ func NewLinear(kind string, d int, theta []float64) (*Linear, error) {
 	return m, nil
 }
 
-func newLinear(kind string, d int) (*Linear, error) {
-	if kind != LinearKind && kind != LinearPotentialKind {
-		return nil, fmt.Errorf("unknown linear model kind %q (want %s or %s)", kind, LinearKind, LinearPotentialKind)
+func newModel(kind string, d int) (*Model, error) {
+	if kind != Kind && kind != PotentialKind {
+		return nil, fmt.Errorf("unknown linear model kind %q (want %s or %s)", kind, Kind, PotentialKind)
 	}
 	basis, err := newLinearBasis(d)
 	if err != nil {
 		return nil, err
 	}
-	return &Linear{kind: kind, basis: basis}, nil
+	return &Model{kind: kind, basis: basis}, nil
 }
 
-// LinearFeatureCount is the number p of features in dimension d:
+// FeatureCount is the number p of features in dimension d:
 // 5^d − 1 monomials plus 10^d bumps.
-func LinearFeatureCount(d int) int {
+func FeatureCount(d int) int {
 	return intPow(linearMaxExponent+1, d) - 1 + intPow(linearGridSize, d)
 }
 
-// Kind is LinearKind or LinearPotentialKind.
-func (m *Linear) Kind() string { return m.kind }
+// Kind is Kind or PotentialKind.
+func (m *Model) Kind() string { return m.kind }
 
 // Dim is the dimension d the model was built for.
-func (m *Linear) Dim() int { return m.basis.d }
+func (m *Model) Dim() int { return m.basis.d }
 
 // Theta returns a copy of the flat parameter vector.
-func (m *Linear) Theta() []float64 { return append([]float64(nil), m.theta...) }
+func (m *Model) Theta() []float64 { return append([]float64(nil), m.theta...) }
 
 // Layout describes the blocks of Theta: theta_V and theta_U of shape [p], and
 // theta_beta of shape [1] holding the signed θ_β (Beta is its absolute value).
-func (m *Linear) Layout() []ParamTensor {
+func (m *Model) Layout() []models.ParamTensor {
 	p := m.basis.size()
-	layout := []ParamTensor{{Name: "theta_V", Offset: 0, Shape: []int{p}}}
-	if m.kind == LinearKind {
+	layout := []models.ParamTensor{{Name: "theta_V", Offset: 0, Shape: []int{p}}}
+	if m.kind == Kind {
 		layout = append(layout,
-			ParamTensor{Name: "theta_U", Offset: p, Shape: []int{p}},
-			ParamTensor{Name: "theta_beta", Offset: 2 * p, Shape: []int{1}})
+			models.ParamTensor{Name: "theta_U", Offset: p, Shape: []int{p}},
+			models.ParamTensor{Name: "theta_beta", Offset: 2 * p, Shape: []int{1}})
 	}
 	return layout
 }
 
+// PotentialAt is V; the linear model has no time input.
+func (m *Model) PotentialAt(float64) models.Energy { return m.Potential() }
+
 // Potential is V(x) = Σ_f θ_V,f φ_f(x).
-func (m *Linear) Potential() Energy {
+func (m *Model) Potential() models.Energy {
 	return linearEnergy{m.basis, m.theta[:m.basis.size()]}
 }
 
 // Interaction is U(z) = Σ_f θ_U,f φ_f(z), or nil for linear-potential.
-func (m *Linear) Interaction() Energy {
-	if m.kind != LinearKind {
+func (m *Model) Interaction() models.Energy {
+	if m.kind != Kind {
 		return nil
 	}
 	p := m.basis.size()
@@ -140,22 +146,22 @@ func (m *Linear) Interaction() Energy {
 }
 
 // Beta is the diffusion coefficient |θ_β| (0 for linear-potential).
-func (m *Linear) Beta() float64 {
-	if m.kind != LinearKind {
+func (m *Model) Beta() float64 {
+	if m.kind != Kind {
 		return 0
 	}
 	return math.Abs(m.theta[2*m.basis.size()])
 }
 
 // paramCount is the length of θ: p for linear-potential, 2p + 1 for linear.
-func (m *Linear) paramCount() int {
-	if m.kind == LinearKind {
+func (m *Model) paramCount() int {
+	if m.kind == Kind {
 		return 2*m.basis.size() + 1
 	}
 	return m.basis.size()
 }
 
-// FitLinear minimises the JKOnet* loss of DESIGN.md §1 over θ in closed form.
+// Fit minimises the JKOnet* loss of DESIGN.md §1 over θ in closed form.
 // With, per pair i, the d × P matrix Y_i = [∇φ(x_i) | mean_j ∇φ(x_i − x_j) | s(y_i)]
 // (the interaction mean over the source population of the pair's transition,
 // self included; linear-potential keeps only ∇φ(x_i)), it solves
@@ -163,8 +169,8 @@ func (m *Linear) paramCount() int {
 //	(λI + Σ_i τ_i² w_i Y_iᵀY_i) θ = −Σ_i τ_i w_i Y_iᵀ(y_i − x_i),
 //
 // the normal equations of λ‖θ‖² + Σ_i w_i ‖τ_i Y_i θ + (y_i − x_i)‖².
-func FitLinear(kind string, p *LinearPairs, lambda float64) (*Linear, error) {
-	m, err := newLinear(kind, p.D)
+func Fit(kind string, p *Pairs, lambda float64) (*Model, error) {
+	m, err := newModel(kind, p.D)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +192,7 @@ func FitLinear(kind string, p *LinearPairs, lambda float64) (*Linear, error) {
 	return m, nil
 }
 
-func (m *Linear) checkPairs(p *LinearPairs) error {
+func (m *Model) checkPairs(p *Pairs) error {
 	d, n := p.D, len(p.W)
 	if n == 0 {
 		return fmt.Errorf("linear model: no coupling pairs to fit")
@@ -197,7 +203,7 @@ func (m *Linear) checkPairs(p *LinearPairs) error {
 		want   int
 	}
 	fields := []field{{"X", p.X, n * d}, {"Y", p.Y, n * d}, {"W", p.W, n}, {"Tau", p.Tau, n}}
-	if m.kind == LinearKind {
+	if m.kind == Kind {
 		fields = append(fields, field{"Score", p.Score, n * d})
 	}
 	for _, f := range fields {
@@ -218,7 +224,7 @@ func (m *Linear) checkPairs(p *LinearPairs) error {
 			return fmt.Errorf("linear model: pair %d has weight %g, expected ≥ 0", i, w)
 		}
 	}
-	if m.kind != LinearKind {
+	if m.kind != Kind {
 		return nil // the transitions only matter for the interaction mean
 	}
 	for i, k := range p.K {
@@ -239,13 +245,13 @@ func (m *Linear) checkPairs(p *LinearPairs) error {
 // and b_i = √w_i (y_i − x_i) of a chunk are built in parallel, then folded in
 // serially in pair order (G += AᵀA, r −= Aᵀb), so the result does not depend on
 // the number of cores.
-func (m *Linear) normalEquations(p *LinearPairs) (*mat.SymDense, []float64) {
+func (m *Model) normalEquations(p *Pairs) (*mat.SymDense, []float64) {
 	d, cols := p.D, m.paramCount()
 	chunk := max(1, min(linearChunkPairs, linearChunkFloats/(d*cols)))
 	a := make([]float64, chunk*d*cols)
 	b := make([]float64, chunk*d)
 	var interactions []*linearInteraction // one workspace per worker
-	if m.kind == LinearKind {
+	if m.kind == Kind {
 		maxN := 0
 		for _, src := range p.Sources {
 			maxN = max(maxN, len(src)/d)
@@ -272,7 +278,7 @@ func (m *Linear) normalEquations(p *LinearPairs) (*mat.SymDense, []float64) {
 // into a (row length paramCount) and b_i = √w_i (y_i − x_i) into b, spreading
 // the pairs over the cores (one interaction workspace each; nil for
 // linear-potential).
-func (m *Linear) designRows(p *LinearPairs, start, end int, a, b []float64, interactions []*linearInteraction) {
+func (m *Model) designRows(p *Pairs, start, end int, a, b []float64, interactions []*linearInteraction) {
 	d, cols, nf := p.D, m.paramCount(), m.basis.size()
 	workers := min(runtime.GOMAXPROCS(0), end-start)
 	if interactions != nil {
@@ -290,7 +296,7 @@ func (m *Linear) designRows(p *LinearPairs, start, end int, a, b []float64, inte
 				scale := sw * p.Tau[i]
 				t.fill(x)
 				m.basis.addJacobian(&t, rows, cols, scale)
-				if m.kind == LinearKind {
+				if m.kind == Kind {
 					interactions[w].addMeanJacobian(x, p.Sources[p.K[i]], rows[nf:], cols, scale)
 					for c := range d {
 						rows[c*cols+2*nf] = scale * p.Score[i*d+c]
@@ -347,7 +353,7 @@ func newLinearBasis(d int) (*linearBasis, error) {
 	}
 	nMono := intPow(linearMaxExponent+1, d)
 	nBump := intPow(linearGridSize, d)
-	factor := make([]uint8, 0, LinearFeatureCount(d)*d)
+	factor := make([]uint8, 0, FeatureCount(d)*d)
 	// Row-major digits of i in base `base`, offset into the factor table.
 	appendDigits := func(i, base, offset int) {
 		for a := range d {

@@ -1,4 +1,4 @@
-package models
+package networks
 
 import (
 	"math"
@@ -228,10 +228,10 @@ func TestMLPEvalConcurrentNoAllocs(t *testing.T) {
 	}
 }
 
-func TestNetKinds(t *testing.T) {
+func TestKinds(t *testing.T) {
 	want := []string{"jkonet-star", "potential", "potential-internal", "potential-interaction", "time-potential"}
-	if !slices.Equal(NetKinds(), want) {
-		t.Fatalf("NetKinds() = %v, want %v", NetKinds(), want)
+	if !slices.Equal(Kinds(), want) {
+		t.Fatalf("Kinds() = %v, want %v", Kinds(), want)
 	}
 	_, err := NewNet("linear-ish", 2, 0)
 	if err == nil {

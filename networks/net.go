@@ -1,7 +1,8 @@
-package models
+package networks
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"math/rand/v2"
 	"strings"
 )
@@ -23,8 +24,8 @@ var netKinds = []netKind{
 	{name: "time-potential", timed: true},
 }
 
-// NetKinds lists the model variants NewNet builds.
-func NetKinds() []string {
+// Kinds lists the model variants NewNet builds.
+func Kinds() []string {
 	names := make([]string, len(netKinds))
 	for i, k := range netKinds {
 		names[i] = k.name
@@ -73,7 +74,7 @@ func NewNet(kind string, d int, seed uint64) (*Net, error) {
 		}
 	}
 	if k.name == "" {
-		return nil, fmt.Errorf("unknown network model %q (want one of: %s)", kind, strings.Join(NetKinds(), ", "))
+		return nil, fmt.Errorf("unknown network model %q (want one of: %s)", kind, strings.Join(Kinds(), ", "))
 	}
 	if d < 1 {
 		return nil, fmt.Errorf("%s model: dimension %d, want at least 1", kind, d)
@@ -87,6 +88,9 @@ func NewNet(kind string, d int, seed uint64) (*Net, error) {
 	return n, nil
 }
 
+// Dim is the particle dimension.
+func (n *Net) Dim() int { return n.D }
+
 // HasInteraction reports whether the variant has an interaction network U.
 func (n *Net) HasInteraction() bool { return n.kind.interaction }
 
@@ -96,14 +100,14 @@ func (n *Net) HasInternal() bool { return n.kind.internal }
 // TimeDependent reports whether V takes the time as a last input.
 func (n *Net) TimeDependent() bool { return n.kind.timed }
 
-// Potential is the network V as an Energy in its own input dimension: D, or
+// Potential is the network V as an models.Energy in its own input dimension: D, or
 // D+1 on [x, t] for time-potential (then its gradient includes ∂V/∂t; use
 // PotentialAt for the field in x).
-func (n *Net) Potential() Energy { return n.potential() }
+func (n *Net) Potential() models.Energy { return n.potential() }
 
 // PotentialAt is x ↦ V(x) in dimension D at time t (t is ignored unless the
 // variant is time-dependent); its gradient is in x only.
-func (n *Net) PotentialAt(t float64) Energy {
+func (n *Net) PotentialAt(t float64) models.Energy {
 	if n.kind.timed {
 		return timedEnergy{n.potential(), t}
 	}
@@ -111,7 +115,7 @@ func (n *Net) PotentialAt(t float64) Energy {
 }
 
 // Interaction is the kernel U in dimension D, or nil if the variant has none.
-func (n *Net) Interaction() Energy {
+func (n *Net) Interaction() models.Energy {
 	if !n.kind.interaction {
 		return nil
 	}
@@ -129,14 +133,14 @@ func (n *Net) Beta() float64 {
 // Layout names the tensors of Params: "V.W1", "V.b1", "V.W2", "V.b2", "V.W3",
 // "V.b3", the same with "U." for the interaction, and "beta" (a scalar, shape
 // []).
-func (n *Net) Layout() []ParamTensor {
+func (n *Net) Layout() []models.ParamTensor {
 	v := n.potential()
 	layout := mlpLayout("V.", v.In, v.Hidden, 0)
 	if n.kind.interaction {
 		layout = append(layout, mlpLayout("U.", n.D, HiddenWidth, len(v.Params))...)
 	}
 	if i := n.betaIndex(); i >= 0 {
-		layout = append(layout, ParamTensor{Name: "beta", Offset: i, Shape: []int{}})
+		layout = append(layout, models.ParamTensor{Name: "beta", Offset: i, Shape: []int{}})
 	}
 	return layout
 }

@@ -1,7 +1,8 @@
-package models
+package networks
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -24,7 +25,7 @@ const HiddenWidth = 64
 //
 // Params is a view of In·H + H + H² + H + H + 1 numbers (H = Hidden) laid out
 // as [W₁ (In×H) | b₁ (H) | W₂ (H×H) | b₂ (H) | W₃ (H×1) | b₃ (1)], matrices
-// row-major. An MLP is an Energy in dimension In; Eval is safe for concurrent
+// row-major. An MLP is an models.Energy in dimension In; Eval is safe for concurrent
 // use (its scratch space comes from a pool) as long as Params is not written
 // meanwhile.
 type MLP struct {
@@ -37,27 +38,10 @@ func MLPParamCount(in, hidden int) int {
 	return in*hidden + hidden + hidden*hidden + hidden + hidden + 1
 }
 
-// ParamTensor names one tensor of a flat parameter buffer, so a model file can
-// store it by name: buffer[Offset : Offset+Size()] holds it row-major.
-type ParamTensor struct {
-	Name   string
-	Offset int
-	Shape  []int
-}
-
-// Size is the number of elements, the product of Shape (1 for a scalar).
-func (t ParamTensor) Size() int {
-	n := 1
-	for _, s := range t.Shape {
-		n *= s
-	}
-	return n
-}
-
 // mlpLayout describes the tensors of an MLP whose view starts at offset in
 // the flat buffer, named prefix+"W1", prefix+"b1", …, prefix+"b3".
-func mlpLayout(prefix string, in, hidden, offset int) []ParamTensor {
-	layout := []ParamTensor{
+func mlpLayout(prefix string, in, hidden, offset int) []models.ParamTensor {
+	layout := []models.ParamTensor{
 		{Name: "W1", Shape: []int{in, hidden}},
 		{Name: "b1", Shape: []int{hidden}},
 		{Name: "W2", Shape: []int{hidden, hidden}},

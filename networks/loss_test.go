@@ -1,4 +1,4 @@
-package models
+package networks
 
 import (
 	"math"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // testNet is a variant with LeCun weights, biases from N(0, 0.1²) and
@@ -96,7 +98,7 @@ func referenceLoss(n *Net, b *Batch) float64 {
 			}
 			residuals[a] = r
 		}
-		sum += b.W[i] * dot(residuals[0], residuals[sets-1])
+		sum += b.W[i] * floats.Dot(residuals[0], residuals[sets-1])
 		wsum += b.W[i]
 	}
 	return sum / wsum
@@ -111,7 +113,7 @@ type lossCase struct {
 // sets (the same for variants without an interaction, which ignore Others).
 func lossCases() []lossCase {
 	var cases []lossCase
-	for _, kind := range NetKinds() {
+	for _, kind := range Kinds() {
 		cases = append(cases, lossCase{kind, true}, lossCase{kind, false})
 	}
 	return cases
