@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/models"
@@ -93,15 +94,15 @@ func TestImplicitSolvesTheStep(t *testing.T) {
 			t.Fatalf("implicit x′ = %v, want %v", preds[0].X[i], want)
 		}
 	}
-	if preds[0].Unconverged != 0 {
-		t.Fatalf("%d particles did not converge", preds[0].Unconverged)
+	if len(preds[0].Unconverged) != 0 {
+		t.Fatalf("%d particles did not converge", len(preds[0].Unconverged))
 	}
 	// A stiff bowl (τa = 3 > 1), where fixed-point iteration diverges: the
 	// Newton steps still solve x′ = x/(1 + τa).
 	preds, _ = Predict(bowlModel{bowl{3}}, set, opts)
 	for i, x := range []float64{-2, 0.5, 3} {
-		if want := x / 4; math.Abs(preds[0].X[i]-want) > 1e-7 || preds[0].Unconverged != 0 {
-			t.Fatalf("stiff implicit x′ = %v, want %v (%d unconverged)", preds[0].X[i], want, preds[0].Unconverged)
+		if want := x / 4; math.Abs(preds[0].X[i]-want) > 1e-7 || len(preds[0].Unconverged) != 0 {
+			t.Fatalf("stiff implicit x′ = %v, want %v (%v unconverged)", preds[0].X[i], want, preds[0].Unconverged)
 		}
 	}
 	// A cubic potential, ∇V = z³: z + z³ = x, solved; and with one Newton
@@ -114,8 +115,60 @@ func TestImplicitSolvesTheStep(t *testing.T) {
 		}
 	}
 	opts.MaxIter = 1
-	if preds, _ = Predict(cubicModel{}, set, opts); preds[0].Unconverged != 3 {
-		t.Fatalf("one Newton step: %d of 3 particles reported unconverged", preds[0].Unconverged)
+	if preds, _ = Predict(cubicModel{}, set, opts); !slices.Equal(preds[0].Unconverged, []int{0, 1, 2}) {
+		t.Fatalf("one Newton step: rows %v reported unconverged, want all 3", preds[0].Unconverged)
+	}
+}
+
+// TestImplicitNeverTakesAWorseStep: where the implicit equation has no root
+// near the start, r(z) = z² + 1 (∇V(z) = z² + 1 − z + x with τ = 1), the
+// residual is smallest at z = x = 0, where J = 0: no step may leave it, and
+// the particle is reported. Where J is nearly singular, J = 1e-13 at the
+// start (r(z) = 1e-13·(z − x) + (z − x)² + 0.1), the Newton step is 10^12
+// long: it must be refused, not taken after the line search gives up.
+func TestImplicitNeverTakesAWorseStep(t *testing.T) {
+	opts := DefaultPredictOptions()
+	opts.Scheme = "implicit"
+	for _, c := range []struct {
+		name string
+		v    funcEnergy
+	}{
+		{"no root", func(z, x float64) float64 { return z*z + 1 - z + x }},
+		{"nearly singular", func(z, x float64) float64 { return 1e-13*(z-x) + (z-x)*(z-x) + 0.1 - z + x }},
+	} {
+		set := &snapshot.Set{D: 1, X: []float64{0, 1}, T: []float64{0, 1}}
+		preds, err := Predict(funcModel{c.v, set.X[0]}, set, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, z := set.X[0], preds[0].X[0]
+		r0 := math.Abs(c.v(x, x) + x - x) // r(x) = τ∇V(x)
+		r := math.Abs(z - x + c.v(z, x))
+		if !(r <= r0) || math.Abs(z-x) > 1 {
+			t.Errorf("%s: the step went from x = %v to z = %v, residual %v → %v", c.name, x, z, r0, r)
+		}
+		if !slices.Equal(preds[0].Unconverged, []int{0}) {
+			t.Errorf("%s: unconverged rows %v, want [0]", c.name, preds[0].Unconverged)
+		}
+	}
+}
+
+// funcEnergy is ∇V(z) of a 1-D potential given the step's start x.
+type funcEnergy func(z, x float64) float64
+
+// funcModel is the 1-D model whose ∇V is v(·, x0).
+type funcModel struct {
+	v  funcEnergy
+	x0 float64
+}
+
+func (funcModel) Dim() int                            { return 1 }
+func (m funcModel) PotentialAt(float64) models.Energy { return m }
+func (funcModel) Interaction() models.Energy          { return nil }
+func (funcModel) Beta() float64                       { return 0 }
+func (m funcModel) Eval(x []float64, d int, val, grad []float64) {
+	for i := range grad {
+		grad[i] = m.v(x[i], m.x0)
 	}
 }
 
@@ -166,5 +219,19 @@ func TestPredictRejects(t *testing.T) {
 	}
 	if _, err := Predict(bowlModel{}, set, DefaultPredictOptions()); err == nil {
 		t.Fatal("dimension mismatch accepted")
+	}
+}
+
+// TestSolveRefusesNearlySingular: a pivot of 1e-14 against entries of 1 is
+// rounding, not information, so the system counts as singular (the Newton
+// step falls back to the residual); a well-posed system is solved.
+func TestSolveRefusesNearlySingular(t *testing.T) {
+	a, b := []float64{1, 1, 1, 1 + 1e-14}, []float64{1, 2}
+	if solveInPlace(a, b, 2) {
+		t.Fatalf("solved a nearly singular system: x = %v", b)
+	}
+	a, b = []float64{2, 1, 1, 3}, []float64{3, 5}
+	if !solveInPlace(a, b, 2) || math.Abs(b[0]-0.8) > 1e-15 || math.Abs(b[1]-1.4) > 1e-15 {
+		t.Fatalf("2x + y = 3, x + 3y = 5: got %v, want [0.8 1.4]", b)
 	}
 }

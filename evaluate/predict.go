@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/simulate"
@@ -15,7 +16,8 @@ import (
 
 // PredictOptions configures one-step prediction.
 type PredictOptions struct {
-	// Scheme is "explicit" (default) or "implicit".
+	// Scheme is "explicit" or "implicit". DefaultPredictOptions says
+	// explicit; the CLI picks per model (implicit for networks).
 	Scheme string
 	Seed   uint64
 	// MeanInterval is the model's time unit: τ_k = (t_{k+1} − t_k)/MeanInterval;
@@ -41,8 +43,11 @@ type Prediction struct {
 	From, To float64
 	X        []float64 // n×d predicted points, in the order of the source rows
 	ID       []int64   // the source rows' ids, nil if the data have none
-	// Unconverged counts particles whose implicit iteration hit MaxIter.
-	Unconverged int
+	// Unconverged lists the source rows whose implicit step did not
+	// converge: the iteration hit MaxIter, or no step along the Newton (or
+	// fixed-point) direction lowered the residual. They keep the best
+	// iterate found.
+	Unconverged []int
 }
 
 // Predict moves every observed snapshot but the last one step of τ_k:
@@ -51,8 +56,8 @@ type Prediction struct {
 //	implicit: x′ = x − τ(∇V(x′) + mean_j ∇U(x − x_j)) + √(2τ|β|)·ξ,
 //
 // the implicit equation solved per particle by damped Newton steps (see
-// solveImplicit; the interaction stays explicit; the mean runs over the observed snapshot, self
-// included). V gets the target time. Noise comes from the PCG stream
+// solveImplicit; the interaction stays explicit; the mean runs over the
+// observed snapshot, self included). V gets the target time. Noise comes from the PCG stream
 // (seed, k).
 func Predict(m models.Model, set *snapshot.Set, opts PredictOptions) ([]Prediction, error) {
 	if set.D != m.Dim() {
@@ -104,11 +109,13 @@ func Predict(m models.Model, set *snapshot.Set, opts PredictOptions) ([]Predicti
 // Plain fixed-point iteration converges only where τ‖∇²V‖ < 1, slowly near
 // that bound and not at all for steep learned potentials, so we take damped
 // Newton steps z ← z − α J⁻¹r with J = I + τ∇²V(z) from central differences
-// of ∇V (2d gradient evaluations per step), halving α until ‖r‖ decreases.
-// Iteration starts at z = x and is batched over the particles not yet
-// converged (‖r‖∞ ≤ Tol). It returns how many particles did not converge
-// in MaxIter steps; their last iterate is kept.
-func solveImplicit(v models.Energy, x, next, drift []float64, tau float64, d int, opts PredictOptions) int {
+// of ∇V (2d gradient evaluations per step), halving α until ‖r‖ decreases;
+// where J is singular or nearly so the direction is r itself. A particle
+// whose residual no step lowers stops there. Iteration starts at z = x and
+// is batched over the particles not yet converged (‖r‖∞ ≤ Tol). It returns
+// the particles that did not converge (stopped, or still moving after
+// MaxIter steps); each keeps the iterate of smallest residual it reached.
+func solveImplicit(v models.Energy, x, next, drift []float64, tau float64, d int, opts PredictOptions) []int {
 	n := len(x) / d
 	grad := make([]float64, n*d)
 	v.Eval(x, d, nil, grad)
@@ -122,23 +129,29 @@ func solveImplicit(v models.Energy, x, next, drift []float64, tau float64, d int
 	for i := range active {
 		active[i] = i
 	}
-	active, res := s.unconverged(active, s.residuals(next, active), opts.Tol)
+	var stuck []int
+	active, res := s.unconverged(active, s.residuals(next, active), nil, opts.Tol)
 	for it := 0; it < opts.MaxIter && len(active) > 0; it++ {
 		steps := s.newtonSteps(next, active, res)
+		moved := make([]bool, len(active))
 		for a, i := range active {
-			s.lineSearch(next[i*d:(i+1)*d], i, res[a*d:(a+1)*d], steps[a*d:(a+1)*d])
+			moved[a] = s.lineSearch(next[i*d:(i+1)*d], i, res[a*d:(a+1)*d], steps[a*d:(a+1)*d])
+			if !moved[a] {
+				stuck = append(stuck, i)
+			}
 		}
-		active, res = s.unconverged(active, res, opts.Tol)
+		active, res = s.unconverged(active, res, moved, opts.Tol)
 	}
-	return len(active)
+	return slices.Sorted(slices.Values(append(stuck, active...)))
 }
 
-// unconverged keeps the particles of idx whose residual exceeds tol.
-func (s *newtonSolver) unconverged(idx []int, res []float64, tol float64) ([]int, []float64) {
+// unconverged keeps the particles of idx whose residual exceeds tol and,
+// when moved is not nil, whose last line search moved them.
+func (s *newtonSolver) unconverged(idx []int, res []float64, moved []bool, tol float64) ([]int, []float64) {
 	var still []int
 	var stillRes []float64
 	for a, i := range idx {
-		if r := res[a*s.d : (a+1)*s.d]; maxAbs(r) > tol {
+		if r := res[a*s.d : (a+1)*s.d]; maxAbs(r) > tol && (moved == nil || moved[a]) {
 			still = append(still, i)
 			stillRes = append(stillRes, r...)
 		}
@@ -174,7 +187,8 @@ func (s *newtonSolver) residuals(z []float64, idx []int) []float64 {
 
 // newtonSteps returns J⁻¹r for every particle of idx, J = I + τ∇²V(z_i) by
 // central differences of ∇V with step h = 1e-5·(1 + |z|); where J is
-// singular the step is r itself (a fixed-point step).
+// singular or nearly so (solveInPlace) the step is r itself (a fixed-point
+// step).
 func (s *newtonSolver) newtonSteps(z []float64, idx []int, res []float64) []float64 {
 	d := s.d
 	pts := make([]float64, 0, 2*d*len(idx)*d)
@@ -212,8 +226,10 @@ func (s *newtonSolver) newtonSteps(z []float64, idx []int, res []float64) []floa
 }
 
 // lineSearch moves particle i from z along −step, halving the step (at most
-// 20 times) until ‖r‖ decreases; r is updated to the new residual.
-func (s *newtonSolver) lineSearch(z []float64, i int, r, step []float64) {
+// 20 times) until ‖r‖ decreases, and updates r to the new residual. When no
+// trial lowers ‖r‖ (or the residual is not finite), z and r stay as they
+// were and it returns false.
+func (s *newtonSolver) lineSearch(z []float64, i int, r, step []float64) bool {
 	d := s.d
 	if s.one == nil {
 		s.one, s.oneGr = make([]float64, d), make([]float64, d)
@@ -228,16 +244,24 @@ func (s *newtonSolver) lineSearch(z []float64, i int, r, step []float64) {
 			s.oneGr[c] = s.one[c] - s.x[i*d+c] + s.tau*(s.oneGr[c]+s.inter[i*d+c])
 		}
 		if norm2(s.oneGr) < before {
-			break
+			copy(z, s.one)
+			copy(r, s.oneGr)
+			return true
 		}
 	}
-	copy(z, s.one)
-	copy(r, s.oneGr)
+	return false
 }
 
+// singularPivot is the smallest pivot, relative to the largest entry of the
+// matrix, that solveInPlace accepts: below it a Newton step would be
+// dominated by the rounding of the finite-difference Jacobian.
+const singularPivot = 1e-10
+
 // solveInPlace solves the d×d system a·x = b by Gaussian elimination with
-// partial pivoting, overwriting b with x (and a); false if a is singular.
+// partial pivoting, overwriting b with x (and a); false if a is singular or
+// nearly so (a pivot below singularPivot times a's largest entry).
 func solveInPlace(a, b []float64, d int) bool {
+	tiny := singularPivot * maxAbs(a)
 	for c := 0; c < d; c++ {
 		p := c
 		for r := c + 1; r < d; r++ {
@@ -245,7 +269,7 @@ func solveInPlace(a, b []float64, d int) bool {
 				p = r
 			}
 		}
-		if a[p*d+c] == 0 || math.IsNaN(a[p*d+c]) {
+		if !(math.Abs(a[p*d+c]) > tiny) { // also false for NaN
 			return false
 		}
 		for k := 0; k < d; k++ {

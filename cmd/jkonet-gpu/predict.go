@@ -145,9 +145,13 @@ func predictAndWarn(c *cli.Context, m models.Model, set *snapshot.Set, opts eval
 		return nil, fmt.Errorf("%s: %v", c.String("data"), err)
 	}
 	for _, p := range preds {
-		if p.Unconverged > 0 {
-			fmt.Fprintf(c.App.ErrWriter, "warning: t=%g → t=%g: the implicit step did not converge for %d of %d particles in %d iterations (last iterate used)\n",
-				p.From, p.To, p.Unconverged, len(p.X)/set.D, opts.MaxIter)
+		if n := len(p.Unconverged); n > 0 {
+			rows := fmt.Sprint(p.Unconverged[:min(n, 5)])
+			if n > 5 {
+				rows = rows[:len(rows)-1] + " …]"
+			}
+			fmt.Fprintf(c.App.ErrWriter, "warning: t=%g → t=%g: the implicit step did not converge for %d of %d particles (rows %s; %d iterations; the best iterate is used)\n",
+				p.From, p.To, n, len(p.X)/set.D, rows[1:len(rows)-1], opts.MaxIter)
 		}
 	}
 	return preds, nil
