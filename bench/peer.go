@@ -81,7 +81,7 @@ func RunPeer(script string, args any, arrays map[string][]float64, result any) e
 		return fmt.Errorf("python peer failed: %v: %s", err, msg)
 	}
 	if err := json.Unmarshal(stdout.Bytes(), result); err != nil {
-		return fmt.Errorf("python peer printed no JSON result: %v", err)
+		return fmt.Errorf("python peer printed no JSON result: %w", err)
 	}
 	return nil
 }

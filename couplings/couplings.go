@@ -122,14 +122,14 @@ func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
 		src, dst := snaps[k], snaps[k+1]
 		pairs, tr, err := couple(src, dst, d, opts)
 		if err != nil {
-			return nil, nil, fmt.Errorf("transition t=%v → t=%v: %v", src.Time, dst.Time, err)
+			return nil, nil, fmt.Errorf("transition t=%v → t=%v: %w", src.Time, dst.Time, err)
 		}
 		tr.From, tr.To = src.Time, dst.Time
 		rep.Transitions = append(rep.Transitions, tr)
 
 		mix, sr, err := fitDensity(dst, d, opts)
 		if err != nil {
-			return nil, nil, fmt.Errorf("density of snapshot t=%v: %v", dst.Time, err)
+			return nil, nil, fmt.Errorf("density of snapshot t=%v: %w", dst.Time, err)
 		}
 		rep.Snapshots = append(rep.Snapshots, sr)
 		first := len(c.W)

@@ -31,7 +31,7 @@ func Load(path string) (*Couplings, error) {
 	}
 	c, err := fromArchive(arch)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }

@@ -319,7 +319,7 @@ func (e *emState) mStep() error {
 		}
 	}
 	if err := m.factorCovariances(); err != nil {
-		return fmt.Errorf("density: mixture fit failed: some components have an ill-defined covariance (collapsed samples); use fewer components or a larger reg_covar (%v)", err)
+		return fmt.Errorf("density: mixture fit failed: some components have an ill-defined covariance (collapsed samples); use fewer components or a larger reg_covar (%w)", err)
 	}
 	return m.normaliseWeights()
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -232,5 +233,34 @@ func TestGraphBackendMatchesFused(t *testing.T) {
 		if d := math.Abs(fused.Params[i] - graph.Params[i]); d > 1e-9*(1+math.Abs(fused.Params[i])) {
 			t.Fatalf("parameter %d: fused %v, graph %v", i, fused.Params[i], graph.Params[i])
 		}
+	}
+}
+
+// wrappingBackend wraps its steps' errors, as a device backend adds its
+// context to a driver's error.
+type wrappingBackend struct{ Backend }
+
+func (w wrappingBackend) Step(lo, hi int, step uint64) error {
+	if err := w.Backend.Step(lo, hi, step); err != nil {
+		return fmt.Errorf("device: %w", err)
+	}
+	return nil
+}
+
+// TestWrappedNonFiniteErrorGetsItsEpoch: the trainer finds a NonFiniteError
+// behind a wrapped error (errors.As, not a type assertion) and returns it
+// with its epoch filled in.
+func TestWrappedNonFiniteErrorGetsItsEpoch(t *testing.T) {
+	p := quadraticProblem(20)
+	for i := range p.Pairs.X {
+		p.Pairs.X[i] *= 1e200
+	}
+	s := DefaultSettings()
+	s.Epochs = 3
+	_, b := newTrainer(t, "potential", p, s)
+	err := Train(context.Background(), wrappingBackend{b}, p, s, Observer{})
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Epoch != 1 || !strings.HasPrefix(err.Error(), "training stopped at epoch 1 (step 0)") {
+		t.Fatalf("got %v, want the wrapped NonFiniteError with epoch 1", err)
 	}
 }

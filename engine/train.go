@@ -128,11 +128,14 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 	}
 	epoch := int(st.Steps / stepsPerEpoch)
 	order := make([]int, pairs)
-	// fail completes a NonFiniteError with its epoch.
+	// fail returns a NonFiniteError found anywhere in err's chain, with its
+	// epoch filled in (a wrapper's message was formatted before the epoch
+	// was known), or err itself.
 	fail := func(err error) error {
 		var nf *NonFiniteError
 		if errors.As(err, &nf) {
 			nf.Epoch = int(nf.Step/stepsPerEpoch) + 1
+			return nf
 		}
 		return err
 	}

@@ -69,7 +69,7 @@ func panelPlot(p Panel, box Box, particles []float64) (*plot.Plot, error) {
 		}
 		sc, err := plotter.NewScatter(pts)
 		if err != nil {
-			return nil, fmt.Errorf("particles: %v", err)
+			return nil, fmt.Errorf("particles: %w", err)
 		}
 		sc.GlyphStyle.Radius = vg.Points(1)
 		sc.GlyphStyle.Color = color.RGBA{A: 140}

@@ -326,7 +326,7 @@ func solveSymmetric(gram *mat.SymDense, rhs []float64) ([]float64, error) {
 	}
 	// A mat.Condition error still comes with the solution; judge it by its values.
 	if _, illConditioned := err.(mat.Condition); err != nil && !illConditioned {
-		return nil, fmt.Errorf("linear model: normal equations cannot be solved (%v); try a larger ridge λ", err)
+		return nil, fmt.Errorf("linear model: normal equations cannot be solved (%w); try a larger ridge λ", err)
 	}
 	out := theta.RawVector().Data
 	for _, v := range out {

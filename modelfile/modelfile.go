@@ -76,7 +76,7 @@ func layout(kind string, dim int, params []float64) ([]models.ParamTensor, error
 func Save(path string, f *File) error {
 	lay, err := layout(f.Kind, f.Dim, f.Params)
 	if err != nil {
-		return fmt.Errorf("%s: %v", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	tensors := map[string]safetensors.Tensor{}
 	for _, t := range lay {
@@ -115,7 +115,7 @@ func Load(path string) (*File, error) {
 	}
 	f, err := fromTensors(tensors, meta)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return f, nil
 }
@@ -142,7 +142,7 @@ func fromTensors(tensors map[string]safetensors.Tensor, meta map[string]string) 
 	f.Params = make([]float64, count)
 	lay, err := layout(f.Kind, f.Dim, f.Params)
 	if err != nil {
-		return nil, fmt.Errorf("metadata \"kind\": %v", err)
+		return nil, fmt.Errorf("metadata \"kind\": %w", err)
 	}
 	for _, t := range lay {
 		ten, ok := tensors[t.Name]

@@ -42,7 +42,7 @@ func ReadFile(path string) (Archive, error) {
 func Read(r io.ReaderAt, size int64) (Archive, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("not an NPZ archive (%v)", err)
+		return nil, fmt.Errorf("not an NPZ archive (%w)", err)
 	}
 	var arch Archive
 	for _, f := range zr.File {
@@ -55,7 +55,7 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 		}
 		a, err := readEntry(f, size)
 		if err != nil {
-			return nil, fmt.Errorf("array %q: %v", name, err)
+			return nil, fmt.Errorf("array %q: %w", name, err)
 		}
 		arch = append(arch, Entry{Name: name, Array: a})
 	}
@@ -65,7 +65,7 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
 	rc, err := f.Open()
 	if err != nil {
-		return nil, fmt.Errorf("cannot open entry (%v)", err)
+		return nil, fmt.Errorf("cannot open entry (%w)", err)
 	}
 	defer rc.Close()
 	h, err := readHeader(rc)
@@ -86,7 +86,7 @@ func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
 	want := int64(n) * int64(itemSize)
 	raw, err := readData(rc, want, plausibleSize(f, archiveSize))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read data (%v)", err)
+		return nil, fmt.Errorf("cannot read data (%w)", err)
 	}
 	if int64(len(raw)) != want {
 		if int64(len(raw)) < want {
@@ -131,7 +131,7 @@ func readHeader(r io.Reader) (header, error) {
 	}
 	h, err := parseHeader(string(text))
 	if err != nil {
-		return header{}, fmt.Errorf("bad .npy header: %v", err)
+		return header{}, fmt.Errorf("bad .npy header: %w", err)
 	}
 	return h, nil
 }

@@ -40,16 +40,16 @@ func Write(w io.Writer, arch Archive) error {
 	seen := map[string]bool{}
 	for _, e := range arch {
 		if err := checkWritable(e, seen); err != nil {
-			return fmt.Errorf("array %q: %v", e.Name, err)
+			return fmt.Errorf("array %q: %w", e.Name, err)
 		}
 		fh := &zip.FileHeader{Name: e.Name + ".npy", Method: zip.Store, Modified: zipTime}
 		fh.SetMode(0o644)
 		ew, err := zw.CreateHeader(fh)
 		if err != nil {
-			return fmt.Errorf("array %q: %v", e.Name, err)
+			return fmt.Errorf("array %q: %w", e.Name, err)
 		}
 		if err := writeArray(ew, e.Array); err != nil {
-			return fmt.Errorf("array %q: write failed: %v", e.Name, err)
+			return fmt.Errorf("array %q: write failed: %w", e.Name, err)
 		}
 	}
 	return zw.Close()

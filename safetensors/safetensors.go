@@ -227,7 +227,7 @@ func Read(r io.ReaderAt, size int64) (map[string]Tensor, map[string]string, erro
 	}
 	var lenBytes [8]byte
 	if _, err := r.ReadAt(lenBytes[:], 0); err != nil {
-		return nil, nil, fmt.Errorf("cannot read the header length: %v", err)
+		return nil, nil, fmt.Errorf("cannot read the header length: %w", err)
 	}
 	headerLen := binary.LittleEndian.Uint64(lenBytes[:])
 	if headerLen > uint64(size-8) || headerLen > maxHeaderLen {
@@ -236,12 +236,12 @@ func Read(r io.ReaderAt, size int64) (map[string]Tensor, map[string]string, erro
 	}
 	header := make([]byte, headerLen)
 	if _, err := r.ReadAt(header, 8); err != nil {
-		return nil, nil, fmt.Errorf("cannot read the header: %v", err)
+		return nil, nil, fmt.Errorf("cannot read the header: %w", err)
 	}
 	bufLen := size - 8 - int64(headerLen)
 	spans, meta, err := parseHeader(header, bufLen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("header: %v", err)
+		return nil, nil, fmt.Errorf("header: %w", err)
 	}
 	if err := checkCoverage(spans, bufLen); err != nil {
 		return nil, nil, err
@@ -251,7 +251,7 @@ func Read(r io.ReaderAt, size int64) (map[string]Tensor, map[string]string, erro
 		raw := make([]byte, s.end-s.begin)
 		// ReaderAt may report io.EOF for an empty read at the end of the file.
 		if _, err := r.ReadAt(raw, 8+int64(headerLen)+s.begin); err != nil && len(raw) > 0 {
-			return nil, nil, fmt.Errorf("tensor %q: cannot read its data: %v", s.name, err)
+			return nil, nil, fmt.Errorf("tensor %q: cannot read its data: %w", s.name, err)
 		}
 		tensors[s.name] = decode(s, raw)
 	}
@@ -274,7 +274,7 @@ func parseHeader(header []byte, bufLen int64) ([]span, map[string]string, error)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, nil, fmt.Errorf("bad JSON (%v)", err)
+			return nil, nil, fmt.Errorf("bad JSON (%w)", err)
 		}
 		name := tok.(string) // object keys are strings once the token is valid
 		if seen[name] {
@@ -296,12 +296,12 @@ func parseHeader(header []byte, bufLen int64) ([]span, map[string]string, error)
 		}
 		s, err := checkEntry(name, e, bufLen)
 		if err != nil {
-			return nil, nil, fmt.Errorf("tensor %q: %v", name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		spans = append(spans, s)
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, nil, fmt.Errorf("bad JSON (%v)", err)
+		return nil, nil, fmt.Errorf("bad JSON (%w)", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, nil, errors.New("unexpected data after the JSON object")

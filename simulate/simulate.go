@@ -87,7 +87,7 @@ func Run(c Config) (*Result, error) {
 		}
 		folded, err := ot.FoldedFraction(x, next, d)
 		if err != nil {
-			return nil, fmt.Errorf("step %d: %v", step, err)
+			return nil, fmt.Errorf("step %d: %w", step, err)
 		}
 		res.Folded = append(res.Folded, folded)
 		if noiseScale > 0 {

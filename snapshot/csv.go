@@ -26,7 +26,7 @@ func loadCSV(path string, opts LoadOptions) (*Set, error) {
 		if errors.As(err, &pe) {
 			err = pe.Err // the path comes first already
 		}
-		return nil, fmt.Errorf("%s: cannot read: %v", path, err)
+		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
 	defer f.Close()
 	s, err := readCSV(f, opts)
@@ -117,13 +117,13 @@ func (s *Set) appendCSVRecord(rec []string, cols csvColumns) error {
 	for _, c := range cols.coords {
 		v, err := parseFinite(rec[c])
 		if err != nil {
-			return fmt.Errorf("column %q: %v", cols.names[c], err)
+			return fmt.Errorf("column %q: %w", cols.names[c], err)
 		}
 		s.X = append(s.X, v)
 	}
 	t, err := parseFinite(rec[cols.time])
 	if err != nil {
-		return fmt.Errorf("column %q: %v", cols.names[cols.time], err)
+		return fmt.Errorf("column %q: %w", cols.names[cols.time], err)
 	}
 	s.T = append(s.T, t)
 	if cols.id >= 0 {

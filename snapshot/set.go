@@ -86,7 +86,7 @@ func (s *Set) Validate() error {
 	if s.Meta != nil {
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(s.Meta, &obj); err != nil {
-			return fmt.Errorf(`field "meta": expected the bytes of a JSON object (%v)`, err)
+			return fmt.Errorf(`field "meta": expected the bytes of a JSON object (%w)`, err)
 		}
 	}
 	return nil

@@ -67,7 +67,7 @@ func Split(s *Set, by string, testFraction float64, seed uint64) (train, test *S
 		err = checkBothSides(times, groups, isTest, testFraction)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("split by %s: %v", by, err)
+		return nil, nil, fmt.Errorf("split by %s: %w", by, err)
 	}
 
 	kept := slices.Concat(groups...)

@@ -262,7 +262,7 @@ func largestFold(path string) (float64, error) {
 	}
 	var meta struct{ Folded []float64 }
 	if err := json.Unmarshal(set.Meta, &meta); err != nil || len(meta.Folded) == 0 {
-		return 0, fmt.Errorf("%s: no fold fractions in the meta JSON (%v)", path, err)
+		return 0, fmt.Errorf("%s: no fold fractions in the meta JSON (%w)", path, err)
 	}
 	return slices.Max(meta.Folded), nil
 }

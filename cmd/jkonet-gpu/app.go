@@ -38,7 +38,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // usageError turns urfave/cli's usage errors (unknown flag, bad value) into one
 // line instead of the full help text.
 func usageError(c *cli.Context, err error, _ bool) error {
-	return fmt.Errorf("%s: %v (see --help)", c.Command.FullName(), err)
+	return fmt.Errorf("%s: %w (see --help)", c.Command.FullName(), err)
 }
 
 var versionCommand = &cli.Command{

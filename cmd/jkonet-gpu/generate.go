@@ -59,15 +59,15 @@ func generate(c *cli.Context) error {
 	cfg := simulate.Config{Beta: meta.Beta, Dim: meta.Dim, Particles: meta.Particles, Steps: meta.Steps, DT: meta.DT, Seed: meta.Seed}
 	var err error
 	if cfg.Potential, err = zoo.Get(meta.Potential); err != nil {
-		return fmt.Errorf("--potential: %v", err)
+		return fmt.Errorf("--potential: %w", err)
 	}
 	if meta.Interaction != "" {
 		if cfg.Interaction, err = zoo.Get(meta.Interaction); err != nil {
-			return fmt.Errorf("--interaction: %v", err)
+			return fmt.Errorf("--interaction: %w", err)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("--%v", err)
+		return fmt.Errorf("--%w", err)
 	}
 	out := c.String("out")
 	if err := atomicfile.CheckWritable(out); err != nil {

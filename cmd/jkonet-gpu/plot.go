@@ -53,7 +53,7 @@ func plotAction(c *cli.Context) error {
 		}
 		m, err := f.Model()
 		if err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		last := (f.Times[len(f.Times)-1] - f.TimeOrigin()) / f.MeanInterval
 		panels = append(panels, figure.Panel{Title: "learned V (" + f.Kind + ")", V: m.PotentialAt(last)})

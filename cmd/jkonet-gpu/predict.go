@@ -80,7 +80,7 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 			return nil, opts, err
 		}
 		if m, err = f.Model(); err != nil {
-			return nil, opts, fmt.Errorf("%s: %v", path, err)
+			return nil, opts, fmt.Errorf("%s: %w", path, err)
 		}
 		if f.Dim != set.D {
 			return nil, opts, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
@@ -108,11 +108,11 @@ func truthModel(potential, interaction string, beta, dt float64, set *snapshot.S
 	t := &models.Truth{D: set.D, TrueBeta: beta, DT: dt}
 	var err error
 	if t.V, err = zoo.Get(potential); err != nil {
-		return nil, fmt.Errorf("--truth: %v", err)
+		return nil, fmt.Errorf("--truth: %w", err)
 	}
 	if interaction != "" {
 		if t.W, err = zoo.Get(interaction); err != nil {
-			return nil, fmt.Errorf("--interaction: %v", err)
+			return nil, fmt.Errorf("--interaction: %w", err)
 		}
 	}
 	if t.DT <= 0 {
@@ -142,7 +142,7 @@ func dataTruth(set *snapshot.Set) *models.Truth {
 func predictAndWarn(c *cli.Context, m models.Model, set *snapshot.Set, opts evaluate.PredictOptions) ([]evaluate.Prediction, error) {
 	preds, err := evaluate.Predict(m, set, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", c.String("data"), err)
+		return nil, fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	for _, p := range preds {
 		if n := len(p.Unconverged); n > 0 {

@@ -29,7 +29,7 @@ func preprocess(c *cli.Context) error {
 	}
 	cp, rep, err := couplings.Compute(set, couplingOptions(c))
 	if err != nil {
-		return fmt.Errorf("%s: %v", c.String("data"), err)
+		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	if err := cp.Save(out); err != nil {
 		return err

@@ -23,9 +23,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestInterruptWritesCheckpoint: SIGINT during training writes a checkpoint
-// and exits non-zero with one line; --resume continues from it.
+// TestInterruptWritesCheckpoint: SIGINT during training, or SIGTERM (what a
+// scheduler sends before it kills a job), writes a checkpoint and exits
+// non-zero with one line; --resume continues from it.
 func TestInterruptWritesCheckpoint(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { interruptAndResume(t, sig) })
+	}
+}
+
+func interruptAndResume(t *testing.T, sig syscall.Signal) {
 	dir := t.TempDir()
 	train, _ := smallRun(t, dir)
 	out, logPath := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "log.jsonl")
@@ -47,7 +54,7 @@ func TestInterruptWritesCheckpoint(t *testing.T) {
 			t.Fatal("training logged no epoch within 60 s")
 		}
 	}
-	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Process.Signal(sig)
 	if err := cmd.Wait(); err == nil {
 		t.Fatal("interrupted training exited 0")
 	}

@@ -46,7 +46,7 @@ func split(c *cli.Context) error {
 	}
 	train, test, err := snapshot.Split(set, c.String("by"), c.Float64("test-fraction"), c.Uint64("seed"))
 	if err != nil {
-		return fmt.Errorf("%s: %v", c.String("data"), err)
+		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	if err := train.Save(trainPath); err != nil {
 		return err

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -88,7 +90,7 @@ func train(c *cli.Context) error {
 	}
 	problem, err := engine.NewProblem(cp, set)
 	if err != nil {
-		return fmt.Errorf("%s: %v", c.String("couplings"), err)
+		return fmt.Errorf("%s: %w", c.String("couplings"), err)
 	}
 	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling")}
 	start := time.Now()
@@ -106,7 +108,9 @@ func train(c *cli.Context) error {
 		return err
 	}
 	rec.Beta, rec.Seconds = m.Beta(), time.Since(start).Seconds()
-	f.Training, _ = json.Marshal(rec)
+	if f.Training, err = rec.encode(); err != nil {
+		return err
+	}
 	if err := modelfile.Save(out, f); err != nil {
 		return err
 	}
@@ -130,7 +134,7 @@ func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings,
 	}
 	cp, rep, err := couplings.Compute(set, couplingOptions(c))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", c.String("data"), err)
+		return nil, fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	warnCouplings(c.App.ErrWriter, rep)
 	if path != "" {
@@ -154,7 +158,7 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
 }
 
-func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (*modelfile.File, error) {
+func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (result *modelfile.File, err error) {
 	s := engine.Settings{
 		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Clip: 10,
 		Seed: c.Uint64("seed"), Samples: engine.SamplesAuto, Precision: c.String("precision"),
@@ -208,7 +212,9 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		f := file(st)
 		f.M, f.V, f.Steps = st.M, st.V, st.Steps
-		f.Training, _ = json.Marshal(rec)
+		if f.Training, err = rec.encode(); err != nil {
+			return err
+		}
 		return modelfile.Save(ckpt, f)
 	}
 	if path := c.String("resume"); path != "" {
@@ -220,7 +226,11 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if err != nil {
 		return nil, err
 	}
-	defer closeLog()
+	defer func() {
+		if cerr := closeLog(); cerr != nil && err == nil {
+			result, err = nil, fmt.Errorf("--log-json: %w", cerr)
+		}
+	}()
 	bar := progress.New("epoch", s.Epochs, c.Bool("quiet"))
 	start := time.Now()
 	every := c.Int("checkpoint-every")
@@ -237,13 +247,16 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		bar.Update(r.Epoch, fmt.Sprintf("loss %.4g", r.Loss))
 		if logJSON != nil {
-			line, _ := json.Marshal(struct {
+			line, err := json.Marshal(struct {
 				engine.EpochReport
 				Beta    float64 `json:"beta"`
 				Seconds float64 `json:"seconds"`
 			}{r, beta, time.Since(start).Seconds()})
+			if err != nil {
+				return fmt.Errorf("--log-json: epoch %d: %w", r.Epoch, err)
+			}
 			if _, err := fmt.Fprintf(logJSON, "%s\n", line); err != nil {
-				return fmt.Errorf("--log-json: %v", err)
+				return fmt.Errorf("--log-json: %w", err)
 			}
 		}
 		if every > 0 && r.Epoch%every == 0 && r.Epoch < s.Epochs { // the last one is written after training
@@ -251,13 +264,15 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		return nil
 	}}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM is what a scheduler sends before it kills a job: checkpoint
+	// and stop, as on Ctrl-C.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err = engine.Train(ctx, backend, p, s, obs)
 	bar.Done()
 	if errors.Is(err, context.Canceled) {
 		if cerr := saveCheckpoint(); cerr != nil {
-			return nil, fmt.Errorf("interrupted, and the checkpoint failed: %v", cerr)
+			return nil, fmt.Errorf("interrupted, and the checkpoint failed: %w", cerr)
 		}
 		st, serr := backend.State()
 		if serr != nil {
@@ -296,7 +311,7 @@ func resume(path, kind string, p *engine.Problem, rec *trainingRecord, b engine.
 	}
 	var old trainingRecord
 	if err := json.Unmarshal(f.Training, &old); err != nil {
-		return fmt.Errorf("%s: metadata \"training\": %v", path, err)
+		return fmt.Errorf("%s: metadata \"training\": %w", path, err)
 	}
 	for _, d := range []struct {
 		flag      string
@@ -311,20 +326,37 @@ func resume(path, kind string, p *engine.Problem, rec *trainingRecord, b engine.
 	return b.SetState(&engine.State{Params: f.Params, M: f.M, V: f.V, Steps: f.Steps})
 }
 
-// openLog opens the --log-json destination.
-func openLog(c *cli.Context) (io.Writer, func(), error) {
+// openLog opens the --log-json destination; the returned func closes it.
+func openLog(c *cli.Context) (io.Writer, func() error, error) {
+	none := func() error { return nil }
 	switch path := c.String("log-json"); path {
 	case "":
-		return nil, func() {}, nil
+		return nil, none, nil
 	case "-":
-		return c.App.Writer, func() {}, nil
+		return c.App.Writer, none, nil
 	default:
 		f, err := os.Create(path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--log-json: %v", err)
+			return nil, nil, fmt.Errorf("--log-json: %w", err)
 		}
-		return f, func() { f.Close() }, nil
+		return f, f.Close, nil
 	}
+}
+
+// encode is the record as JSON for the model file's metadata. A number
+// that is not finite is an error naming its field: JSON has no NaN, and a
+// record that did not encode would leave a checkpoint that --resume cannot
+// read.
+func (r trainingRecord) encode() ([]byte, error) {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"lr", r.LR}, {"beta", r.Beta}, {"final_loss", r.FinalLoss}, {"seconds", r.Seconds}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return nil, fmt.Errorf("training record: %s is %v, expected a finite number", f.name, f.v)
+		}
+	}
+	return json.Marshal(r)
 }
 
 func allZero(v []float64) bool {
