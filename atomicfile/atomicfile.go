@@ -1,19 +1,30 @@
 // Package atomicfile writes output files so that a failure never leaves a
 // half-written file behind: the content goes to a temporary file in the same
-// directory, which is renamed over the destination only once it is complete.
+// directory, which is flushed to stable storage and renamed over the
+// destination only once it is complete, and the directory is flushed after
+// the rename. A process that dies, or a node that loses power, leaves the old
+// file or the new one, never a mixture or an empty file.
 package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
-// Write creates path atomically with the bytes that fill writes. If fill
-// returns an error, or any step of writing fails, path is left untouched
-// and the temporary file is removed.
+// syncFile flushes an open file or directory to stable storage (fsync);
+// tests replace it to see what is flushed and when.
+var syncFile = (*os.File).Sync
+
+// Write creates path atomically with the bytes that fill writes: the
+// temporary file is fsynced before the rename, and its directory after it,
+// so that the rename cannot reach the disk before the data. If fill returns
+// an error, or any step of writing fails, path is left untouched and the
+// temporary file is removed.
 func Write(path string, fill func(w io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -39,11 +50,28 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = tmp.Chmod(0o644); err != nil {
 		return fmt.Errorf("%s: %v", path, unwrapPathError(err))
 	}
+	if err = syncFile(tmp); err != nil {
+		return fmt.Errorf("%s: cannot flush to disk: %v", path, unwrapPathError(err))
+	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("%s: write failed: %v", path, unwrapPathError(err))
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("%s: cannot write output file: %v", path, unwrapPathError(err))
+	}
+	return syncDir(dir, path)
+}
+
+// syncDir flushes the directory entry of a renamed file. File systems that
+// cannot fsync a directory (EINVAL) are left as they are.
+func syncDir(dir, path string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%s: written, but its directory cannot be flushed to disk: %v", path, unwrapPathError(err))
+	}
+	defer d.Close()
+	if err := syncFile(d); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("%s: written, but its directory cannot be flushed to disk: %v", path, unwrapPathError(err))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -51,5 +52,37 @@ func TestUnwritable(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("CheckWritable left %d files", len(entries))
+	}
+}
+
+// TestWriteFlushesBeforeAndAfterRename: the data reach the disk before the
+// rename that makes them the destination (else a power loss can leave an
+// empty file under the destination's name), and the directory entry after
+// it (else the rename itself can be lost).
+func TestWriteFlushesBeforeAndAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ckpt.safetensors")
+	var synced []string
+	syncFile = func(f *os.File) error {
+		_, err := os.Stat(path)
+		synced = append(synced, fmt.Sprintf("%s (destination exists: %v)", filepath.Base(f.Name()), err == nil))
+		return f.Sync()
+	}
+	defer func() { syncFile = (*os.File).Sync }()
+	if err := Write(path, func(w io.Writer) error { _, err := io.WriteString(w, "state"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 2 || !strings.HasPrefix(synced[0], ".ckpt.safetensors.tmp-") || !strings.HasSuffix(synced[0], "(destination exists: false)") ||
+		synced[1] != filepath.Base(dir)+" (destination exists: true)" {
+		t.Fatalf("flushed %q, want the temporary file before the rename, then the directory", synced)
+	}
+	// A failed flush leaves no file behind.
+	syncFile = func(*os.File) error { return errors.New("I/O error") }
+	err := Write(filepath.Join(dir, "other"), func(w io.Writer) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "cannot flush to disk: I/O error") {
+		t.Fatalf("failed flush: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "other")); err == nil {
+		t.Fatal("a file whose flush failed was renamed into place")
 	}
 }
