@@ -35,7 +35,7 @@ type Options struct {
 
 // DefaultOptions are the spec's settings: exact OT, 10-component mixtures.
 func DefaultOptions() Options {
-	return Options{Method: "exact", Epsilon: 0.01, Tol: 1e-6, MaxIter: 10000, Components: density.DefaultComponents}
+	return Options{Method: "exact", Epsilon: 0.01, Tol: ot.DefaultSinkhornTol, MaxIter: ot.DefaultSinkhornMaxIter, Components: density.DefaultComponents}
 }
 
 // Couplings holds all pairs of all transitions, stacked in transition order.

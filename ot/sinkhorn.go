@@ -21,10 +21,11 @@ type SinkhornOptions struct {
 	MaxIter int
 }
 
-// Defaults of SinkhornOptions.
+// Defaults of SinkhornOptions, and of preprocess's --sinkhorn-tol and
+// --sinkhorn-max-iter (through couplings.DefaultOptions).
 const (
 	DefaultSinkhornTol     = 1e-6
-	DefaultSinkhornMaxIter = 1000
+	DefaultSinkhornMaxIter = 10000
 )
 
 // RowMass is the share of each source's mass that the pairs of an entropic

@@ -59,16 +59,20 @@ func preprocess(c *cli.Context) error {
 }
 
 // couplingFlags configure the coupling precomputation (preprocess, and
-// train when it computes the couplings itself).
-var couplingFlags = []cli.Flag{
-	&cli.StringFlag{Name: "coupling", Usage: "exact, sinkhorn, or ids (pair the rows that share a trajectory id: tracked data)", Value: "exact"},
-	&cli.IntFlag{Name: "ot-block", Usage: "solve index blocks of this many particles (0: whole snapshots)"},
-	&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: 0.01},
-	&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost"},
-	&cli.Float64Flag{Name: "sinkhorn-tol", Usage: "sinkhorn: stop when the marginal error is below this", Value: 1e-6},
-	&cli.IntFlag{Name: "sinkhorn-max-iter", Usage: "sinkhorn: iteration cap", Value: 10000},
-	&cli.IntFlag{Name: "components", Usage: "Gaussian mixture components per snapshot", Value: 10},
-}
+// train when it computes the couplings itself); their defaults are
+// couplings.DefaultOptions.
+var couplingFlags = func() []cli.Flag {
+	def := couplings.DefaultOptions()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "coupling", Usage: "exact, sinkhorn, or ids (pair the rows that share a trajectory id: tracked data)", Value: def.Method},
+		&cli.IntFlag{Name: "ot-block", Usage: "solve index blocks of this many particles (0: whole snapshots)", Value: def.Block},
+		&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: def.Epsilon},
+		&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost", Value: def.EpsilonAbsolute},
+		&cli.Float64Flag{Name: "sinkhorn-tol", Usage: "sinkhorn: stop when the marginal error is below this", Value: def.Tol},
+		&cli.IntFlag{Name: "sinkhorn-max-iter", Usage: "sinkhorn: iteration cap", Value: def.MaxIter},
+		&cli.IntFlag{Name: "components", Usage: "Gaussian mixture components per snapshot", Value: def.Components},
+	}
+}()
 
 func couplingOptions(c *cli.Context) couplings.Options {
 	return couplings.Options{

@@ -39,9 +39,9 @@ var trainCommand = &cli.Command{
 		dataFlag, timeColFlag, outFlag,
 		&cli.StringFlag{Name: "model", Usage: "one of: " + strings.Join(modelKinds, ", "), Value: "jkonet-star"},
 		&cli.StringFlag{Name: "couplings", Usage: "couplings file from preprocess; computed and written there if it does not exist"},
-		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: 1000},
-		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: 250},
-		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: 1e-3},
+		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: engine.DefaultSettings().Epochs},
+		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: engine.DefaultSettings().BatchSize},
+		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: engine.DefaultSettings().LR},
 		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot (default: exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " on the CPU)"},
 		deviceFlag, precisionFlag,
 		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
@@ -159,10 +159,9 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 }
 
 func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (result *modelfile.File, err error) {
-	s := engine.Settings{
-		Epochs: c.Int("epochs"), BatchSize: c.Int("batch-size"), LR: c.Float64("lr"), Clip: 10,
-		Seed: c.Uint64("seed"), Samples: engine.SamplesAuto, Precision: c.String("precision"),
-	}
+	s := engine.DefaultSettings()
+	s.Epochs, s.BatchSize, s.LR = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr")
+	s.Seed, s.Precision = c.Uint64("seed"), c.String("precision")
 	if c.IsSet("interaction-samples") {
 		if s.Samples = c.Int("interaction-samples"); s.Samples < 0 {
 			return nil, fmt.Errorf("--interaction-samples: expected ≥ 0 (0: exact), got %d", s.Samples)

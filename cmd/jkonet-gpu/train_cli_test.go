@@ -9,8 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/urfave/cli/v2"
 )
 
 // smallRun generates and splits a small data set and returns the train and
@@ -142,5 +146,45 @@ func TestTrainingRecordRefusesNonFinite(t *testing.T) {
 	rec.FinalLoss = math.NaN()
 	if _, err := rec.encode(); err == nil || err.Error() != "training record: final_loss is NaN, expected a finite number" {
 		t.Fatalf("NaN final loss: %v", err)
+	}
+}
+
+// TestFlagDefaultsAreTheLibraries: every default of the training and
+// coupling flags is the library's (engine.DefaultSettings,
+// couplings.DefaultOptions, and ot's for Sinkhorn), so the CLI and the
+// libraries cannot drift apart.
+func TestFlagDefaultsAreTheLibraries(t *testing.T) {
+	s, o := engine.DefaultSettings(), couplings.DefaultOptions()
+	if o.MaxIter != ot.DefaultSinkhornMaxIter || o.Tol != ot.DefaultSinkhornTol {
+		t.Errorf("couplings.DefaultOptions has Sinkhorn cap %d and tolerance %g, ot's defaults are %d and %g",
+			o.MaxIter, o.Tol, ot.DefaultSinkhornMaxIter, ot.DefaultSinkhornTol)
+	}
+	want := map[string]any{
+		"epochs": s.Epochs, "batch-size": s.BatchSize, "lr": s.LR,
+		"coupling": o.Method, "ot-block": o.Block, "epsilon": o.Epsilon, "epsilon-absolute": o.EpsilonAbsolute,
+		"sinkhorn-tol": o.Tol, "sinkhorn-max-iter": o.MaxIter, "components": o.Components,
+	}
+	for _, f := range trainCommand.Flags {
+		var got any
+		switch f := f.(type) {
+		case *cli.IntFlag:
+			got = f.Value
+		case *cli.Float64Flag:
+			got = f.Value
+		case *cli.StringFlag:
+			got = f.Value
+		case *cli.BoolFlag:
+			got = f.Value
+		}
+		name := f.Names()[0]
+		if w, ok := want[name]; ok {
+			if got != w {
+				t.Errorf("--%s defaults to %v, the library to %v", name, got, w)
+			}
+			delete(want, name)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("train has no flags %v", want)
 	}
 }
