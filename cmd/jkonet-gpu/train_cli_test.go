@@ -6,15 +6,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/urfave/cli/v2"
 )
 
 // smallRun generates and splits a small data set and returns the train and
@@ -202,5 +204,41 @@ func TestFlagDefaultsAreTheLibraries(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("train has no flags %v", want)
+	}
+}
+
+// TestSameResultsWhateverTheCores: the whole pipeline (couplings, training,
+// prediction) gives the same model tensors and a byte-identical prediction
+// file with 1 and 3 OS threads. Only the model file's training.seconds (a
+// wall-clock time) differs between runs.
+func TestSameResultsWhateverTheCores(t *testing.T) {
+	dir := t.TempDir()
+	train, test := smallRun(t, dir, "--interaction", "sphere", "--beta", "0.1")
+	var tensors [2][]float64
+	var preds [2][]byte
+	for i, procs := range []string{"1", "3"} {
+		model, pred := filepath.Join(dir, "m"+procs+".safetensors"), filepath.Join(dir, "p"+procs+".npz")
+		env := []string{"GOMAXPROCS=" + procs}
+		if status, _, stderr := child(t, env, "train", "--data", train, "--model", "jkonet-star", "--device", "cpu", "--epochs", "3",
+			"--batch-size", "40", "--quiet", "--out", model); status != 0 {
+			t.Fatalf("train with GOMAXPROCS=%s: %s", procs, stderr)
+		}
+		if status, _, stderr := child(t, env, "predict", "--model", model, "--data", test, "--quiet", "--out", pred); status != 0 {
+			t.Fatalf("predict with GOMAXPROCS=%s: %s", procs, stderr)
+		}
+		f, err := modelfile.Load(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensors[i] = f.Params
+		if preds[i], err = os.ReadFile(pred); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(tensors[0], tensors[1]) {
+		t.Fatal("the model's tensors differ between GOMAXPROCS 1 and 3")
+	}
+	if !bytes.Equal(preds[0], preds[1]) {
+		t.Fatal("the prediction files differ between GOMAXPROCS 1 and 3")
 	}
 }
