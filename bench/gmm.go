@@ -41,7 +41,7 @@ type MixtureResult struct {
 	GoConverged, SklearnConverged         bool
 }
 
-// DefaultMixtureCases are the cases of DESIGN.md §5: 4000 points in R^5,
+// DefaultMixtureCases are the cases of docs/architecture.md §7: 4000 points in R^5,
 // K = 10, uniform and clustered.
 func DefaultMixtureCases() []MixtureCase {
 	return []MixtureCase{

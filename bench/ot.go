@@ -14,7 +14,7 @@ import (
 var otEMDScript string
 
 // OTCostTolerance is the largest relative difference between the optimal
-// costs found by ot.Exact and POT that counts as equal (DESIGN.md §5).
+// costs found by ot.Exact and POT that counts as equal (docs/architecture.md §7).
 const OTCostTolerance = 1e-9
 
 // potNumItermax is POT's network simplex iteration cap: far above what the
@@ -33,7 +33,7 @@ func (c OTCase) Name() string {
 	return fmt.Sprintf("%dx%d d%d", c.N, c.M, c.D)
 }
 
-// DefaultOTCases are the cases of DESIGN.md §5: n = m = 1000, 2000, 4000
+// DefaultOTCases are the cases of docs/architecture.md §7: n = m = 1000, 2000, 4000
 // in d = 2 and d = 5, and 1500 × 2500 in d = 2; plus 2000 × 1999, the
 // near-square shape (gcd 1) that snapshots split independently give.
 func DefaultOTCases() []OTCase {

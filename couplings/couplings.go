@@ -1,5 +1,5 @@
 // Package couplings precomputes what JKOnet* training needs from the data
-// (DESIGN.md §1): for every transition k → k+1 between consecutive snapshots,
+// (docs/design.md §2): for every transition k → k+1 between consecutive snapshots,
 // the optimal-transport coupling pairs (x_i, y_j, w_ij) and the density score
 // s(y) of the target snapshot at every y_j. It is computed once per data set,
 // per transition, so it can be sharded and cached.
@@ -44,7 +44,7 @@ type Couplings struct {
 	X, Y  []float64 // K×d sources and targets
 	W     []float64 // K plan weights
 	K     []int64   // K transition indices: pair p belongs to times[K[p]] → times[K[p]+1]
-	Tau   []float64 // K time steps τ_k (DESIGN.md §1, "Time step")
+	Tau   []float64 // K time steps τ_k (docs/design.md §1.3)
 	Score []float64 // K×d density score s(y) of the target snapshot
 	Times []float64 // T+1 snapshot time labels
 }
@@ -164,7 +164,7 @@ func (o Options) validate() error {
 }
 
 // couple solves one transition and keeps the pairs that carry the plan's
-// mass (DESIGN.md §1): w > 1/(10·max(n, m)) for exact plans; for entropic
+// mass (docs/design.md §2.1): w > 1/(10·max(n, m)) for exact plans; for entropic
 // plans, per source the fewest targets holding 99% of its row mass. Method
 // "ids" pairs the rows that share a trajectory id instead.
 func couple(src, dst snapshot.Snapshot, d int, opts Options) ([]ot.Pair, TransitionReport, error) {

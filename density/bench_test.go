@@ -6,7 +6,7 @@ import (
 )
 
 // BenchmarkFitMixture fits K = 10 components to 4000 uniform points in R^5
-// (the DESIGN.md §5 case; the side-by-side run with scikit-learn is
+// (the docs/architecture.md §7 case; the side-by-side run with scikit-learn is
 // bench.CompareMixture).
 func BenchmarkFitMixture(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))

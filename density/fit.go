@@ -7,7 +7,7 @@ import (
 )
 
 // Defaults of FitMixture: scikit-learn's GaussianMixture settings of
-// DESIGN.md §1.
+// docs/design.md §2.2.
 const (
 	DefaultComponents = 10
 	DefaultTol        = 1e-3
@@ -47,7 +47,7 @@ type FitInfo struct {
 // FitMixture fits a Gaussian mixture with full covariances to the n =
 // len(x)/d points of x as scikit-learn's GaussianMixture(n_components=K,
 // covariance_type='full', tol, reg_covar, max_iter, init_params='kmeans',
-// n_init=1) does, then applies the component filter of DESIGN.md §1.
+// n_init=1) does, then applies the component filter of docs/design.md §2.2.
 //
 // Initialisation: k-means++ seeding and Lloyd iterations (scikit-learn's KMeans,
 // n_init=1), responsibilities set to the k-means labels. EM: the E-step sets

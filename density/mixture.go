@@ -1,6 +1,6 @@
 // Package density fits Gaussian mixtures to point clouds and evaluates the
 // analytic score ∇log ρ of the clipped mixture density that JKOnet* uses for
-// the internal-energy (diffusion) term (DESIGN.md §1, "Density score").
+// the internal-energy (diffusion) term (docs/design.md §2.2).
 //
 // Points are flat row-major slices: n points of dimension d, point i in
 // x[i*d : (i+1)*d].
@@ -169,7 +169,7 @@ func (m *Mixture) CovarianceDet(k int) float64 { return math.Exp(m.logDets[k]) }
 
 // FilterComponents returns the mixture restricted to the components with
 // det Σ_k > minDet (any det when minDet < 0) and a positive weight, weights
-// renormalised (DESIGN.md §1). The result may be Empty.
+// renormalised (docs/design.md §2.2). The result may be Empty.
 func (m *Mixture) FilterComponents(minDet float64) *Mixture {
 	keep := make([]int, 0, len(m.weights))
 	for k, ld := range m.logDets {

@@ -17,9 +17,9 @@ func init() {
 // DefaultCPUSamples is the size of each of the two interaction subsamples per
 // pair that the CPU backends use when the settings leave it to them
 // (SamplesAuto): the smallest that reached the exact mean's one-step W1
-// within 10% (mean of 3 seeds) on strongly interacting data, at about 4× the
-// cost of 4 samples and a tenth of the exact mean's (README, "Interaction
-// estimator"; bench/interaction_samples.sh).
+// within 10% (mean of 3 seeds) on strongly interacting data, at 2.5× the
+// time of 4 samples and 6% of the exact mean's (bench/interaction_samples.md,
+// produced by bench/interaction_samples.sh).
 const DefaultCPUSamples = 16
 
 // cpuBackend assembles batches in host memory and runs the fused pure-Go
@@ -238,7 +238,7 @@ func (b *cpuBackend) probeExact(pairs []int, step uint64) (networks.Loss, []floa
 // interaction samples of pair p at step step are philox.Index(seed, step, p,
 // a·S + s, n) for sample s of set a ∈ {0, 1}: two independent subsamples
 // drawn with replacement from the target population (E[r₀·r₁] = ‖r‖²,
-// DESIGN.md §1).
+// docs/design.md §3.2).
 func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	c, d, bt := b.problem.Pairs, b.problem.D, &b.batch
 	n := len(pairs)

@@ -10,7 +10,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
 
-// Settings are the training hyper-parameters (DESIGN.md §1).
+// Settings are the training hyper-parameters (docs/design.md §4.4).
 type Settings struct {
 	Epochs    int     // passes over all coupling pairs (1000)
 	BatchSize int     // pairs per step, shuffled across transitions (250)

@@ -1,6 +1,6 @@
 // Package evaluate predicts snapshots with a model and scores predictions by
-// their Wasserstein distance to the observed snapshots (DESIGN.md §1,
-// "Prediction" and "Evaluation").
+// their Wasserstein distance to the observed snapshots (docs/design.md
+// §6 and §7).
 package evaluate
 
 import (

@@ -32,7 +32,7 @@
 
 namespace {
 
-constexpr int H = 64;        // hidden width (models.HiddenWidth)
+constexpr int H = 64;        // hidden width (networks.HiddenWidth)
 constexpr int LD = H + 1;    // row stride of the rows×H tiles and of W2 in shared memory (no bank conflicts)
 constexpr int TILE = 32;     // rows per tile
 constexpr int THREADS = 256; // threads per block of every kernel but finish_step

@@ -14,7 +14,7 @@ import (
 
 // Package linear is the linear feature model of JKOnet*.
 //
-// The linear feature model of DESIGN.md §1 ("Linear model"): V, U and β are
+// The linear feature model of docs/design.md §5: V, U and β are
 // linear in a fixed feature set φ, so the JKOnet* loss is a quadratic in the
 // parameters θ and is minimised in one linear solve.
 //
@@ -28,7 +28,7 @@ import (
 // v_a or exp(−(v_a − c_a)²/0.5)), so φ and ∇φ are evaluated from a small table
 // of per-coordinate factors and their derivatives.
 
-// Linear model kinds (DESIGN.md §1 "Model variants").
+// Linear model kinds (docs/design.md §4.1).
 const (
 	Kind          = "linear"           // V + β + U
 	PotentialKind = "linear-potential" // V only
@@ -52,7 +52,7 @@ const (
 	linearChunkPairs = 256
 )
 
-// DefaultRidge is the ridge λ of DESIGN.md §1 ("Linear model").
+// DefaultRidge is the ridge λ of docs/design.md §5.
 const DefaultRidge = 0.01
 
 // Model is a fitted (or loaded) linear feature model.
@@ -161,7 +161,7 @@ func (m *Model) paramCount() int {
 	return m.basis.size()
 }
 
-// Fit minimises the JKOnet* loss of DESIGN.md §1 over θ in closed form.
+// Fit minimises the JKOnet* loss of docs/design.md §5 over θ in closed form.
 // With, per pair i, the d × P matrix Y_i = [∇φ(x_i) | mean_j ∇φ(x_i − x_j) | s(y_i)]
 // (the interaction mean over the source population of the pair's transition,
 // self included; linear-potential keeps only ∇φ(x_i)), it solves

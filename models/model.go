@@ -17,7 +17,7 @@ type Model interface {
 
 // Truth is a generating energy in model units: the generator's snapshots are
 // dt apart and labelled 1 apart, so the energy a model learns is dt times the
-// true one (DESIGN.md §2): V and W scaled by dt, β by dt.
+// true one (docs/design.md §1.3): V and W scaled by dt, β by dt.
 type Truth struct {
 	D            int
 	V, W         Energy // W may be nil

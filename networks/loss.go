@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 )
 
-// Batch is one training step of the JKOnet* loss (DESIGN.md §1 "Loss"): B
+// Batch is one training step of the JKOnet* loss (docs/design.md §3.1): B
 // coupling pairs x_i → y_i with weight w_i and time step τ_i, all row-major.
 // For pair i and subsample set a ∈ {0, 1} the residual is
 //

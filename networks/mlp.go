@@ -12,7 +12,7 @@ import (
 )
 
 // HiddenWidth is the width of both hidden layers of the learned networks
-// (DESIGN.md §1: d → 64 → 64 → 1).
+// (docs/design.md §4.2: d → 64 → 64 → 1).
 const HiddenWidth = 64
 
 // MLP is the network p ∈ R^In → R with two softplus hidden layers of width

@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// netKind is a model variant with learned networks (DESIGN.md §1 "Model
-// variants"): V is always an MLP; the others add terms to the residual.
+// netKind is a model variant with learned networks (docs/design.md
+// §4.1): V is always an MLP; the others add terms to the residual.
 type netKind struct {
 	name        string
 	interaction bool // an MLP interaction kernel U

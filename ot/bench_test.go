@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkExact times Exact on uniform random points in [0, 1]^d: the sizes
-// of DESIGN.md §5, and a near-square pair (gcd 1) as independent splits
+// of docs/architecture.md §7, and a near-square pair (gcd 1) as independent splits
 // produce.
 func BenchmarkExact(b *testing.B) {
 	for _, c := range []struct{ n, m, d int }{

@@ -24,7 +24,7 @@ type Plan struct {
 }
 
 // FilterPairs returns the pairs of an exact plan that carry real mass,
-// W > 1/(10·max(N, M)) (DESIGN.md §1, Couplings): for N = M that is the
+// W > 1/(10·max(N, M)) (docs/design.md §2.1): for N = M that is the
 // whole permutation, n pairs of weight 1/n. The weights are kept as they are,
 // so they sum to at most 1. Exact does not filter; the couplings code calls
 // this.

@@ -29,7 +29,7 @@ const (
 )
 
 // RowMass is the share of each source's mass that the pairs of an entropic
-// plan keep (DESIGN.md §1, Couplings).
+// plan keep (docs/design.md §2.1).
 const RowMass = 0.99
 
 // SinkhornResult is an entropic plan and how the iterations went; callers

@@ -15,7 +15,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 )
 
-// Config describes one synthetic run (DESIGN.md §2).
+// Config describes one synthetic run (docs/design.md §8.1).
 type Config struct {
 	Potential   models.Energy // V; required
 	Interaction models.Energy // W; nil for none

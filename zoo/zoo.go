@@ -12,8 +12,8 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 )
 
-// The analytic zoo: the 15 test functions of the JKOnet* benchmark (DESIGN.md
-// §2), defined in every dimension d ≥ 1 and usable both as a potential V and as
+// The analytic zoo: the 15 test functions of the JKOnet* benchmark (docs/design.md
+// §8.2), defined in every dimension d ≥ 1 and usable both as a potential V and as
 // an interaction kernel W. Gradients are hand-written; at a kink (|·|, max, ‖v‖
 // at 0) the kinked factor gets derivative 0.
 //
@@ -46,7 +46,7 @@ var functions = []struct {
 }
 
 // Domain is the half-width of the box [−Domain, Domain]^d in which the
-// benchmark's particles start (DESIGN.md §2).
+// benchmark's particles start (docs/design.md §8.1).
 const Domain = 4.0
 
 // Uniform draws n points uniformly in [−Domain, Domain]^d, row-major.
@@ -58,7 +58,7 @@ func Uniform(rng *rand.Rand, n, d int) []float64 {
 	return x
 }
 
-// Names lists the test functions in the order of DESIGN.md §2.
+// Names lists the test functions in the order of docs/design.md §8.2.
 func Names() []string {
 	names := make([]string, len(functions))
 	for i, z := range functions {

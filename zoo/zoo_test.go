@@ -52,7 +52,7 @@ func TestZooUnknown(t *testing.T) {
 }
 
 // TestZooValues checks values and gradients at points where the formulas of
-// DESIGN.md §2 simplify by hand (each expectation is derived in its comment,
+// docs/design.md §8.2 simplify by hand (each expectation is derived in its comment,
 // not computed by the package).
 func TestZooValues(t *testing.T) {
 	sin1, cos1 := math.Sin(1), math.Cos(1)

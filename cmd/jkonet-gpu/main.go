@@ -1,5 +1,5 @@
 // Command jkonet-gpu learns the energy driving a population of particles from
-// unpaired snapshots (JKOnet*). See README.md and DESIGN.md.
+// unpaired snapshots (JKOnet*). See README.md and docs/design.md.
 package main
 
 import (

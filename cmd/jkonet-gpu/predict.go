@@ -89,7 +89,7 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 		// the target of each step (the JKO optimality condition), so they
 		// step implicitly; the explicit step would evaluate ∇V at the
 		// source, where the first snapshots of a flow put particles the
-		// targets never reach (DESIGN.md says explicit; on styblinski_tang
+		// targets never reach (docs/design.md §6.2; on styblinski_tang
 		// that costs 0.086 W1 against 0.005). The linear models are fitted
 		// with features at the source, so they step explicitly.
 		opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
