@@ -98,6 +98,7 @@ func TestGenerateSplitInfo(t *testing.T) {
 		if len(tr.T)+len(te.T) != want {
 			t.Fatalf("--by %s: %d + %d rows, want %d", by, len(tr.T), len(te.T), want)
 		}
+		checkSplitRows(t, by, set, tr, te)
 	}
 	out := mustRun(t, "info", "--data", all)
 	for _, want := range []string{"d = 2", "160"} {
@@ -192,5 +193,38 @@ func writeNPZWithNaN(t *testing.T, path string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkSplitRows checks the values a split wrote: every row of train and
+// test is a row of the original set (same id, time and coordinates), no row
+// is in both, and --by trajectory keeps each id on one side, --by
+// independent each id in one snapshot.
+func checkSplitRows(t *testing.T, by string, all, train, test *snapshot.Set) {
+	t.Helper()
+	type key struct {
+		id int64
+		t  float64
+	}
+	rows := map[key][]float64{}
+	for i := range all.T {
+		rows[key{all.ID[i], all.T[i]}] = all.X[i*all.D : (i+1)*all.D]
+	}
+	seen, side := map[key]bool{}, map[int64]string{}
+	for name, s := range map[string]*snapshot.Set{"train": train, "test": test} {
+		for i := range s.T {
+			k := key{s.ID[i], s.T[i]}
+			if x, ok := rows[k]; !ok || !slices.Equal(x, s.X[i*s.D:(i+1)*s.D]) {
+				t.Fatalf("--by %s: %s row %d (id %d, t %g) is not a row of the data", by, name, i, k.id, k.t)
+			}
+			if seen[k] {
+				t.Fatalf("--by %s: id %d at t %g is in both halves or twice", by, k.id, k.t)
+			}
+			seen[k] = true
+			if s, ok := side[k.id]; ok && (by == "independent" || (by == "trajectory" && s != name)) {
+				t.Fatalf("--by %s: id %d appears in %s and %s", by, k.id, s, name)
+			}
+			side[k.id] = name
+		}
 	}
 }

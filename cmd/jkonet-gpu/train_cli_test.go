@@ -14,6 +14,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
@@ -58,6 +59,7 @@ func TestTrainPredictEvalPlot(t *testing.T) {
 	if err != nil || len(p.Times()) != 3 || p.Times()[0] != 1 || len(p.T) != 120 {
 		t.Fatalf("prediction: %v, times %v", err, p.Times())
 	}
+	checkPredictAndEval(t, model, test, p)
 	png := filepath.Join(dir, "fig.png")
 	mustRun(t, "plot", "--model", model, "--data", test, "--truth", "wavy_plateau", "--out", png)
 	if b, _ := os.ReadFile(png); !bytes.HasPrefix(b, []byte("\x89PNG")) {
@@ -240,5 +242,57 @@ func TestSameResultsWhateverTheCores(t *testing.T) {
 	}
 	if !bytes.Equal(preds[0], preds[1]) {
 		t.Fatal("the prediction files differ between GOMAXPROCS 1 and 3")
+	}
+}
+
+// checkPredictAndEval checks the values predict wrote and eval reports for a
+// network model against the libraries: the predicted points are
+// evaluate.Predict's implicit step of the loaded model, eval's error of each
+// transition is the exact W1 between predict's snapshot and the observed one,
+// and its no-motion baseline the W1 between consecutive observed snapshots.
+func checkPredictAndEval(t *testing.T, model, test string, pred *snapshot.Set) {
+	t.Helper()
+	f, err := modelfile.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := snapshot.Load(test, snapshot.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := evaluate.DefaultPredictOptions()
+	opts.Scheme, opts.MeanInterval, opts.TimeOrigin = "implicit", f.MeanInterval, f.TimeOrigin()
+	preds, err := evaluate.Predict(m, set, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := evaluate.ToSet(preds, set.D); !slices.Equal(pred.X, want.X) || !slices.Equal(pred.T, want.T) {
+		t.Fatal("predict wrote other points than the model's implicit step")
+	}
+	var res evalResult
+	if err := json.Unmarshal([]byte(mustRun(t, "eval", "--model", model, "--data", test, "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	observed, predicted := set.Snapshots(), pred.Snapshots()
+	var mean, noMotion float64
+	for k := range predicted {
+		w, err := ot.W1(predicted[k].X, observed[k+1].X, set.D)
+		if err != nil {
+			t.Fatal(err)
+		}
+		still, _ := ot.W1(observed[k].X, observed[k+1].X, set.D)
+		if res.Transitions[k].Error != w || res.Baselines["no_motion"].Transitions[k].Error != still {
+			t.Fatalf("transition %d: eval says %v (no motion %v), W1 of predict's output is %v (of the observed snapshots %v)",
+				k, res.Transitions[k].Error, res.Baselines["no_motion"].Transitions[k].Error, w, still)
+		}
+		mean += w / float64(len(predicted))
+		noMotion += still / float64(len(predicted))
+	}
+	if math.Abs(res.Mean-mean) > 1e-15 || math.Abs(res.Baselines["no_motion"].Mean-noMotion) > 1e-15 {
+		t.Fatalf("eval means %v and %v, want %v and %v", res.Mean, res.Baselines["no_motion"].Mean, mean, noMotion)
 	}
 }
