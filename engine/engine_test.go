@@ -264,3 +264,36 @@ func TestWrappedNonFiniteErrorGetsItsEpoch(t *testing.T) {
 		t.Fatalf("got %v, want the wrapped NonFiniteError with epoch 1", err)
 	}
 }
+
+// TestZeroPairsIsAnError: a problem without coupling pairs is refused with a
+// message (it used to divide by zero steps per epoch).
+func TestZeroPairsIsAnError(t *testing.T) {
+	p := quadraticProblem(10)
+	c := *p.Pairs
+	c.X, c.Y, c.W, c.K, c.Tau, c.Score = nil, nil, nil, nil, nil, nil
+	p.Pairs = &c
+	s := DefaultSettings()
+	_, b := newTrainer(t, "potential", p, s)
+	if err := Train(context.Background(), b, p, s, Observer{}); err == nil || err.Error() != "no coupling pairs to train on" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestBackendNames: each registered CPU backend says its own name.
+func TestBackendNames(t *testing.T) {
+	p := quadraticProblem(10)
+	for _, name := range []string{"cpu", "cpu-graph"} {
+		r, _, err := Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net, _ := networks.NewNet("potential", 2, 1)
+		b, err := r.New(net, p, DefaultSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Name() != name {
+			t.Errorf("backend %q calls itself %q", name, b.Name())
+		}
+	}
+}
