@@ -282,6 +282,30 @@ func TestLoadRejectsBadFiles(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesZeroPairs: a couplings file with no pairs (x of shape
+// (0, d), every other per-pair field empty) was accepted, and training then
+// failed naming no file.
+func TestLoadRefusesZeroPairs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zero.npz")
+	err := npz.WriteFile(path, npz.Archive{
+		{Name: "x", Array: npz.FromFloat64([]int{0, 2}, nil)},
+		{Name: "y", Array: npz.FromFloat64([]int{0, 2}, nil)},
+		{Name: "w", Array: npz.FromFloat64([]int{0}, nil)},
+		{Name: "k", Array: npz.FromInt64([]int{0}, nil)},
+		{Name: "tau", Array: npz.FromFloat64([]int{0}, nil)},
+		{Name: "score", Array: npz.FromFloat64([]int{0, 2}, nil)},
+		{Name: "times", Array: npz.FromFloat64([]int{3}, []float64{0, 1, 2})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	want := path + `: field "x": expected at least one pair, got shape (0, 2)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
 func TestComputeRejectsBadInput(t *testing.T) {
 	one := randomSet(6, 2, []float64{0}, []int{10})
 	lonely := randomSet(6, 2, []float64{0, 1}, []int{10, 1})

@@ -7,7 +7,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/npz"
 )
 
-// Save writes the couplings as NPZ (DESIGN.md §4): x, y (K×d), w, k, tau
+// Save writes the couplings as NPZ (docs/formats.md §2): x, y (K×d), w, k, tau
 // (K), score (K×d), times (T+1). Written atomically.
 func (c *Couplings) Save(path string) error {
 	n := c.Len()
@@ -44,6 +44,9 @@ func fromArchive(arch npz.Archive) (*Couplings, error) {
 	k, d := x.Shape[0], x.Shape[1]
 	if d < 1 {
 		return nil, fmt.Errorf(`field "x": expected d ≥ 1 columns, got shape %s`, npz.FormatShape(x.Shape))
+	}
+	if k < 1 {
+		return nil, fmt.Errorf(`field "x": expected at least one pair, got shape %s`, npz.FormatShape(x.Shape))
 	}
 	c := &Couplings{D: d, X: x.Float}
 	for _, f := range []struct {

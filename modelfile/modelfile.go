@@ -8,6 +8,8 @@ package modelfile
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
@@ -24,7 +26,7 @@ type File struct {
 	Kind string // model variant, e.g. "jkonet-star" or "linear"
 	Dim  int
 	// Times are the training snapshot times; MeanInterval is their mean
-	// spacing, the unit of τ and of the time input (DESIGN.md §1).
+	// spacing, the unit of τ and of the time input (docs/design.md §1.3).
 	Times        []float64
 	MeanInterval float64
 	// Training records the settings the model was trained with (JSON).
@@ -132,26 +134,61 @@ func fromTensors(tensors map[string]safetensors.Tensor, meta map[string]string) 
 	if err := json.Unmarshal([]byte(meta["times"]), &f.Times); err != nil || len(f.Times) < 2 {
 		return nil, fmt.Errorf("metadata \"times\": expected a JSON list of at least 2 times, got %q", meta["times"])
 	}
-	if f.MeanInterval, err = strconv.ParseFloat(meta["mean_interval"], 64); err != nil || !(f.MeanInterval > 0) {
-		return nil, fmt.Errorf("metadata \"mean_interval\": expected a positive number, got %q", meta["mean_interval"])
+	for i := 1; i < len(f.Times); i++ {
+		if !(f.Times[i] > f.Times[i-1]) {
+			return nil, fmt.Errorf("metadata \"times\": expected increasing times, got %v after %v", f.Times[i], f.Times[i-1])
+		}
+	}
+	if f.MeanInterval, err = strconv.ParseFloat(meta["mean_interval"], 64); err != nil || !(f.MeanInterval > 0) || math.IsInf(f.MeanInterval, 1) {
+		return nil, fmt.Errorf("metadata \"mean_interval\": expected a positive finite number, got %q", meta["mean_interval"])
 	}
 	count, err := strconv.Atoi(meta["parameters"])
 	if err != nil || count < 1 {
 		return nil, fmt.Errorf("metadata \"parameters\": expected a positive count, got %q", meta["parameters"])
 	}
-	f.Params = make([]float64, count)
-	lay, err := layout(f.Kind, f.Dim, f.Params)
-	if err != nil {
-		return nil, fmt.Errorf("metadata \"kind\": %w", err)
+	// Nothing is allocated from a declared size before it is checked against
+	// the values the file holds: a network in dimension d has at least
+	// d·HiddenWidth parameters, and its layout fixes the count; a linear
+	// model checks d ≤ 4 and the count against its features itself.
+	values := 0
+	for _, t := range tensors {
+		values += len(t.Data) + len(t.Int)
+	}
+	var lay []models.ParamTensor
+	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
+		if count > values {
+			return nil, fmt.Errorf("metadata \"parameters\": %d parameters declared, but the file holds only %d values", count, values)
+		}
+		f.Params = make([]float64, count)
+		if lay, err = layout(f.Kind, f.Dim, f.Params); err != nil {
+			return nil, fmt.Errorf("metadata \"kind\": %w", err)
+		}
+	} else {
+		if slices.Contains(networks.Kinds(), f.Kind) && f.Dim > values/networks.HiddenWidth {
+			return nil, fmt.Errorf("metadata \"dim\": a %s model in d = %d has more parameters than the %d values the file holds", f.Kind, f.Dim, values)
+		}
+		if lay, err = layout(f.Kind, f.Dim, nil); err != nil {
+			return nil, fmt.Errorf("metadata \"kind\": %w", err)
+		}
+		if want := paramCount(lay); want != count {
+			return nil, fmt.Errorf("metadata \"parameters\": a %s model in d = %d has %d parameters, got %d", f.Kind, f.Dim, want, count)
+		}
+		f.Params = make([]float64, count)
 	}
 	for _, t := range lay {
 		ten, ok := tensors[t.Name]
 		if !ok || ten.Int != nil || len(ten.Data) != t.Size() || t.Offset+t.Size() > count {
 			return nil, fmt.Errorf("tensor %q: expected a float tensor of shape %v for the %s model", t.Name, t.Shape, f.Kind)
 		}
+		if err := checkFinite(t.Name, ten.Data); err != nil {
+			return nil, err
+		}
 		copy(f.Params[t.Offset:], ten.Data)
 	}
 	if s, ok := meta["training"]; ok {
+		if !json.Valid([]byte(s)) {
+			return nil, fmt.Errorf("metadata \"training\": expected the JSON record of the training settings, got %.40q", s)
+		}
 		f.Training = json.RawMessage(s)
 	}
 	if s, ok := meta["steps"]; ok {
@@ -163,8 +200,30 @@ func fromTensors(tensors map[string]safetensors.Tensor, meta map[string]string) 
 			if !ok || len(ten.Data) != count {
 				return nil, fmt.Errorf("tensor %q: expected %d optimiser values in a checkpoint", name, count)
 			}
+			if err := checkFinite(name, ten.Data); err != nil {
+				return nil, err
+			}
 		}
 		f.M, f.V = tensors["optimizer.m"].Data, tensors["optimizer.v"].Data
 	}
 	return f, nil
+}
+
+// checkFinite refuses NaN and ±Inf in a tensor's values.
+func checkFinite(name string, data []float64) error {
+	for i, v := range data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("tensor %q: entry %d is %v, expected finite values", name, i, v)
+		}
+	}
+	return nil
+}
+
+// paramCount is the length of the flat parameter buffer a layout describes.
+func paramCount(lay []models.ParamTensor) int {
+	n := 0
+	for _, t := range lay {
+		n = max(n, t.Offset+t.Size())
+	}
+	return n
 }

@@ -129,12 +129,18 @@ func (p *headerParser) tuple() ([]int, error) {
 	}
 	shape := []int{}
 	for !p.consume(')') {
+		if len(shape) == maxRank {
+			return nil, fmt.Errorf("header: shape has more than %d dimensions", maxRank)
+		}
 		p.skipSpace()
 		start := p.pos
 		for p.pos < len(p.s) && p.s[p.pos] >= '0' && p.s[p.pos] <= '9' {
 			p.pos++
 		}
 		n, err := strconv.Atoi(p.s[start:p.pos])
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("header: shape dimension %.20s is too large", p.s[start:p.pos])
+		}
 		if err != nil {
 			return nil, errors.New("header: shape holds something other than non-negative integers")
 		}

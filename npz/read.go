@@ -30,6 +30,9 @@ func ReadFile(path string) (Archive, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot read: %v", path, pathErrorReason(err))
 	}
+	if info.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, expected an NPZ archive", path)
+	}
 	arch, err := Read(f, info.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -45,14 +48,16 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 		return nil, fmt.Errorf("not an NPZ archive (%w)", err)
 	}
 	var arch Archive
+	seen := map[string]bool{} // a map, not arch.Get: an archive may hold many thousands of entries
 	for _, f := range zr.File {
 		if strings.HasSuffix(f.Name, "/") {
 			continue
 		}
 		name := strings.TrimSuffix(f.Name, ".npy")
-		if arch.Get(name) != nil {
+		if seen[name] {
 			return nil, fmt.Errorf("array %q: stored twice", name)
 		}
+		seen[name] = true
 		a, err := readEntry(f, size)
 		if err != nil {
 			return nil, fmt.Errorf("array %q: %w", name, err)
@@ -68,7 +73,15 @@ func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
 		return nil, fmt.Errorf("cannot open entry (%w)", err)
 	}
 	defer rc.Close()
-	h, err := readHeader(rc)
+	return readNPY(rc, preallocLimit(f, archiveSize))
+}
+
+// readNPY decodes one .npy stream. prealloc bounds the buffer reserved for
+// the data before any of it is read (see preallocLimit): beyond it the
+// buffer grows only as bytes actually arrive, so a header that claims a
+// huge shape costs nothing until the data is there.
+func readNPY(r io.Reader, prealloc int64) (*Array, error) {
+	h, err := readHeader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +97,7 @@ func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
 		return nil, fmt.Errorf("shape %s is too large", FormatShape(h.shape))
 	}
 	want := int64(n) * int64(itemSize)
-	raw, err := readData(rc, want, plausibleSize(f, archiveSize))
+	raw, err := readData(r, want, prealloc)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read data (%w)", err)
 	}
@@ -125,9 +138,14 @@ func readHeader(r io.Reader) (header, error) {
 	if headerLen > maxHeaderLen {
 		return header{}, fmt.Errorf(".npy header of %d bytes is too long", headerLen)
 	}
-	text := make([]byte, headerLen)
-	if _, err := io.ReadFull(r, text); err != nil {
-		return header{}, fmt.Errorf("truncated .npy header (%v)", shortRead(err))
+	// Read the dict as it arrives rather than into a buffer of the declared
+	// length: a forged length must not cost its size in memory.
+	text, err := io.ReadAll(io.LimitReader(r, int64(headerLen)))
+	if err != nil {
+		return header{}, fmt.Errorf("truncated .npy header (%w)", err)
+	}
+	if len(text) < int(headerLen) {
+		return header{}, fmt.Errorf("truncated .npy header (%w): %d bytes declared, %d present", io.ErrUnexpectedEOF, headerLen, len(text))
 	}
 	h, err := parseHeader(string(text))
 	if err != nil {
@@ -145,19 +163,20 @@ func shortRead(err error) error {
 
 // parseDType splits a descriptor such as "<f8" into its kind and item size.
 func parseDType(descr string) (kind byte, size int, err error) {
+	const supportedList = "(supported: float64, float32, int8-64, uint8-64, bool)"
 	supported := map[string]int{"f8": 8, "f4": 4, "i8": 8, "i4": 4, "i2": 2, "i1": 1, "u8": 8, "u4": 4, "u2": 2, "u1": 1, "b1": 1}
 	if len(descr) != 3 {
-		return 0, 0, fmt.Errorf("unsupported dtype %q", descr)
+		return 0, 0, fmt.Errorf("unsupported dtype %q %s", descr, supportedList)
 	}
 	size, ok := supported[descr[1:]]
 	if !ok {
-		return 0, 0, fmt.Errorf("unsupported dtype %q (supported: float64, float32, int8-64, uint8-64, bool)", descr)
+		return 0, 0, fmt.Errorf("unsupported dtype %q %s", descr, supportedList)
 	}
 	switch order := descr[0]; {
 	case order == '>':
 		return 0, 0, fmt.Errorf("unsupported dtype %q: big-endian data (convert with .astype('<%s'))", descr, descr[1:])
 	case order != '<' && !(order == '|' && size == 1):
-		return 0, 0, fmt.Errorf("unsupported dtype %q", descr)
+		return 0, 0, fmt.Errorf("unsupported dtype %q: byte order %q %s", descr, order, supportedList)
 	}
 	return descr[1], size, nil
 }
@@ -176,21 +195,25 @@ func elementCount(shape []int, itemSize int) (int, bool) {
 	return n, true
 }
 
-// plausibleSize bounds how many bytes an entry can really decompress to, so
-// that a forged size field cannot make us allocate more than the data holds:
-// a stored entry is at most as large as the archive, and deflate expands at
-// most about 1032-fold.
-func plausibleSize(f *zip.File, archiveSize int64) int64 {
+// preallocLimit bounds the buffer readNPY reserves for an entry's data
+// before reading it. A stored entry's bytes are in the archive, so its size
+// (capped by the archive's) is real; a deflated entry may expand about
+// 1032-fold, but reserving that much for a header's claim would let a small
+// forged file cost a thousand times its size, so only a few times the
+// compressed size is reserved and the buffer grows as data arrives.
+func preallocLimit(f *zip.File, archiveSize int64) int64 {
+	stored := int64(min(f.CompressedSize64, uint64(max(archiveSize, 0))))
 	if f.Method == zip.Store {
-		return archiveSize
+		return stored
 	}
-	return 1100*archiveSize + 1<<16
+	return 4*stored + 64<<10
 }
 
-// readData reads up to want+1 bytes (one more to detect surplus data).
-func readData(r io.Reader, want, plausible int64) ([]byte, error) {
+// readData reads up to want+1 bytes (one more to detect surplus data),
+// reserving at most prealloc bytes up front.
+func readData(r io.Reader, want, prealloc int64) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(int(min(want+1, plausible)))
+	buf.Grow(int(max(min(want+1, prealloc), 0)))
 	if _, err := buf.ReadFrom(io.LimitReader(r, want+1)); err != nil {
 		return nil, err
 	}

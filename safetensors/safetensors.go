@@ -152,7 +152,12 @@ func checkTensor(name string, t Tensor) error {
 		if s < 0 {
 			return fmt.Errorf("tensor %q: negative dimension in shape %v", name, t.Shape)
 		}
-		if s > 0 && n > math.MaxInt/s {
+		if s == 0 {
+			n = 0
+		}
+	}
+	for _, s := range t.Shape { // the count of a non-empty tensor must fit in an int
+		if n > 0 && n > math.MaxInt/s {
 			return fmt.Errorf("tensor %q: shape %v has too many elements", name, t.Shape)
 		}
 		n *= s
@@ -337,16 +342,23 @@ func checkEntry(name string, e headerEntry, bufLen int64) (span, error) {
 		return span{}, fmt.Errorf("data_offsets [%d, %d] out of range (the data buffer has %d bytes)", begin, end, bufLen)
 	}
 	shape := make([]int, len(*e.Shape))
-	elems := int64(1)
+	empty := false // a zero dimension anywhere makes the tensor empty, whatever the others say
 	for i, s := range *e.Shape {
 		if s < 0 {
 			return span{}, fmt.Errorf("negative dimension in shape %v", *e.Shape)
 		}
-		if s > 0 && elems > bufLen/s { // more elements than the buffer could hold
-			return span{}, fmt.Errorf("shape %v is larger than the %d-byte data buffer", *e.Shape, bufLen)
-		}
-		elems *= s
+		empty = empty || s == 0
 		shape[i] = int(s)
+	}
+	elems := int64(0)
+	if !empty {
+		elems = 1
+		for _, s := range *e.Shape {
+			if elems > bufLen/s { // more elements than the buffer could hold
+				return span{}, fmt.Errorf("shape %v is larger than the %d-byte data buffer", *e.Shape, bufLen)
+			}
+			elems *= s
+		}
 	}
 	if want := elems * int64(itemSize); end-begin != want {
 		return span{}, fmt.Errorf("data_offsets [%d, %d] hold %d bytes, but %s shape %v needs %d", begin, end, end-begin, *e.DType, *e.Shape, want)

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -222,6 +223,28 @@ func TestReadBadFiles(t *testing.T) {
 	}
 }
 
+// TestEmptyTensors: a tensor with a zero dimension is empty whatever its
+// other dimensions. Before the fix the reader refused shape [4, 0] when the
+// data buffer had fewer than 4 bytes ("larger than the 0-byte data buffer"),
+// so a file the writer made did not read back, and the writer refused
+// [2^62, 2^62, 0] as "too many elements".
+func TestEmptyTensors(t *testing.T) {
+	for _, shape := range [][]int{{4, 0}, {0, 4}, {1 << 62, 1 << 62, 0}, {3, 0, 1 << 62}} {
+		tensors := map[string]Tensor{"a": {Shape: shape, Data: []float64{}}}
+		var buf bytes.Buffer
+		if err := Write(&buf, tensors, nil); err != nil {
+			t.Errorf("shape %v: write: %v", shape, err)
+			continue
+		}
+		got, _, err := Read(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Errorf("shape %v: read: %v", shape, err)
+			continue
+		}
+		sameTensors(t, got, tensors)
+	}
+}
+
 func TestWriteBadTensors(t *testing.T) {
 	cases := []struct {
 		name    string
@@ -382,8 +405,32 @@ func TestPythonSafetensors(t *testing.T) {
 	}
 }
 
-// FuzzRead: any input gives a tensor set or an error, never a panic; what
-// reads back writes and re-reads to the same values.
+// allocLimit is the most Read may allocate for n bytes of input: 64 bytes
+// per input byte plus 1 MiB. The header is held once and decoded into Go
+// values (a shape entry "0," of 2 bytes becomes two 8-byte ints), data are
+// held raw and decoded (an F32 value doubles), so an honest reader stays
+// inside; one that allocates a declared length before checking it against
+// the file's size allocates what the field says, which the fuzzer makes far
+// larger. The 1 MiB absorbs fixed costs.
+func allocLimit(n int64) uint64 { return 64*uint64(n) + 1<<20 }
+
+// checkAlloc runs read and fails t if it allocated more than allocLimit(n).
+func checkAlloc(t *testing.T, n int64, read func()) {
+	t.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	read()
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(n) {
+		t.Errorf("reading %d bytes of input allocated %d bytes, more than the %d allowed", n, got, allocLimit(n))
+	}
+}
+
+// FuzzRead: any input gives a tensor set or an error, never a panic. An
+// error is one line; Read allocates at most allocLimit of the input's size;
+// tensors read have one kind of values, as many as their shape says, and
+// write and re-read to the same values. Seeds: f.Add below and
+// testdata/fuzz/FuzzRead.
 func FuzzRead(f *testing.F) {
 	tensors, meta := sampleTensors()
 	var written bytes.Buffer
@@ -396,13 +443,33 @@ func FuzzRead(f *testing.F) {
 	f.Add(withHeader(`{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]}}`, 16))
 	f.Add(withHeader(`{"__metadata__":null}`, 0))
 	f.Add(binary.LittleEndian.AppendUint64(nil, math.MaxUint64))
+	f.Add(withHeader(`{"a":{"dtype":"F64","shape":[4611686018427387904,4611686018427387904,0],"data_offsets":[0,0]}}`, 0))
+	f.Add(withHeader(`{"a":{"dtype":"F32","shape":[1000000000000],"data_offsets":[0,4000000000000]}}`, 8))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, gotMeta, err := Read(bytes.NewReader(data), int64(len(data)))
+		var got map[string]Tensor
+		var gotMeta map[string]string
+		var err error
+		checkAlloc(t, int64(len(data)), func() { got, gotMeta, err = Read(bytes.NewReader(data), int64(len(data))) })
 		if err != nil {
-			if strings.Contains(err.Error(), "\n") {
+			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("error on several lines: %q", err)
 			}
 			return
+		}
+		if gotMeta == nil {
+			t.Error("nil metadata map")
+		}
+		for name, tensor := range got {
+			if err := checkTensor(name, tensor); err != nil { // shape ≥ 0, count fits in an int
+				t.Fatalf("read a tensor the writer refuses: %v", err)
+			}
+			n := 1
+			for _, s := range tensor.Shape {
+				n *= s
+			}
+			if (tensor.Data == nil) == (tensor.Int == nil) || len(tensor.Data)+len(tensor.Int) != n {
+				t.Errorf("tensor %q: %d floats, %d ints for shape %v", name, len(tensor.Data), len(tensor.Int), tensor.Shape)
+			}
 		}
 		var again bytes.Buffer
 		if err := Write(&again, got, gotMeta); err != nil {

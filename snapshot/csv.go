@@ -29,6 +29,9 @@ func loadCSV(path string, opts LoadOptions) (*Set, error) {
 		return nil, fmt.Errorf("%s: cannot read: %w", path, err)
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, expected a CSV file", path)
+	}
 	s, err := readCSV(f, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -82,8 +85,10 @@ func parseCSVHeader(header []string, opts LoadOptions) (csvColumns, error) {
 	if timeCol == "" {
 		timeCol = "t"
 	}
-	cols := csvColumns{time: -1, id: -1}
-	seen := map[string]bool{}
+	// Sized up front: a header of thousands of short names would otherwise
+	// cost many times its size in regrown maps and slices.
+	cols := csvColumns{time: -1, id: -1, names: make([]string, 0, len(header)), coords: make([]int, 0, len(header))}
+	seen := make(map[string]bool, len(header))
 	for i, name := range header {
 		name = strings.TrimSpace(name)
 		if i == 0 {
@@ -104,12 +109,31 @@ func parseCSVHeader(header []string, opts LoadOptions) (csvColumns, error) {
 		}
 	}
 	if cols.time < 0 {
-		return cols, fmt.Errorf("no time column %q in the header (columns: %s)", timeCol, strings.Join(cols.names, ", "))
+		return cols, fmt.Errorf("no time column %q in the header (columns: %s)", timeCol, columnList(cols.names))
 	}
 	if len(cols.coords) == 0 {
 		return cols, fmt.Errorf("no coordinate columns besides %q", timeCol)
 	}
 	return cols, nil
+}
+
+// columnList joins column names for an error message, quoting those that
+// would not read back plainly (empty, or holding a comma, a quote or a
+// character that is not printable, such as a newline in a quoted field).
+// Past 20 names it gives the count instead.
+func columnList(names []string) string {
+	const shown = 20
+	out := make([]string, 0, min(len(names), shown)+1)
+	for _, name := range names[:min(len(names), shown)] {
+		if name == "" || strings.ContainsAny(name, `,"`) || strconv.Quote(name) != `"`+name+`"` {
+			name = strconv.Quote(name)
+		}
+		out = append(out, name)
+	}
+	if len(names) > shown {
+		out = append(out, fmt.Sprintf("… %d columns in all", len(names)))
+	}
+	return strings.Join(out, ", ")
 }
 
 // appendCSVRecord parses one data row; errors start with the column.

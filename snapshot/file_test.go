@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -66,6 +67,62 @@ func TestLoadCSVErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want one containing %q", content, err, want)
 		}
+	}
+}
+
+// TestLoadCSVErrorsAreOneLine: a quoted header field may hold a newline or
+// a comma; the list of columns in "no time column" quotes such names (before
+// the fix the newline went into the message, which then took two lines).
+func TestLoadCSVErrorsAreOneLine(t *testing.T) {
+	cases := map[string]string{
+		"\"a\nb\",x\n1,2\n":   `bad.csv: no time column "t" in the header (columns: "a\nb", x)`,
+		"\"a,b\",,x\n1,2,3\n": `bad.csv: no time column "t" in the header (columns: "a,b", "", x)`,
+	}
+	for content, want := range cases {
+		_, err := Load(writeFile(t, "bad.csv", content), LoadOptions{})
+		if err == nil || !strings.HasSuffix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %q, want one line ending in %q", content, err, want)
+		}
+	}
+}
+
+// TestLoadDirectory: a directory named like a data file gets one line that
+// says so (before, the CSV reader's "read …: is a directory" repeated the path).
+func TestLoadDirectory(t *testing.T) {
+	for _, name := range []string{"d.csv", "d.npz"} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(dir, LoadOptions{})
+		if err == nil || !strings.HasPrefix(err.Error(), dir+": is a directory, expected a") {
+			t.Errorf("%s: error %v", name, err)
+		}
+	}
+}
+
+// TestLoadCSVWideHeader: a header of thousands of short names costs memory
+// in proportion to its size (the bound of FuzzLoadCSV), and the error lists
+// the first 20 names, not all of them.
+func TestLoadCSVWideHeader(t *testing.T) {
+	var names []string
+	for a := 'A'; a <= 'z'; a++ {
+		for b := 'A'; b <= 'z'; b++ {
+			names = append(names, string([]rune{a, b}))
+		}
+	}
+	content := strings.Join(names, ",") + "\n"
+	path := writeFile(t, "wide.csv", content)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Load(path, LoadOptions{})
+	runtime.ReadMemStats(&after)
+	if got, limit := after.TotalAlloc-before.TotalAlloc, allocLimit(int64(len(content)), 128); got > limit {
+		t.Errorf("a header of %d bytes allocated %d, more than %d", len(content), got, limit)
+	}
+	want := path + `: no time column "t" in the header (columns: AA, AB, AC, AD, AE, AF, AG, AH, AI, AJ, AK, AL, AM, AN, AO, AP, AQ, AR, AS, AT, … 3364 columns in all)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }
 
