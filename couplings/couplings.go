@@ -89,12 +89,22 @@ type Report struct {
 
 // TimeSteps returns τ_k = (t_{k+1} − t_k) / mean_k(t_{k+1} − t_k) for sorted
 // distinct times: 1 for evenly spaced snapshots.
+//
+// Fallback: where (t_{k+1} − t_k)·n overflows (labels near 1e308), τ_k is
+// computed as (t_{k+1} − t_k)/span·n instead, the same value rounded
+// differently; ordinary times never take it, so their τ stay bit for bit.
+// A τ_k that is still not finite and positive (a span that overflows, or a
+// step so small against the others that it underflows to 0) is left as it
+// is: Compute refuses it.
 func TimeSteps(times []float64) []float64 {
 	n := len(times) - 1
 	tau := make([]float64, n)
 	span := times[n] - times[0]
 	for k := range tau {
 		tau[k] = (times[k+1] - times[k]) * float64(n) / span
+		if math.IsInf(tau[k], 0) {
+			tau[k] = (times[k+1] - times[k]) / span * float64(n)
+		}
 	}
 	return tau
 }
@@ -117,6 +127,11 @@ func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
 	d := set.D
 	c := &Couplings{D: d, Times: set.Times()}
 	tau := TimeSteps(c.Times)
+	for k, v := range tau {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return nil, nil, fmt.Errorf("snapshot times t=%v → t=%v: the time step relative to the mean interval is %v, expected a finite number > 0 (the times span %v to %v; rescale them)", c.Times[k], c.Times[k+1], v, c.Times[0], c.Times[len(c.Times)-1])
+		}
+	}
 	rep := &Report{}
 	for k := 0; k+1 < len(snaps); k++ {
 		src, dst := snaps[k], snaps[k+1]

@@ -47,7 +47,7 @@ func Score(preds []Prediction, set *snapshot.Set, metric string) (Report, error)
 		}
 		e, err := wp(p.X, obs, set.D)
 		if err != nil {
-			return rep, err
+			return rep, fmt.Errorf("t=%v → t=%v: comparing the predicted with the observed snapshot: %w", p.From, p.To, err)
 		}
 		rep.Transitions = append(rep.Transitions, TransitionError{From: p.From, To: p.To, Error: e})
 		rep.Mean += e / float64(len(preds))

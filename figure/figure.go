@@ -47,25 +47,48 @@ func WritePNG(w io.Writer, panels []Panel, box Box, particles []float64) error {
 		if err != nil {
 			return err
 		}
-		pl.Draw(tiles.At(dc, i, 0))
+		if err := drawPanel(pl, tiles.At(dc, i, 0)); err != nil {
+			return fmt.Errorf("panel %q: %w", p.Title, err)
+		}
 	}
 	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 	return err
 }
 
+// drawPanel draws pl, turning a panic of gonum/plot into an error. Its
+// contour tracer panics ("contour: not a linear path", a write to a nil
+// map) on NaN crossing points; forDrawing removes the causes known (heights
+// times coordinates that overflow, heights that are not finite), and this
+// makes any other one line rather than a crash.
+func drawPanel(pl *plot.Plot, c draw.Canvas) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the plotting library could not draw it over [%.3g, %.3g] × [%.3g, %.3g] (%v); plot a smaller region or rescaled data",
+				pl.X.Min, pl.X.Max, pl.Y.Min, pl.Y.Max, r)
+		}
+	}()
+	pl.Draw(c)
+	return nil
+}
+
 func panelPlot(p Panel, box Box, particles []float64) (*plot.Plot, error) {
 	g := evalGrid(p.V, box)
+	unit := drawingUnit(box)
 	pl := plot.New()
 	pl.Title.Text = p.Title
 	pl.X.Label.Text, pl.Y.Label.Text = "x₁", "x₂"
-	pl.X.Min, pl.X.Max, pl.Y.Min, pl.Y.Max = box.XMin, box.XMax, box.YMin, box.YMax
+	if unit != 1 {
+		pl.X.Label.Text, pl.Y.Label.Text = fmt.Sprintf("x₁ (×%g)", unit), fmt.Sprintf("x₂ (×%g)", unit)
+	}
+	pl.X.Min, pl.X.Max, pl.Y.Min, pl.Y.Max = box.XMin/unit, box.XMax/unit, box.YMin/unit, box.YMax/unit
 	if lv := g.levels(); len(lv) > 1 {
-		pl.Add(plotter.NewContour(g, lv, moreland.SmoothBlueRed().Palette(len(lv))))
+		dg, dlv := g.forDrawing(unit, lv)
+		pl.Add(plotter.NewContour(dg, dlv, moreland.SmoothBlueRed().Palette(len(lv))))
 	}
 	if len(particles) > 0 {
 		pts := make(plotter.XYs, len(particles)/2)
 		for i := range pts {
-			pts[i].X, pts[i].Y = particles[2*i], particles[2*i+1]
+			pts[i].X, pts[i].Y = particles[2*i]/unit, particles[2*i+1]/unit
 		}
 		sc, err := plotter.NewScatter(pts)
 		if err != nil {
@@ -98,12 +121,73 @@ func evalGrid(v models.Energy, box Box) *grid {
 
 func (g *grid) Dims() (c, r int)   { return Resolution, Resolution }
 func (g *grid) Z(c, r int) float64 { return g.z[r*Resolution+c] }
-func (g *grid) X(c int) float64 {
-	return g.box.XMin + (g.box.XMax-g.box.XMin)*float64(c)/(Resolution-1)
+func (g *grid) X(c int) float64    { return lerp(g.box.XMin, g.box.XMax, float64(c)/(Resolution-1)) }
+func (g *grid) Y(r int) float64    { return lerp(g.box.YMin, g.box.YMax, float64(r)/(Resolution-1)) }
+
+// lerp is lo + (hi − lo)·f, or lo·(1 − f) + hi·f where hi − lo overflows.
+func lerp(lo, hi, f float64) float64 {
+	if w := hi - lo; !math.IsInf(w, 0) {
+		return lo + w*f
+	}
+	return lo*(1-f) + hi*f
 }
-func (g *grid) Y(r int) float64 {
-	return g.box.YMin + (g.box.YMax-g.box.YMin)*float64(r)/(Resolution-1)
+
+// drawingUnit is the unit the figure is drawn in: 1, or for a box beyond
+// ±1e6 the power of ten of its largest coordinate (the axes say so).
+func drawingUnit(box Box) float64 {
+	m := max(math.Abs(box.XMin), math.Abs(box.XMax), math.Abs(box.YMin), math.Abs(box.YMax))
+	if !(m > 1e6) || math.IsInf(m, 0) {
+		return 1
+	}
+	return math.Pow(10, math.Floor(math.Log10(m)))
 }
+
+// forDrawing is the grid and levels as gonum/plot's contour tracer gets
+// them. CONREC interpolates a crossing as (h₂x₁ − h₁x₂)/(h₂ − h₁), h the
+// heights above the level, so heights times coordinates must not overflow:
+// at x ~ 1e160 with V ~ 1e159 they did, and the tracer then looped, ran out
+// of memory or panicked on NaN points. So the coordinates are drawn in
+// units of unit, the heights scaled by the power of two that brings the
+// largest finite |V| below 1 (exact: the curves are the same), and the
+// values that are not finite drawn as a plateau beyond the levels (+Inf
+// and NaN above the highest, −Inf below the lowest).
+func (g *grid) forDrawing(unit float64, lv []float64) (*drawGrid, []float64) {
+	var top float64
+	for _, z := range g.z {
+		if !math.IsNaN(z) && !math.IsInf(z, 0) {
+			top = max(top, math.Abs(z))
+		}
+	}
+	_, e := math.Frexp(top) // top < 2^e
+	dg := &drawGrid{g: g, unit: unit, z: make([]float64, len(g.z))}
+	for i, z := range g.z {
+		switch {
+		case math.IsNaN(z) || math.IsInf(z, 1):
+			dg.z[i] = 2
+		case math.IsInf(z, -1):
+			dg.z[i] = -2
+		default:
+			dg.z[i] = math.Ldexp(z, -e)
+		}
+	}
+	dlv := make([]float64, len(lv))
+	for i, v := range lv {
+		dlv[i] = math.Ldexp(v, -e)
+	}
+	return dg, dlv
+}
+
+// drawGrid is a grid in drawing units (see forDrawing).
+type drawGrid struct {
+	g    *grid
+	unit float64
+	z    []float64
+}
+
+func (d *drawGrid) Dims() (c, r int)   { return Resolution, Resolution }
+func (d *drawGrid) Z(c, r int) float64 { return d.z[r*Resolution+c] }
+func (d *drawGrid) X(c int) float64    { return d.g.X(c) / d.unit }
+func (d *drawGrid) Y(r int) float64    { return d.g.Y(r) / d.unit }
 
 // levels are quantiles of the finite grid values, so that steep potentials
 // still show curves where the particles are.
@@ -140,5 +224,14 @@ func BoundingBox(particles []float64) Box {
 		b.YMin, b.YMax = min(b.YMin, particles[i+1]), max(b.YMax, particles[i+1])
 	}
 	padX, padY := 0.05*(b.XMax-b.XMin)+1e-9, 0.05*(b.YMax-b.YMin)+1e-9
-	return Box{b.XMin - padX, b.XMax + padX, b.YMin - padY, b.YMax + padY}
+	// Points spanning more than MaxFloat64 (±1e308): 0.05·max − 0.05·min,
+	// which does not overflow, and edges clamped to finite values.
+	if math.IsInf(padX, 0) {
+		padX = 0.05*b.XMax - 0.05*b.XMin
+	}
+	if math.IsInf(padY, 0) {
+		padY = 0.05*b.YMax - 0.05*b.YMin
+	}
+	edge := func(v float64) float64 { return max(-math.MaxFloat64, min(math.MaxFloat64, v)) }
+	return Box{edge(b.XMin - padX), edge(b.XMax + padX), edge(b.YMin - padY), edge(b.YMax + padY)}
 }

@@ -35,7 +35,6 @@ const (
 )
 
 const (
-	linearMaxDim      = 4  // the bump grid has 10^d centres: refuse larger d
 	linearMaxExponent = 4  // monomial exponents per coordinate run over 0..4
 	linearGridSize    = 10 // bump centres per coordinate
 	linearGridLo      = -4.0
@@ -51,6 +50,10 @@ const (
 	// chunk, before they are folded into the normal equations.
 	linearChunkPairs = 256
 )
+
+// MaxDim is the largest dimension the linear models take: the bump grid has
+// 10^d centres.
+const MaxDim = 4
 
 // DefaultRidge is the ridge λ of docs/design.md §5.
 const DefaultRidge = 0.01
@@ -345,8 +348,8 @@ type linearBasis struct {
 }
 
 func newLinearBasis(d int) (*linearBasis, error) {
-	if d > linearMaxDim {
-		return nil, fmt.Errorf("linear models support d ≤ %d (the feature grid has 10^d bumps); got d = %d", linearMaxDim, d)
+	if d > MaxDim {
+		return nil, fmt.Errorf("linear models support d ≤ %d (the feature grid has 10^d bumps); got d = %d", MaxDim, d)
 	}
 	if d < 1 {
 		return nil, fmt.Errorf("linear models need dimension d ≥ 1; got d = %d", d)
@@ -375,7 +378,7 @@ func (b *linearBasis) size() int { return len(b.factor) / b.d }
 // val[a*linearFactors + j] and their derivatives der[…] in v_a (see
 // oneDimFactors for the order).
 type linearFactorTable struct {
-	val, der [linearMaxDim * linearFactors]float64
+	val, der [MaxDim * linearFactors]float64
 }
 
 func (t *linearFactorTable) fill(v []float64) {
@@ -428,7 +431,7 @@ func linearGridValue(m int) float64 { return linearGridLo + float64(m)*linearGri
 // feature returns φ_f(v) for the point of table t and writes ∂φ_f/∂v_a into
 // partial[a]: for φ = Π_a u_a(v_a), ∂φ/∂v_a = u_a′ Π_{b≠a} u_b, built from
 // running prefix products so that no division is needed.
-func (b *linearBasis) feature(t *linearFactorTable, f int, partial *[linearMaxDim]float64) float64 {
+func (b *linearBasis) feature(t *linearFactorTable, f int, partial *[MaxDim]float64) float64 {
 	value := 1.0
 	for a, j := range b.factor[f*b.d : (f+1)*b.d] {
 		u := t.val[a*linearFactors+int(j)]
@@ -443,7 +446,7 @@ func (b *linearBasis) feature(t *linearFactorTable, f int, partial *[linearMaxDi
 
 // addJacobian adds scale·∂φ_f/∂v_a into jac[a*stride + f] for every feature f.
 func (b *linearBasis) addJacobian(t *linearFactorTable, jac []float64, stride int, scale float64) {
-	var partial [linearMaxDim]float64
+	var partial [MaxDim]float64
 	for f := range b.size() {
 		b.feature(t, f, &partial)
 		for a := range b.d {
@@ -466,7 +469,7 @@ func (b *linearBasis) addJacobian(t *linearFactorTable, jac []float64, stride in
 type linearInteraction struct {
 	basis    *linearBasis
 	n        int                       // size of the loaded population
-	val, der [linearMaxDim][]float64   // per coordinate, linearFactors × n: F_b and its derivative
+	val, der [MaxDim][]float64         // per coordinate, linearFactors × n: F_b and its derivative
 	rest     []float64                 // R, up to 10^{d−1} × n
 	monomial []float64                 // the 5^d monomial products, the constant included
 	factor   [2][linearFactors]float64 // scratch for oneDimFactors
@@ -560,11 +563,11 @@ func (e linearEnergy) Eval(x []float64, d int, val, grad []float64) {
 		panic(fmt.Sprintf("linear energy built for d = %d evaluated with d = %d", e.basis.d, d))
 	}
 	var t linearFactorTable
-	var partial [linearMaxDim]float64
+	var partial [MaxDim]float64
 	for i := range len(x) / d {
 		t.fill(x[i*d : (i+1)*d])
 		var value float64
-		var g [linearMaxDim]float64
+		var g [MaxDim]float64
 		for f, th := range e.theta {
 			value += th * e.basis.feature(&t, f, &partial)
 			for a := range d {

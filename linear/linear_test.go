@@ -61,7 +61,7 @@ func linearTestFeature(f int, v []float64) float64 {
 // model's own code: phi[f] and grad[f][a] = ∂φ_f/∂v_a.
 func featureValuesAndGradients(b *linearBasis, v []float64) (phi []float64, grad [][]float64) {
 	var table linearFactorTable
-	var partial [linearMaxDim]float64
+	var partial [MaxDim]float64
 	table.fill(v)
 	for f := range b.size() {
 		phi = append(phi, b.feature(&table, f, &partial))

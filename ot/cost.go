@@ -182,8 +182,37 @@ func checkClouds(x, y []float64, d int, cost Cost) (n, m int, err error) {
 			}
 		}
 	}
+	// Finite coordinates can still give costs that overflow: points 1e160
+	// apart have a squared distance of +Inf, and then the plan's cost, the
+	// duals and Sinkhorn's relative ε are Inf or NaN. The squared cost across
+	// the bounding box of both clouds bounds every C_ij (and the plan's total
+	// cost); refuse clouds where it exceeds maxCostBound, which leaves the
+	// solvers' sums of costs and duals room in float64.
+	lo, hi := make([]float64, d), make([]float64, d)
+	for k := range lo {
+		lo[k], hi[k] = math.Inf(1), math.Inf(-1)
+	}
+	for _, p := range [][]float64{x, y} {
+		for l, v := range p {
+			lo[l%d], hi[l%d] = min(lo[l%d], v), max(hi[l%d], v)
+		}
+	}
+	if b := SqEuclidean.Between(lo, hi); !(b <= maxCostBound) {
+		axis := 0
+		for k := range lo {
+			if hi[k]-lo[k] > hi[axis]-lo[axis] {
+				axis = k
+			}
+		}
+		return 0, 0, fmt.Errorf("ot: the points span %.3g along coordinate %d: squared distances reach %.3g, beyond the %.0e the solvers can sum in float64 (rescale the data)", hi[axis]-lo[axis], axis, b, maxCostBound)
+	}
 	return len(x) / d, len(y) / d, nil
 }
+
+// maxCostBound is the largest squared distance across the bounding box of
+// two clouds that checkClouds accepts (coordinates spanning up to about
+// 1e150): a factor of more than 10^8 below MaxFloat64, for sums over pairs.
+const maxCostBound = 1e300
 
 // workers returns the number of goroutines parallelRows uses for n rows.
 func workers(n int) int {

@@ -85,15 +85,23 @@ func Run(c Config) (*Result, error) {
 		for i := range next {
 			next[i] = x[i] - c.DT*next[i]
 		}
+		if err := checkDiverged(next, d, step, "drift"); err != nil {
+			return nil, err
+		}
 		folded, err := ot.FoldedFraction(x, next, d)
 		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", step, err)
+			// The points are finite, so ot refused their range: they
+			// flew apart too far to compare.
+			return nil, fmt.Errorf("step %d: the particles diverged (use a smaller dt): %w", step, err)
 		}
 		res.Folded = append(res.Folded, folded)
 		if noiseScale > 0 {
 			noise := rand.New(rand.NewPCG(c.Seed, uint64(step)))
 			for i := range next {
 				next[i] += noiseScale * noise.NormFloat64()
+			}
+			if err := checkDiverged(next, d, step, "noise"); err != nil {
+				return nil, err
 			}
 		}
 		res.X = append(res.X, next)
@@ -103,6 +111,18 @@ func Run(c Config) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkDiverged refuses a step that left a coordinate NaN or ±Inf (a dt or
+// β too large for the energy): the snapshot could not be saved, and the
+// error should say why rather than name the output file.
+func checkDiverged(x []float64, d, step int, what string) error {
+	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("step %d: the simulation diverged: after the %s, particle %d has coordinate %d = %v (use a smaller dt or beta)", step, what, i/d, i%d, v)
+		}
+	}
+	return nil
 }
 
 // Drifter computes the mean-field drift ∇V(x_i) + (1/N)·Σ_j ∇W(x_i − x_j) of

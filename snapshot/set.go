@@ -75,10 +75,18 @@ func (s *Set) Validate() error {
 			return fmt.Errorf(`field "x": expected finite numbers, row %d holds %v`, i/s.D, v)
 		}
 	}
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, v := range s.T {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf(`field "t": expected finite numbers, row %d holds %v`, i, v)
 		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	// Every use of the labels takes differences of them (τ_k, the mean
+	// interval, the time input of time-potential): labels as far apart as
+	// ±1e308 are finite but their difference is not.
+	if span := hi - lo; math.IsInf(span, 0) {
+		return fmt.Errorf(`field "t": expected time labels whose range is a finite number, got %v to %v (rescale the times)`, lo, hi)
 	}
 	if s.DT < 0 || math.IsNaN(s.DT) || math.IsInf(s.DT, 0) {
 		return fmt.Errorf(`field "dt": expected a positive finite time step, got %v`, s.DT)

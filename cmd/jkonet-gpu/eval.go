@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/urfave/cli/v2"
 
@@ -49,7 +50,11 @@ func eval(c *cli.Context) error {
 		if err != nil {
 			return evaluate.Report{}, err
 		}
-		return evaluate.Score(preds, set, metric)
+		rep, err := evaluate.Score(preds, set, metric)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", c.String("data"), err)
+		}
+		return rep, nil
 	}
 	rep, err := score(m, opts)
 	if err != nil {
@@ -70,10 +75,37 @@ func eval(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := res.checkFinite(); err != nil {
+		return fmt.Errorf("%s: %w", c.String("data"), err)
+	}
 	if c.Bool("json") {
 		return json.NewEncoder(c.App.Writer).Encode(res)
 	}
 	printEval(c.App.Writer, c, set, res)
+	return nil
+}
+
+// checkFinite refuses a result with a NaN or Inf in it, which the text
+// output would print as such and --json could not encode: one line naming
+// the number instead.
+func (r evalResult) checkFinite() error {
+	reports := map[string]evaluate.Report{"model": r.Report}
+	for name, b := range r.Baselines {
+		reports[name] = b
+	}
+	for name, rep := range reports {
+		for _, t := range rep.Transitions {
+			if math.IsNaN(t.Error) || math.IsInf(t.Error, 0) {
+				return fmt.Errorf("%s: the %s error of t=%v → t=%v is %v, expected a finite number", name, rep.Metric, t.From, t.To, t.Error)
+			}
+		}
+		if math.IsNaN(rep.Mean) || math.IsInf(rep.Mean, 0) || math.IsNaN(rep.Std) || math.IsInf(rep.Std, 0) {
+			return fmt.Errorf("%s: the mean %s error is %v ± %v, expected finite numbers", name, rep.Metric, rep.Mean, rep.Std)
+		}
+	}
+	if r.Beta != nil && (math.IsNaN(*r.Beta) || math.IsInf(*r.Beta, 0)) {
+		return fmt.Errorf("the model's β is %v, expected a finite number", *r.Beta)
+	}
 	return nil
 }
 

@@ -69,6 +69,10 @@ func plotAction(c *cli.Context) error {
 		return fmt.Errorf("give --model, --truth or both")
 	}
 	return atomicfile.Write(out, func(w io.Writer) error {
-		return figure.WritePNG(w, panels, figure.BoundingBox(particles), particles)
+		err := figure.WritePNG(w, panels, figure.BoundingBox(particles), particles)
+		if err != nil && c.String("data") != "" {
+			return fmt.Errorf("%s: %w", c.String("data"), err) // the region is the data's
+		}
+		return err
 	})
 }

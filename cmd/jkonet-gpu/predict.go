@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/urfave/cli/v2"
 
@@ -143,6 +144,18 @@ func predictAndWarn(c *cli.Context, m models.Model, set *snapshot.Set, opts eval
 	preds, err := evaluate.Predict(m, set, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.String("data"), err)
+	}
+	// A step that overflows (a τ or a gradient too large for the points,
+	// e.g. the oracle with a huge --dt) gives Inf or NaN points: say so here,
+	// where the transition is known, rather than let predict fail on its
+	// output file or eval on a distance.
+	for _, p := range preds {
+		for i, v := range p.X {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("%s: t=%v → t=%v: predicted point %d is %v in coordinate %d, expected a finite number: the step overflows with this energy",
+					c.String("data"), p.From, p.To, i/set.D, v, i%set.D)
+			}
+		}
 	}
 	for _, p := range preds {
 		if n := len(p.Unconverged); n > 0 {

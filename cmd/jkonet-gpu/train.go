@@ -84,21 +84,36 @@ func train(c *cli.Context) error {
 	if len(set.Times()) < 2 {
 		return fmt.Errorf("%s: training needs at least 2 snapshot times, got %d", c.String("data"), len(set.Times()))
 	}
+	isLinear := kind == linear.Kind || kind == linear.PotentialKind
+	if isLinear && set.D > linear.MaxDim {
+		return fmt.Errorf("%s: linear models support d ≤ %d (the feature grid has 10^d bumps); the data have d = %d", c.String("data"), linear.MaxDim, set.D)
+	}
+	// A checkpoint of another model is refused before the couplings are
+	// computed.
+	var ckpt *modelfile.File
+	if path := c.String("resume"); path != "" {
+		if ckpt, err = loadCheckpoint(path, kind, set.D); err != nil {
+			return err
+		}
+	}
 	cp, err := trainingCouplings(c, set)
 	if err != nil {
 		return err
 	}
 	problem, err := engine.NewProblem(cp, set)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.String("couplings"), err)
+		if path := c.String("couplings"); path != "" {
+			return fmt.Errorf("%s: %s: %w", path, c.String("data"), err)
+		}
+		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling")}
 	start := time.Now()
 	var f *modelfile.File
-	if kind == linear.Kind || kind == linear.PotentialKind {
+	if isLinear {
 		f, err = trainLinear(kind, problem)
 	} else {
-		f, err = trainNet(c, kind, problem, &rec)
+		f, err = trainNet(c, kind, problem, &rec, ckpt)
 	}
 	if err != nil {
 		return err
@@ -158,7 +173,7 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
 }
 
-func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord) (result *modelfile.File, err error) {
+func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord, from *modelfile.File) (result *modelfile.File, err error) {
 	s := engine.DefaultSettings()
 	s.Epochs, s.BatchSize, s.LR = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr")
 	s.Seed, s.Precision = c.Uint64("seed"), c.String("precision")
@@ -216,8 +231,8 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		return modelfile.Save(ckpt, f)
 	}
-	if path := c.String("resume"); path != "" {
-		if err := resume(path, kind, p, rec, backend); err != nil {
+	if from != nil {
+		if err := resume(c.String("resume"), from, rec, backend); err != nil {
 			return nil, err
 		}
 	}
@@ -295,19 +310,25 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	return file(st), nil
 }
 
-// resume restores the backend from a checkpoint written with the same
-// model, data and settings (only --epochs may grow).
-func resume(path, kind string, p *engine.Problem, rec *trainingRecord, b engine.Backend) error {
+// loadCheckpoint reads the --resume file and checks that it is a
+// checkpoint of a kind model in dimension d.
+func loadCheckpoint(path, kind string, d int) (*modelfile.File, error) {
 	f, err := modelfile.Load(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.M == nil {
-		return fmt.Errorf("%s: not a checkpoint (no optimiser state); --resume needs the .ckpt file", path)
+		return nil, fmt.Errorf("%s: not a checkpoint (no optimiser state); --resume needs the .ckpt file", path)
 	}
-	if f.Kind != kind || f.Dim != p.D {
-		return fmt.Errorf("%s: checkpoint of a %s model in d = %d, but training a %s model in d = %d", path, f.Kind, f.Dim, kind, p.D)
+	if f.Kind != kind || f.Dim != d {
+		return nil, fmt.Errorf("%s: checkpoint of a %s model in d = %d, but training a %s model in d = %d", path, f.Kind, f.Dim, kind, d)
 	}
+	return f, nil
+}
+
+// resume restores the backend from the checkpoint f (read from path),
+// written with the same model, data and settings (only --epochs may grow).
+func resume(path string, f *modelfile.File, rec *trainingRecord, b engine.Backend) error {
 	var old trainingRecord
 	if err := json.Unmarshal(f.Training, &old); err != nil {
 		return fmt.Errorf("%s: metadata \"training\": %w", path, err)
