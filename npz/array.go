@@ -1,7 +1,8 @@
 // Package npz reads and writes NumPy .npz archives: a zip file holding one
-// .npy file per array (np.savez, np.savez_compressed). Only little-endian,
-// C-order numeric arrays are supported; that is what NumPy writes on every
-// common machine.
+// .npy file per array (np.savez, np.savez_compressed). Only little-endian
+// numeric arrays are supported; that is what NumPy writes on every common
+// machine. Fortran-order arrays (what np.save writes for a transposed array)
+// are reordered to C order on reading; writing is always C order.
 package npz
 
 import (

@@ -85,9 +85,6 @@ func readNPY(r io.Reader, prealloc int64) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.fortran && len(h.shape) > 1 {
-		return nil, errors.New("Fortran-order arrays are not supported (save with C order, e.g. np.ascontiguousarray)")
-	}
 	kind, itemSize, err := parseDType(h.descr)
 	if err != nil {
 		return nil, err
@@ -111,7 +108,44 @@ func readNPY(r io.Reader, prealloc int64) (*Array, error) {
 	if err := decode(a, raw, kind, itemSize, n); err != nil {
 		return nil, err
 	}
+	if h.fortran {
+		a.Float = fortranToC(a.Float, h.shape)
+		a.Int = fortranToC(a.Int, h.shape)
+	}
 	return a, nil
+}
+
+// fortranToC reorders data stored in Fortran (column-major) order into C
+// (row-major) order. Element (i_0, …, i_{k-1}) sits at Σ_j i_j·Π_{l<j} s_l in
+// Fortran order and at Σ_j i_j·Π_{l>j} s_l in C order; walking the Fortran
+// data in storage order with an odometer over the indices (first index
+// fastest) yields each element's C offset. Rank 0 and 1 are unchanged, as is
+// a nil slice (the other dtype family).
+func fortranToC[T any](data []T, shape []int) []T {
+	if len(shape) < 2 || len(data) == 0 {
+		return data
+	}
+	cStride := make([]int, len(shape)) // C-order stride of each axis
+	cStride[len(shape)-1] = 1
+	for j := len(shape) - 2; j >= 0; j-- {
+		cStride[j] = cStride[j+1] * shape[j+1]
+	}
+	out := make([]T, len(data))
+	index := make([]int, len(shape))
+	offset := 0 // C offset of index
+	for _, v := range data {
+		out[offset] = v
+		for j := range index {
+			index[j]++
+			offset += cStride[j]
+			if index[j] < shape[j] {
+				break
+			}
+			offset -= index[j] * cStride[j]
+			index[j] = 0
+		}
+	}
+	return out
 }
 
 // readHeader reads the magic, version, header length and header dict of a

@@ -39,7 +39,12 @@ entry_zip("versions.npz", {
     "v2": (np.array([3.0, 4.0]), (2, 0)),
     "v3": (np.array([5.0, 6.0]), (3, 0)),
 })
-np.savez("fortran.npz", a=np.asfortranarray(np.arange(6.0).reshape(2, 3)))
+np.savez(
+    "fortran.npz",
+    a=np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    c=np.asfortranarray(np.arange(24, dtype=np.int32).reshape(2, 3, 4)),
+    v=np.asfortranarray(np.arange(3.0)),  # rank 1: numpy writes fortran_order False
+)
 np.savez("bigendian.npz", a=np.array([1.0, 2.0], dtype=">f8"))
 np.savez("complex.npz", a=np.array([1 + 2j]))
 
