@@ -18,19 +18,19 @@ import (
 // Options configures Compute. The zero value is not valid: start from
 // DefaultOptions.
 type Options struct {
-	Method string // "exact", "sinkhorn" or "ids"
+	Method string `json:"coupling"` // "exact", "sinkhorn" or "ids"
 	// Block, if > 0, solves index blocks of Block particles separately, as
 	// the reference did on synthetic data (--ot-block).
-	Block int
+	Block int `json:"ot_block"`
 	// Sinkhorn: ε relative to the mean cost unless EpsilonAbsolute; stop when
 	// the marginal error is below Tol or after MaxIter iterations.
-	Epsilon         float64
-	EpsilonAbsolute bool
-	Tol             float64
-	MaxIter         int
+	Epsilon         float64 `json:"epsilon"`
+	EpsilonAbsolute bool    `json:"epsilon_absolute"`
+	Tol             float64 `json:"sinkhorn_tol"`
+	MaxIter         int     `json:"sinkhorn_max_iter"`
 	// Mixture: components per snapshot and the seed of its k-means++.
-	Components int
-	Seed       uint64
+	Components int    `json:"components"`
+	Seed       uint64 `json:"seed"`
 }
 
 // DefaultOptions are the spec's settings: exact OT, 10-component mixtures.
@@ -47,6 +47,9 @@ type Couplings struct {
 	Tau   []float64 // K time steps τ_k (docs/design.md §1.3)
 	Score []float64 // K×d density score s(y) of the target snapshot
 	Times []float64 // T+1 snapshot time labels
+	// Provenance: what the couplings were computed from; nil for a file
+	// written without one (by another tool or an older version).
+	Provenance *Provenance
 }
 
 // Len is the number of pairs.
@@ -125,7 +128,7 @@ func Compute(set *snapshot.Set, opts Options) (*Couplings, *Report, error) {
 		return nil, nil, err
 	}
 	d := set.D
-	c := &Couplings{D: d, Times: set.Times()}
+	c := &Couplings{D: d, Times: set.Times(), Provenance: &Provenance{Data: set.Hash(), Options: opts}}
 	tau := TimeSteps(c.Times)
 	for k, v := range tau {
 		if !(v > 0) || math.IsInf(v, 0) {

@@ -1,6 +1,8 @@
 package couplings
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -8,10 +10,11 @@ import (
 )
 
 // Save writes the couplings as NPZ (docs/formats.md §2): x, y (K×d), w, k, tau
-// (K), score (K×d), times (T+1). Written atomically.
+// (K), score (K×d), times (T+1), and the provenance as UTF-8 JSON bytes when
+// known. Written atomically.
 func (c *Couplings) Save(path string) error {
 	n := c.Len()
-	return npz.WriteFile(path, npz.Archive{
+	arch := npz.Archive{
 		{Name: "x", Array: npz.FromFloat64([]int{n, c.D}, c.X)},
 		{Name: "y", Array: npz.FromFloat64([]int{n, c.D}, c.Y)},
 		{Name: "w", Array: npz.FromFloat64([]int{n}, c.W)},
@@ -19,7 +22,15 @@ func (c *Couplings) Save(path string) error {
 		{Name: "tau", Array: npz.FromFloat64([]int{n}, c.Tau)},
 		{Name: "score", Array: npz.FromFloat64([]int{n, c.D}, c.Score)},
 		{Name: "times", Array: npz.FromFloat64([]int{len(c.Times)}, c.Times)},
-	})
+	}
+	if c.Provenance != nil {
+		b, err := json.Marshal(c.Provenance)
+		if err != nil {
+			return fmt.Errorf("%s: provenance: %w", path, err)
+		}
+		arch = append(arch, npz.Entry{Name: provenanceField, Array: npz.FromBytes(b)})
+	}
+	return npz.WriteFile(path, arch)
 }
 
 // Load reads and checks a couplings file written by Save (or by anyone
@@ -78,6 +89,9 @@ func fromArchive(arch npz.Archive) (*Couplings, error) {
 		return nil, fmt.Errorf(`field "k": expected %d integer transition indices`, k)
 	}
 	c.K = ka.Int
+	if c.Provenance, err = provenanceOf(arch); err != nil {
+		return nil, err
+	}
 	for p, kk := range c.K {
 		if kk < 0 || int(kk) >= len(c.Times)-1 {
 			return nil, fmt.Errorf(`field "k": pair %d has transition %d, expected 0..%d`, p, kk, len(c.Times)-2)
@@ -112,4 +126,28 @@ func floatField(arch npz.Archive, name string, rank, rows, cols int) (*npz.Array
 		}
 	}
 	return a, nil
+}
+
+// provenanceOf decodes the optional provenance field: UTF-8 JSON bytes of a
+// Provenance with a 64-hex-digit data hash.
+func provenanceOf(arch npz.Archive) (*Provenance, error) {
+	a := arch.Get(provenanceField)
+	if a == nil {
+		return nil, nil
+	}
+	want := fmt.Errorf(`field %q: expected the JSON bytes of {"data_sha256": ..., "options": {...}}`, provenanceField)
+	if a.DType != "|u1" || len(a.Shape) != 1 {
+		return nil, want
+	}
+	b := make([]byte, len(a.Int))
+	for i, v := range a.Int {
+		b[i] = byte(v)
+	}
+	p := &Provenance{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil || len(p.Data) != 64 {
+		return nil, want
+	}
+	return p, nil
 }

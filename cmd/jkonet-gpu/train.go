@@ -69,6 +69,11 @@ type trainingRecord struct {
 	Beta               float64 `json:"beta"`
 	FinalLoss          float64 `json:"final_loss,omitempty"`
 	Seconds            float64 `json:"seconds"`
+	// What the model was trained on: the data's fingerprint
+	// (snapshot.Set.Hash) and the couplings' provenance; --resume refuses a
+	// checkpoint of other data or couplings.
+	DataSHA256 string                `json:"data_sha256,omitempty"`
+	Couplings  *couplings.Provenance `json:"couplings,omitempty"`
 }
 
 func train(c *cli.Context) error {
@@ -107,7 +112,12 @@ func train(c *cli.Context) error {
 		}
 		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
-	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling")}
+	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling"), Couplings: cp.Provenance}
+	if cp.Provenance != nil {
+		rec.DataSHA256 = cp.Provenance.Data // checked equal to set.Hash()
+	} else {
+		rec.DataSHA256 = set.Hash()
+	}
 	start := time.Now()
 	var f *modelfile.File
 	if isLinear {
@@ -139,15 +149,33 @@ func train(c *cli.Context) error {
 }
 
 // trainingCouplings reads --couplings if the file exists, else computes the
-// couplings and, if --couplings names a file, caches them there.
+// couplings and, if --couplings names a file, caches them there. A cached
+// file computed from other data or with other options is refused; one
+// without a provenance record (written by another tool) is used with a
+// warning, since nothing can be checked.
 func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, error) {
 	path := c.String("couplings")
+	opts := couplingOptions(c)
 	if path != "" {
 		if _, err := os.Stat(path); err == nil {
-			return couplings.Load(path)
+			cp, err := couplings.Load(path)
+			if err != nil {
+				return nil, err
+			}
+			if cp.D != set.D { // the plainer message, before the data's hash
+				return nil, fmt.Errorf("%s: couplings in d = %d, but %s has d = %d", path, cp.D, c.String("data"), set.D)
+			}
+			if cp.Provenance == nil {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s records no provenance; cannot check that it was computed from %s with these options\n", path, c.String("data"))
+				return cp, nil
+			}
+			if err := cp.Provenance.Mismatch(&couplings.Provenance{Data: set.Hash(), Options: opts}); err != nil {
+				return nil, fmt.Errorf("%s: %w, not from %s with these flags; delete it or name another --couplings file", path, err, c.String("data"))
+			}
+			return cp, nil
 		}
 	}
-	cp, rep, err := couplings.Compute(set, couplingOptions(c))
+	cp, rep, err := couplings.Compute(set, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.String("data"), err)
 	}
@@ -341,6 +369,16 @@ func resume(path string, f *modelfile.File, rec *trainingRecord, b engine.Backen
 		{"--precision", old.Precision, rec.Precision}} {
 		if d.was != d.want {
 			return fmt.Errorf("%s: the checkpoint was trained with %s %v, not %v; resume with the same settings", path, d.flag, d.was, d.want)
+		}
+	}
+	// Checkpoints written before the record held hashes are resumed on the
+	// flags alone.
+	if old.DataSHA256 != "" && old.DataSHA256 != rec.DataSHA256 {
+		return fmt.Errorf("%s: the checkpoint was trained on other data (sha256 %.12s…, %s has %.12s…); resume with the same data", path, old.DataSHA256, rec.Data, rec.DataSHA256)
+	}
+	if old.Couplings != nil && rec.Couplings != nil {
+		if err := old.Couplings.Mismatch(rec.Couplings); err != nil {
+			return fmt.Errorf("%s: the checkpoint's couplings were %w; resume with the same couplings", path, err)
 		}
 	}
 	return b.SetState(&engine.State{Params: f.Params, M: f.M, V: f.V, Steps: f.Steps})
