@@ -106,6 +106,7 @@ func Save(path string, f *File) error {
 		tensors["optimizer.v"] = safetensors.Tensor{Shape: []int{len(f.V)}, Data: f.V}
 		meta["steps"] = strconv.FormatUint(f.Steps, 10)
 	}
+	meta[checksumKey] = checksum(tensors, meta)
 	return safetensors.WriteFile(path, tensors, meta)
 }
 
@@ -114,6 +115,9 @@ func Load(path string) (*File, error) {
 	tensors, meta, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := verifyChecksum(tensors, meta); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f, err := fromTensors(tensors, meta)
 	if err != nil {
