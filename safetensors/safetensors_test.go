@@ -290,13 +290,10 @@ for name, e in header.items():
 print(json.dumps(out))
 `
 
-// TestPythonReadsGoFile has Python decode a file written here (skipped
-// without python3).
+// TestPythonReadsGoFile has Python decode a file written here with json and
+// struct alone (skipped without /usr/bin/python3).
 func TestPythonReadsGoFile(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not found")
-	}
+	python := systemPython(t)
 	tensors, meta := sampleTensors()
 	path := filepath.Join(t.TempDir(), "m.safetensors")
 	if err := WriteFile(path, tensors, meta); err != nil {
@@ -351,47 +348,47 @@ func TestPythonReadsGoFile(t *testing.T) {
 	sameTensors(t, got, tensors)
 }
 
-// pythonSafetensors checks the Go file with the safetensors library itself
-// and writes a file of its own for Go to read (exit 3: library missing).
-const pythonSafetensors = `
-import sys
+// pythonWriter writes a safetensors file from the format's description
+// alone (8-byte little-endian header length, a JSON header padded with
+// spaces to 8 bytes, tensors in sorted order), with numpy's dtypes and
+// byte layout: an implementation independent of this package. Exit 3:
+// numpy missing.
+const pythonWriter = `
+import json, struct, sys
 try:
     import numpy as np
-    from safetensors import safe_open
-    from safetensors.numpy import load_file, save_file
 except ImportError:
     sys.exit(3)
-t = load_file(sys.argv[1])
-assert t["theta_V"].dtype == np.float64 and t["theta_V"].shape == (2, 3)
-assert t["theta_V"][0, 0] == 1.5 and t["steps"].tolist()[1] == -1 and t["beta"].shape == ()
-with safe_open(sys.argv[1], framework="np") as f:
-    assert f.metadata()["kind"] == "linear"
-save_file({"w": np.arange(6, dtype=np.float32).reshape(2, 3), "i": np.array([4, -9], dtype=np.int64),
-           "d": np.array([0.1, -0.0])}, sys.argv[2], metadata={"kind": "python"})
+tensors = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "i": np.array([4, -9], dtype=np.int64),
+           "d": np.array([0.1, -0.0]), "s": np.array(2.5)}
+header, blobs, offset = {"__metadata__": {"kind": "python"}}, [], 0
+for name in sorted(tensors):
+    a = np.array(tensors[name], order="C")  # ascontiguousarray would make a scalar 1-D
+    b = a.astype(a.dtype.newbyteorder("<")).tobytes()
+    header[name] = {"dtype": {"float32": "F32", "int64": "I64", "float64": "F64"}[a.dtype.name],
+                    "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+    blobs.append(b)
+    offset += len(b)
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 `
 
-// TestPythonSafetensors exchanges files with the reference library (skipped
-// unless python3 has safetensors and numpy).
-func TestPythonSafetensors(t *testing.T) {
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not found")
-	}
-	tensors, meta := sampleTensors()
-	dir := t.TempDir()
-	goPath, pyPath := filepath.Join(dir, "go.safetensors"), filepath.Join(dir, "py.safetensors")
-	if err := WriteFile(goPath, tensors, meta); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(python, "-c", pythonSafetensors, goPath, pyPath).CombinedOutput()
+// TestGoReadsPythonFile reads a file that numpy wrote (skipped without
+// /usr/bin/python3 or numpy). Debian packages no safetensors library, so the
+// writer follows the format's description itself.
+func TestGoReadsPythonFile(t *testing.T) {
+	python := systemPython(t)
+	path := filepath.Join(t.TempDir(), "py.safetensors")
+	out, err := exec.Command(python, "-c", pythonWriter, path).CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 3 {
-		t.Skip("python3 has no safetensors/numpy")
+		t.Skip(python + " has no numpy")
 	}
 	if err != nil {
-		t.Fatalf("python3 safetensors: %v\n%s", err, out)
+		t.Fatalf("python writer: %v\n%s", err, out)
 	}
-	got, gotMeta, err := ReadFile(pyPath)
+	got, gotMeta, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,10 +396,24 @@ func TestPythonSafetensors(t *testing.T) {
 		"w": {Shape: []int{2, 3}, Data: []float64{0, 1, 2, 3, 4, 5}},
 		"i": {Shape: []int{2}, Int: []int64{4, -9}},
 		"d": {Shape: []int{2}, Data: []float64{0.1, math.Copysign(0, -1)}},
+		"s": {Shape: []int{}, Data: []float64{2.5}},
 	})
-	if gotMeta["kind"] != "python" {
+	if !math.Signbit(got["d"].Data[1]) {
+		t.Error("-0.0 lost its sign")
+	}
+	if len(gotMeta) != 1 || gotMeta["kind"] != "python" {
 		t.Errorf("metadata %v", gotMeta)
 	}
+}
+
+// systemPython is the interpreter every peer check uses (bench.Python):
+// Debian's, where `make peers` installs the packages. Tests skip without it.
+func systemPython(t *testing.T) string {
+	const python = "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		t.Skip(python + " not found")
+	}
+	return python
 }
 
 // allocLimit is the most Read may allocate for n bytes of input: 64 bytes
