@@ -1,0 +1,163 @@
+package collective
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// DefaultNCCLLibrary is NCCL's library, opened when LoadNCCL is given no path
+// and JKONET_NCCL_LIB is unset.
+const DefaultNCCLLibrary = "libnccl.so.2"
+
+// NCCLLibraryEnv names the environment variable that overrides
+// DefaultNCCLLibrary.
+const NCCLLibraryEnv = "JKONET_NCCL_LIB"
+
+// UniqueIDBytes is the size of ncclUniqueId, the communicator's bootstrap
+// token that rank 0 makes and every rank passes to the init.
+const UniqueIDBytes = 128
+
+// NCCL's enums (nccl.h): ncclFloat64 of ncclDataType_t, ncclSum of
+// ncclRedOp_t.
+const (
+	ncclFloat64 = 8
+	ncclSum     = 0
+)
+
+// NCCLLib is an opened libnccl. ncclCommInitRank takes the unique id by value
+// (a 128-byte struct, which a run-time binding cannot pass on amd64), so
+// communicators are made with ncclCommInitRankScalable (NCCL 2.23 and
+// later), which takes a pointer to it.
+type NCCLLib struct {
+	path        string
+	version     int
+	getUniqueID func(id *byte) int32
+	initRank    func(comm *uintptr, nranks, rank, nIDs int32, ids *byte, config unsafe.Pointer) int32
+	initAll     func(comms *uintptr, ndev int32, devlist *int32) int32
+	allReduce   func(send, recv uint64, count uint64, datatype, op int32, comm, stream uintptr) int32
+	destroy     func(comm uintptr) int32
+	errorString func(code int32) string
+}
+
+var (
+	ncclOnce sync.Once
+	ncclLib  *NCCLLib
+	ncclErr  error
+)
+
+// LoadNCCL opens (once per process) $JKONET_NCCL_LIB, else
+// DefaultNCCLLibrary; the error says why NCCL cannot be used here, in one
+// line.
+func LoadNCCL() (*NCCLLib, error) {
+	ncclOnce.Do(func() { ncclLib, ncclErr = OpenNCCL(os.Getenv(NCCLLibraryEnv)) })
+	return ncclLib, ncclErr
+}
+
+// OpenNCCL opens the NCCL library at path ("" for DefaultNCCLLibrary) and
+// resolves its entry points; it calls nothing that needs a GPU.
+func OpenNCCL(path string) (*NCCLLib, error) {
+	if path == "" {
+		path = DefaultNCCLLibrary
+	}
+	runtime.LockOSThread() // dlerror is per thread
+	defer runtime.UnlockOSThread()
+	handle, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load NCCL %s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
+	}
+	l := &NCCLLib{path: path}
+	var getVersion func(v *int32) int32
+	for _, s := range []struct {
+		name string
+		fn   any
+	}{
+		{"ncclGetVersion", &getVersion}, {"ncclGetUniqueId", &l.getUniqueID},
+		{"ncclCommInitRankScalable", &l.initRank}, {"ncclCommInitAll", &l.initAll},
+		{"ncclAllReduce", &l.allReduce}, {"ncclCommDestroy", &l.destroy}, {"ncclGetErrorString", &l.errorString},
+	} {
+		sym, err := purego.Dlsym(handle, s.name)
+		if err != nil {
+			return nil, fmt.Errorf("NCCL %s lacks %s (jkonet-gpu needs NCCL 2.23 or later)", path, s.name)
+		}
+		purego.RegisterFunc(s.fn, sym)
+	}
+	var v int32
+	if code := getVersion(&v); code != 0 {
+		return nil, fmt.Errorf("NCCL %s: ncclGetVersion: %s", path, l.errorString(code))
+	}
+	l.version = int(v)
+	return l, nil
+}
+
+// Version is NCCL's version code (major·10000 + minor·100 + patch).
+func (l *NCCLLib) Version() int { return l.version }
+
+func (l *NCCLLib) check(call string, code int32) error {
+	if code == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %s (NCCL error %d)", call, l.errorString(code), code)
+}
+
+// UniqueID makes a communicator's unique id (rank 0 does, once per run).
+func (l *NCCLLib) UniqueID() ([UniqueIDBytes]byte, error) {
+	var id [UniqueIDBytes]byte
+	return id, l.check("ncclGetUniqueId", l.getUniqueID(&id[0]))
+}
+
+// NCCLComm is one rank's NCCL communicator.
+type NCCLComm struct {
+	lib        *NCCLLib
+	comm       uintptr
+	rank, size int
+}
+
+// NewComm joins rank of size ranks on the id rank 0 made (every rank passes
+// the same id). The GPU the rank uses must be current (its CUDA context
+// current on this OS thread); NewComm blocks until every rank has joined.
+func (l *NCCLLib) NewComm(id [UniqueIDBytes]byte, rank, size int) (*NCCLComm, error) {
+	c := &NCCLComm{lib: l, rank: rank, size: size}
+	if err := l.check("ncclCommInitRankScalable", l.initRank(&c.comm, int32(size), int32(rank), 1, &id[0], nil)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewSingleComm is a communicator of one rank on the current device
+// (ncclCommInitAll on device 0 of the current process's view).
+func (l *NCCLLib) NewSingleComm(device int) (*NCCLComm, error) {
+	c := &NCCLComm{lib: l, size: 1}
+	dev := int32(device)
+	if err := l.check("ncclCommInitAll", l.initAll(&c.comm, 1, &dev)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *NCCLComm) Name() string { return NCCL }
+func (c *NCCLComm) Rank() int    { return c.rank }
+func (c *NCCLComm) Size() int    { return c.size }
+
+// AllReduceSumDevice is ncclAllReduce in place, ncclFloat64, ncclSum.
+func (c *NCCLComm) AllReduceSumDevice(ptr uint64, n int, stream uintptr) error {
+	if n == 0 {
+		return nil
+	}
+	return c.lib.check("ncclAllReduce", c.lib.allReduce(ptr, ptr, uint64(n), ncclFloat64, ncclSum, c.comm, stream))
+}
+
+// Close destroys the communicator; a second Close does nothing.
+func (c *NCCLComm) Close() error {
+	if c.comm == 0 {
+		return nil
+	}
+	err := c.lib.check("ncclCommDestroy", c.lib.destroy(c.comm))
+	c.comm = 0
+	return err
+}

@@ -1,0 +1,46 @@
+/* A stand-in libnccl for collective's binding test (built by the test with
+ * cc): the entry points jkonet-gpu calls, with NCCL's signatures, on host
+ * memory. A communicator of nranks acts as if every rank held the caller's
+ * buffer, so ncclAllReduce's sum is nranks times it; wrong arguments return
+ * ncclInvalidArgument (4). */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { char internal[128]; } ncclUniqueId;
+typedef struct { int nranks, rank; ncclUniqueId id; } comm_t;
+
+int ncclGetVersion(int *v) { *v = 22307; return 0; }
+
+int ncclGetUniqueId(ncclUniqueId *id) {
+  for (int i = 0; i < 128; i++) id->internal[i] = (char)(i * 3 + 1);
+  return 0;
+}
+
+int ncclCommInitRankScalable(comm_t **comm, int nranks, int rank, int nId, ncclUniqueId *ids, void *config) {
+  if (nranks < 1 || rank < 0 || rank >= nranks || nId != 1 || config != NULL) return 4;
+  for (int i = 0; i < 128; i++)
+    if (ids->internal[i] != (char)(i * 3 + 1)) return 4;
+  *comm = malloc(sizeof(comm_t));
+  (*comm)->nranks = nranks;
+  (*comm)->rank = rank;
+  memcpy(&(*comm)->id, ids, sizeof *ids);
+  return 0;
+}
+
+int ncclCommInitAll(comm_t **comms, int ndev, const int *devlist) {
+  if (ndev != 1 || devlist[0] != 0) return 4;
+  *comms = calloc(1, sizeof(comm_t));
+  (*comms)->nranks = 1;
+  return 0;
+}
+
+int ncclAllReduce(const void *send, void *recv, size_t count, int datatype, int op, comm_t *comm, void *stream) {
+  if (datatype != 8 || op != 0 || stream != NULL || send != recv) return 4;
+  for (size_t i = 0; i < count; i++) ((double *)recv)[i] = ((const double *)send)[i] * comm->nranks;
+  return 0;
+}
+
+int ncclCommDestroy(comm_t *comm) { free(comm); return 0; }
+
+const char *ncclGetErrorString(int code) { return code == 4 ? "invalid argument" : "unhandled error"; }
