@@ -8,7 +8,7 @@ BIN     := bin/jkonet-gpu
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 RUNDIR  := run
 
-.PHONY: build run test peers clean kernels emulator emulator-test gpu-check gpu-check-build
+.PHONY: build run test fuzz peers clean kernels emulator emulator-test gpu-check gpu-check-build docker docker-test
 
 # CUDA kernels (kernels/, README "GPU"): the .cu sources compile to PTX with
 # nvcc (make kernels; the PTX is committed and embedded, so nothing else needs
@@ -46,6 +46,16 @@ test: emulator-test
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	JKONET_REQUIRE_EMULATOR=1 JKONET_EMULATOR_LIB=$(abspath $(EMU_LIB)) $(GO) test -count=1 ./...
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZ_SHORT)
+
+# Every reader's fuzz target (scripts/fuzz.sh finds them): `make test` runs
+# each for FUZZ_SHORT seconds after replaying the checked-in seeds, `make
+# fuzz` for FUZZ_SECONDS. A failure leaves its input in the package's
+# testdata/fuzz/, which plain `go test` then replays.
+FUZZ_SHORT   ?= 2
+FUZZ_SECONDS ?= 60
+fuzz:
+	GO=$(GO) ./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Optional peers for side-by-side checks and `jkonet-gpu bench` (Debian packages,
 # run with /usr/bin/python3). Tests that need them skip when they are absent.
@@ -93,6 +103,26 @@ gpu-check-build: build
 
 gpu-check: gpu-check-build
 	./scripts/gpu-check.sh
+
+# The container image (Dockerfile.cuda, README "Clusters"): make docker builds
+# it, make docker-test builds it and runs it: the version, NCCL and a non-root
+# user in the image, then a tiny generate, train and eval on a mounted folder
+# (with the GPUs where nvidia-smi answers, else on the CPU).
+IMAGE       ?= jkonet-gpu:$(VERSION)
+DOCKER      ?= docker
+DOCKER_GPUS ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo --gpus all)
+DOCKER_RUN   = $(DOCKER) run --rm $(DOCKER_GPUS) --user $$(id -u):$$(id -g) -v $(abspath $(RUNDIR))/docker:/data $(IMAGE)
+
+docker:
+	$(DOCKER) build -f Dockerfile.cuda --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
+docker-test: docker
+	$(DOCKER) run --rm $(IMAGE) --version
+	$(DOCKER) run --rm --entrypoint sh $(IMAGE) -c 'ldconfig -p | grep -q "libnccl\.so\.2 " && test "$$(id -u)" != 0'
+	@mkdir -p $(RUNDIR)/docker
+	$(DOCKER_RUN) generate --potential styblinski_tang --dim 2 --particles 200 --steps 3 --out all.npz
+	$(DOCKER_RUN) train --data all.npz --model potential --epochs 20 --checkpoint-every 0 --out model.safetensors
+	$(DOCKER_RUN) eval --model model.safetensors --data all.npz
 
 clean:
 	rm -rf bin $(RUNDIR)
