@@ -56,16 +56,6 @@ FUZZ_SHORT   ?= 2
 FUZZ_SECONDS ?= 60
 fuzz:
 	GO=$(GO) ./scripts/fuzz.sh $(FUZZ_SECONDS)
-	GO=$(GO) ./scripts/fuzz.sh $(FUZZ_SHORT)
-
-# Every reader's fuzz target (scripts/fuzz.sh finds them): `make test` runs
-# each for FUZZ_SHORT seconds after replaying the checked-in seeds, `make
-# fuzz` for FUZZ_SECONDS. A failure leaves its input in the package's
-# testdata/fuzz/, which plain `go test` then replays.
-FUZZ_SHORT   ?= 2
-FUZZ_SECONDS ?= 60
-fuzz:
-	GO=$(GO) ./scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Optional peers for side-by-side checks and `jkonet-gpu bench` (Debian packages,
 # run with /usr/bin/python3). Tests that need them skip when they are absent.
