@@ -95,9 +95,8 @@ func degenerateSets() map[string]*snapshot.Set {
 // degenerateWant is what each step must do on each degenerate set: steps
 // not listed succeed, with finite outputs; "msg" fails with one error line
 // holding msg; "?msg" may do either. Warnings ("warning: …"
-// lines) may precede the error line: the couplings' density warnings before
-// linear's d ≤ 4 check (train.go computes the couplings first), the implicit
-// step's convergence warnings before eval's distance.
+// lines) may precede the error line: the implicit step's convergence
+// warnings before eval's distance.
 //
 // The fallbacks behind the successes are documented where they are
 // implemented: density.FitMixture fits fewer components when the points
