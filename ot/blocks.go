@@ -52,10 +52,24 @@ func mergeBlocks(n, m int, ranges []blockRange, plans []*Plan) *Plan {
 	return p
 }
 
+// Blocks returns the number of blocks that ExactBlocks and SinkhornBlocks
+// split n sources and m targets into with this block size.
+func Blocks(n, m, block int) (int, error) {
+	ranges, err := blockRanges(n, m, block)
+	return len(ranges), err
+}
+
 // ExactBlocks solves exact OT (see Exact) on each block of blockRanges and
 // merges the plans with mergeBlocks. With one block (block 0, or
 // block ≥ max(n, m)) it is Exact, duals included.
 func ExactBlocks(x, y []float64, d int, cost Cost, block int) (*Plan, error) {
+	return ExactBlocksProgress(x, y, d, cost, block, nil)
+}
+
+// ExactBlocksProgress is ExactBlocks calling solved(done, blocks) after
+// each block is solved (solved may be nil): a block of 10^4 points takes
+// seconds to a minute, a problem of 10^5 points ten of them.
+func ExactBlocksProgress(x, y []float64, d int, cost Cost, block int, solved func(done, blocks int)) (*Plan, error) {
 	n, m, err := checkClouds(x, y, d, cost)
 	if err != nil {
 		return nil, err
@@ -67,6 +81,9 @@ func ExactBlocks(x, y []float64, d int, cost Cost, block int) (*Plan, error) {
 	plans := make([]*Plan, len(ranges))
 	for b, r := range ranges {
 		plans[b] = exact(newCostMatrix(x[r.i0*d:r.i1*d], y[r.j0*d:r.j1*d], d, cost, 0))
+		if solved != nil {
+			solved(b+1, len(ranges))
+		}
 	}
 	return mergeBlocks(n, m, ranges, plans), nil
 }

@@ -101,3 +101,42 @@ func TestSinkhornBlocks(t *testing.T) {
 	}
 	checkRowMass(t, r, 12)
 }
+
+// TestExactBlocksProgress: the callback hears every block once, in order,
+// and the plan is ExactBlocks's.
+func TestExactBlocksProgress(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	x, y := uniformCloud(rng, 10, 2), uniformCloud(rng, 15, 2)
+	nb, err := Blocks(10, 15, 5)
+	if err != nil || nb != 3 {
+		t.Fatalf("Blocks(10, 15, 5) = %d, %v; want 3 blocks", nb, err)
+	}
+	var heard []int
+	p, err := ExactBlocksProgress(x, y, 2, SqEuclidean, 5, func(done, blocks int) {
+		if blocks != nb {
+			t.Errorf("told %d blocks, want %d", blocks, nb)
+		}
+		heard = append(heard, done)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(heard) != 3 || heard[0] != 1 || heard[1] != 2 || heard[2] != 3 {
+		t.Fatalf("progress heard %v, want [1 2 3]", heard)
+	}
+	q, err := ExactBlocks(x, y, 2, SqEuclidean, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Cost != q.Cost || len(p.Pairs) != len(q.Pairs) {
+		t.Fatalf("with progress: cost %v, %d pairs; without: %v, %d", p.Cost, len(p.Pairs), q.Cost, len(q.Pairs))
+	}
+	for i := range p.Pairs {
+		if p.Pairs[i] != q.Pairs[i] {
+			t.Fatalf("pair %d: %+v with progress, %+v without", i, p.Pairs[i], q.Pairs[i])
+		}
+	}
+	if _, err := Blocks(10, 10, -1); err == nil {
+		t.Fatal("Blocks accepted a negative block size")
+	}
+}
