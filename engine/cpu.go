@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jkonet-gpu/jkonet-gpu/collective"
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/philox"
 )
@@ -41,6 +42,13 @@ type cpuBackend struct {
 	total    []float64                      // exact: the step's gradient, summed over the groups
 	graphs   map[[2]int]*networks.GraphLoss // by batch size and samples; nil for the fused loss
 	sum      epochSum
+
+	// Data parallel (Join): the group, this rank's stop request, the sum
+	// buffer of probeShared and whether some rank asked to stop.
+	group      collective.Collective
+	stop       func() bool
+	shared     []float64
+	stopAgreed bool
 }
 
 // epochSum accumulates the losses of the steps since the last Loss call.
@@ -162,40 +170,109 @@ func (b *cpuBackend) Step(lo, hi int, step uint64) error {
 	if err != nil {
 		return err
 	}
-	var w float64
-	for _, q := range b.order[lo:hi] {
-		w += b.problem.Pairs.W[q]
-	}
-	b.sum.add(loss, w, hi-lo)
+	b.sum.add(loss, b.weight(b.order[lo:hi]), hi-lo)
 	b.opt.update(b.net.Params, b.grad)
 	return nil
 }
 
 func (b *cpuBackend) Loss() (networks.Loss, error) { return b.sum.mean(), nil }
 
-// Probe evaluates step step on order[lo:hi] into b.grad without updating;
-// a loss that is not finite is a NonFiniteError.
+// weight is Σ w over the pairs.
+func (b *cpuBackend) weight(pairs []int) float64 {
+	var w float64
+	for _, q := range pairs {
+		w += b.problem.Pairs.W[q]
+	}
+	return w
+}
+
+// Probe evaluates step step on order[lo:hi] into b.grad without updating
+// (after Join, the rank's share summed over the ranks); a loss that is not
+// finite is a NonFiniteError.
 func (b *cpuBackend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, error) {
 	if lo < 0 || hi > len(b.order) || lo >= hi {
 		return networks.Loss{}, nil, fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
 	}
-	if b.exact {
-		return b.probeExact(b.order[lo:hi], step)
+	if b.group != nil {
+		return b.probeShared(lo, hi, step)
 	}
-	b.assemble(b.order[lo:hi], step)
-	loss, err := b.loss()
+	loss, err := b.evaluate(b.order[lo:hi], step)
 	if err == nil {
 		err = CheckFinite(loss, step)
 	}
 	return loss, b.grad, err
 }
 
-// probeExact evaluates a step with the exact interaction mean. The target
+// evaluate computes the loss of the pairs (the weighted mean) and its
+// gradient into b.grad.
+func (b *cpuBackend) evaluate(pairs []int, step uint64) (networks.Loss, error) {
+	if b.exact {
+		return b.evaluateExact(pairs, step)
+	}
+	b.assemble(pairs, step)
+	return b.loss()
+}
+
+// probeShared evaluates this rank's share order[slo:shi] of the batch and
+// sums over the ranks the buffer
+//
+//	[ (W_r/W)·g_r | W_r·L_r, n_r·(potential, internal, interaction, residual) | stop ]
+//
+// (Parallel): the gradient and loss of the whole batch, and the stop
+// requests. The finiteness check comes after the sum, so every rank sees
+// the same verdict; a rank with no pairs adds zeros.
+func (b *cpuBackend) probeShared(lo, hi int, step uint64) (networks.Loss, []float64, error) {
+	slo, shi := Shard(lo, hi, b.group.Rank(), b.group.Size())
+	w, wr := b.weight(b.order[lo:hi]), b.weight(b.order[slo:shi])
+	n, buf := len(b.grad), b.shared
+	clear(buf)
+	if shi > slo {
+		l, err := b.evaluate(b.order[slo:shi], step)
+		if err != nil {
+			return l, nil, err
+		}
+		for i, g := range b.grad {
+			buf[i] = g * (wr / w)
+		}
+		m := float64(shi - slo)
+		copy(buf[n:], []float64{wr * l.Value, m * l.Potential, m * l.Internal, m * l.Interaction, m * l.Residual})
+	}
+	buf[n+5] = stopFlag(b.stop)
+	if err := b.group.AllReduceSum(buf); err != nil {
+		return networks.Loss{}, nil, fmt.Errorf("step %d: %w", step, err)
+	}
+	copy(b.grad, buf[:n])
+	t, pairs := buf[n:], float64(hi-lo)
+	loss := networks.Loss{Value: t[0] / w, Potential: t[1] / pairs, Internal: t[2] / pairs, Interaction: t[3] / pairs, Residual: t[4] / pairs}
+	b.stopAgreed = t[5] > 0
+	return loss, b.grad, CheckFinite(loss, step)
+}
+
+// Join makes the backend one rank of g (Parallel); g must sum host buffers.
+func (b *cpuBackend) Join(g collective.Group, stop func() bool) error {
+	c, ok := g.(collective.Collective)
+	if !ok {
+		return fmt.Errorf("the %s backend sums host buffers, and collective %s sums GPU buffers only", b.name, g.Name())
+	}
+	b.group, b.stop, b.shared = c, stop, make([]float64, len(b.grad)+6)
+	return nil
+}
+
+func (b *cpuBackend) Joined() collective.Group {
+	if b.group == nil {
+		return nil
+	}
+	return b.group
+}
+
+func (b *cpuBackend) StopAgreed() bool { return b.stopAgreed }
+
+// evaluateExact evaluates a step with the exact interaction mean. The target
 // snapshots may differ in size, and a batch holds one sample count, so the
 // pairs go by target snapshot k: with W_k the weight of group k and W the
 // batch's, L = Σ_k (W_k/W) L_k and likewise the gradient; the terms are
 // averaged over the pairs.
-func (b *cpuBackend) probeExact(pairs []int, step uint64) (networks.Loss, []float64, error) {
+func (b *cpuBackend) evaluateExact(pairs []int, step uint64) (networks.Loss, error) {
 	c := b.problem.Pairs
 	for k := range b.groups {
 		b.groups[k] = b.groups[k][:0]
@@ -214,7 +291,7 @@ func (b *cpuBackend) probeExact(pairs []int, step uint64) (networks.Loss, []floa
 		b.assemble(g, step)
 		l, err := b.loss()
 		if err != nil {
-			return l, nil, err
+			return l, err
 		}
 		var wg float64
 		for _, q := range g {
@@ -231,7 +308,7 @@ func (b *cpuBackend) probeExact(pairs []int, step uint64) (networks.Loss, []floa
 		loss.Residual += n * l.Residual
 	}
 	copy(b.grad, b.total)
-	return loss, b.grad, CheckFinite(loss, step)
+	return loss, nil
 }
 
 // assemble fills the batch for the given pairs, reusing its buffers. The
@@ -254,7 +331,7 @@ func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	if !b.net.HasInteraction() {
 		return
 	}
-	if b.exact { // pairs share their target snapshot (probeExact)
+	if b.exact { // pairs share their target snapshot (evaluateExact)
 		pop := b.problem.Populations[c.K[pairs[0]]+1]
 		bt.S = len(pop) / d
 		bt.Others[0], bt.Others[1] = resize(bt.Others[0], n*len(pop)), nil

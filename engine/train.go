@@ -115,7 +115,10 @@ func CheckFinite(l networks.Loss, step uint64) error {
 // batches; step numbers are global, so a run that stops at any step and
 // resumes from its state repeats the same steps. The loss is read once per
 // epoch. When ctx is cancelled Train waits for the queued steps and returns
-// ctx.Err(), and the backend's State is consistent for a checkpoint.
+// ctx.Err(), and the backend's State is consistent for a checkpoint. A
+// backend that joined a data-parallel group (Parallel) stops where the ranks
+// agreed to, after the same step on every rank, and then Train returns
+// context.Canceled on every rank.
 func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer) error {
 	pairs := p.Pairs.Len()
 	if pairs == 0 {
@@ -127,6 +130,15 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 		return err
 	}
 	epoch := int(st.Steps / stepsPerEpoch)
+	stopped := func() error { return ctx.Err() }
+	if par, ok := b.(Parallel); ok && par.Joined() != nil {
+		stopped = func() error {
+			if par.StopAgreed() {
+				return context.Canceled
+			}
+			return nil
+		}
+	}
 	order := make([]int, pairs)
 	// fail returns a NonFiniteError found anywhere in err's chain, with its
 	// epoch filled in (a wrapper's message was formatted before the epoch
@@ -150,7 +162,7 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 		}
 		first := st.Steps - uint64(epoch)*stepsPerEpoch // > 0 when resuming mid-epoch
 		for k := first; k < stepsPerEpoch; k++ {
-			if err := ctx.Err(); err != nil {
+			if err := stopped(); err != nil {
 				if _, lerr := b.Loss(); lerr != nil {
 					return fail(lerr)
 				}

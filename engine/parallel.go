@@ -1,0 +1,48 @@
+package engine
+
+import (
+	"github.com/jkonet-gpu/jkonet-gpu/collective"
+)
+
+// Parallel is implemented by backends that can train as one rank of a
+// data-parallel group. Every rank holds the whole problem and runs the same
+// Train (same order, same step numbers); each step, a rank computes its
+// contiguous share of the batch (Shard), the ranks sum the flat gradient
+// and the loss with the collective, and every rank takes the same clipped
+// Adam update. The gradient of the batch's weighted mean is
+//
+//	g = Σ_r (W_r/W) g_r,  W_r = Σ_{i ∈ shard r} w_i,  W = Σ_r W_r,
+//
+// with g_r the gradient of shard r's weighted mean, so each rank scales its
+// part by W_r/W before the sum. Interaction samples are keyed by (seed,
+// step, global pair, slot), so a rank draws for its pairs exactly what one
+// process would: N ranks train the same model as one process, up to the
+// order of the floating-point sums. No randomness is per rank.
+type Parallel interface {
+	// Join makes the backend rank g.Rank() of g.Size(). stop says whether
+	// this rank was asked to stop (a signal); it is asked at every step and
+	// its answer rides in that step's sum, so StopAgreed turns true on
+	// every rank after the same step. The backend does not close g.
+	Join(g collective.Group, stop func() bool) error
+	// Joined is the group the backend joined, nil if none.
+	Joined() collective.Group
+	// StopAgreed reports whether some rank asked to stop at or before the
+	// last step.
+	StopAgreed() bool
+}
+
+// Shard is rank's part [slo, shi) of the batch [lo, hi) split among size
+// ranks in contiguous slices: rank r takes lo + ⌊n·r/size⌋ up to lo +
+// ⌊n·(r+1)/size⌋, n = hi − lo (empty when n < size for some ranks).
+func Shard(lo, hi, rank, size int) (slo, shi int) {
+	n := hi - lo
+	return lo + n*rank/size, lo + n*(rank+1)/size
+}
+
+// stopFlag is the value a rank adds to a step's sum: 1 when asked to stop.
+func stopFlag(stop func() bool) float64 {
+	if stop != nil && stop() {
+		return 1
+	}
+	return 0
+}
