@@ -1,16 +1,14 @@
 package couplings
 
 import (
-	"archive/zip"
-	"bytes"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 )
 
 // FuzzLoad runs its seeds (f.Add below: files Save writes; and
@@ -20,60 +18,12 @@ import (
 //
 //   - an error is one line that starts with the path and names the field,
 //     array or pair at fault (or says the file is not an NPZ archive);
-//   - Load allocates at most allocLimit(n) bytes for n bytes of input (a
+//   - Load allocates at most fuzzcheck.Limit(n, fuzzcheck.PerByte) bytes for n bytes of input (a
 //     deflated entry counted at its inflated size), so a size field believed
 //     before it is checked against the bytes present shows up;
 //   - couplings loaded are consistent (at least one pair, matching lengths,
 //     transitions in range, positive w and tau, finite values, increasing
 //     times) and save and load back the same.
-
-// allocLimit is the most Load may allocate for n bytes of input: 64 bytes
-// per input byte plus 1 MiB; see npz's fuzz tests for the reasoning.
-func allocLimit(n int64) uint64 { return 64*uint64(n) + 1<<20 }
-
-// checkAlloc runs load and fails t if it allocated more than allocLimit(n).
-func checkAlloc(t *testing.T, n int64, load func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	load()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(n) {
-		t.Errorf("loading %d bytes of input allocated %d bytes, more than the %d allowed", n, got, allocLimit(n))
-	}
-}
-
-// inflatedSize is the size of an NPZ file with each deflated entry counted
-// at the size it really inflates to (up to 1 GiB).
-func inflatedSize(data []byte) int64 {
-	n := int64(len(data))
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return n
-	}
-	for _, f := range zr.File {
-		if f.Method == zip.Store {
-			continue
-		}
-		if rc, err := f.Open(); err == nil {
-			m, _ := io.Copy(io.Discard, io.LimitReader(rc, 1<<30))
-			rc.Close()
-			n += m
-		}
-	}
-	return n
-}
-
-// fuzzDir is a directory for the files of a fuzz target: in /dev/shm where
-// there is one (a file written and synced per input is then cheap), else
-// the test's temporary directory.
-func fuzzDir(f *testing.F) string {
-	if dir, err := os.MkdirTemp("/dev/shm", "jkonet-fuzz-"); err == nil {
-		f.Cleanup(func() { os.RemoveAll(dir) })
-		return dir
-	}
-	return f.TempDir()
-}
 
 // checkCouplings checks the invariants of couplings Load accepted.
 func checkCouplings(t *testing.T, c *Couplings) {
@@ -103,7 +53,7 @@ func checkCouplings(t *testing.T, c *Couplings) {
 }
 
 func FuzzLoad(f *testing.F) {
-	dir := fuzzDir(f)
+	dir := fuzzcheck.Dir(f)
 	for i, counts := range [][]int{{3, 3}, {2, 3, 2}} {
 		times := []float64{0, 1, 2.5}[:len(counts)]
 		opts := DefaultOptions()
@@ -129,7 +79,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		var c *Couplings
 		var err error
-		checkAlloc(t, inflatedSize(data), func() { c, err = Load(path) })
+		fuzzcheck.Alloc(t, fuzzcheck.InflatedSize(data), fuzzcheck.PerByte, func() { c, err = Load(path) })
 		if err != nil {
 			msg := err.Error()
 			if strings.ContainsAny(msg, "\n\r") {

@@ -5,11 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
 )
@@ -21,43 +21,12 @@ import (
 //
 //   - an error is one line that starts with the path and names the
 //     metadata key or tensor at fault (or the safetensors layer's fault);
-//   - Load allocates at most allocLimit(n) bytes for a file of n bytes, so a
+//   - Load allocates at most fuzzcheck.Limit(n, fuzzcheck.PerByte) bytes for a file of n bytes, so a
 //     declared dimension or parameter count believed before it is checked
 //     against the values present shows up as an allocation of its size;
 //   - a file loaded is consistent (increasing times, a positive finite mean
 //     interval, finite parameters as many as the model has), rebuilds its
 //     model, and saves and loads back the same.
-
-// allocLimit is the most Load may allocate for n bytes of input: 64 bytes
-// per input byte plus 1 MiB. The safetensors layer holds the header and the
-// data once and decodes them (an F32 value doubles), the parameters are
-// copied once and a network's layout builds a network (at most about twice
-// the parameters); the 1 MiB absorbs fixed costs, among them a linear
-// model's feature tables (d ≤ 4).
-func allocLimit(n int64) uint64 { return 64*uint64(n) + 1<<20 }
-
-// checkAlloc runs load and fails t if it allocated more than allocLimit(n).
-func checkAlloc(t *testing.T, n int64, load func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	load()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(n) {
-		t.Errorf("loading %d bytes allocated %d bytes, more than the %d allowed", n, got, allocLimit(n))
-	}
-}
-
-// fuzzDir is a directory for the files of a fuzz target: in /dev/shm where
-// there is one (a file written and synced per input is then cheap), else
-// the test's temporary directory.
-func fuzzDir(f *testing.F) string {
-	if dir, err := os.MkdirTemp("/dev/shm", "jkonet-fuzz-"); err == nil {
-		f.Cleanup(func() { os.RemoveAll(dir) })
-		return dir
-	}
-	return f.TempDir()
-}
 
 // seedFile is a model file (or, with a non-zero steps, a checkpoint) of the
 // given kind in dimension d, with parameters 0.01·i.
@@ -101,7 +70,7 @@ func sameFloats(a, b []float64) bool {
 }
 
 func FuzzLoad(f *testing.F) {
-	dir := fuzzDir(f)
+	dir := fuzzcheck.Dir(f)
 	for _, kind := range append(networks.Kinds(), linear.Kind, linear.PotentialKind) {
 		f.Add(seedFile(f, dir, kind, 1, 0))
 	}
@@ -114,7 +83,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		var file *File
 		var err error
-		checkAlloc(t, int64(len(data)), func() { file, err = Load(path) })
+		fuzzcheck.Alloc(t, int64(len(data)), fuzzcheck.PerByte, func() { file, err = Load(path) })
 		if err != nil {
 			msg := err.Error()
 			if strings.ContainsAny(msg, "\n\r") {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/safetensors"
@@ -191,7 +192,7 @@ func TestLoadRefusesMalformedFiles(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		_, err = Load(path)
 		runtime.ReadMemStats(&after)
-		if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(info.Size()) {
+		if got := after.TotalAlloc - before.TotalAlloc; got > fuzzcheck.Limit(info.Size(), fuzzcheck.PerByte) {
 			t.Errorf("%s: loading %d bytes allocated %d", c.name, info.Size(), got)
 		}
 		if err == nil || !strings.HasPrefix(err.Error(), path+": "+c.want) {

@@ -1,15 +1,14 @@
 package npz
 
 import (
-	"archive/zip"
 	"bytes"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 )
 
 // The fuzz targets of this file run their seeds (f.Add below and
@@ -18,56 +17,12 @@ import (
 //
 //   - an error is one line that names the array (or says the file is not an
 //     NPZ archive);
-//   - the reader allocates at most allocLimit(n) bytes for n bytes of input
+//   - the reader allocates at most fuzzcheck.Limit(n, fuzzcheck.PerByte) bytes for n bytes of input
 //     (n counts a deflated entry at its inflated size, which is really
 //     there), so a size field believed before it is checked against the
 //     bytes present shows up as an allocation of the size it claims;
 //   - arrays read are consistent (dtype, shape, values in the dtype's range)
 //     and read back the same after np.savez by Write.
-
-// allocLimit is the most a reader may allocate for n bytes of input: 64
-// bytes per input byte plus 1 MiB. Decoding widens values (a uint8 or bool
-// becomes an int64: 8 bytes per input byte), the raw bytes are held once and
-// a growing buffer copies itself (at most about 2×), so an honest reader stays
-// well inside; the 1 MiB absorbs fixed costs (zip and flate state, the
-// fuzzing engine's own allocations between ReadMemStats calls).
-func allocLimit(n int64) uint64 { return 64*uint64(n) + 1<<20 }
-
-// checkAlloc runs read and fails t if it allocated more than allocLimit(n).
-func checkAlloc(t *testing.T, n int64, read func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	read()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(n) {
-		t.Errorf("reading %d bytes of input allocated %d bytes, more than the %d allowed", n, got, allocLimit(n))
-	}
-}
-
-// inflatedSize is the size of data with each deflated entry counted at the
-// size it really inflates to (up to 1 GiB): what the reader may allocate
-// for, as opposed to what a header claims.
-func inflatedSize(data []byte) int64 {
-	n := int64(len(data))
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return n
-	}
-	for _, f := range zr.File {
-		if f.Method == zip.Store {
-			continue
-		}
-		rc, err := f.Open()
-		if err != nil {
-			continue
-		}
-		m, _ := io.Copy(io.Discard, io.LimitReader(rc, 1<<30))
-		rc.Close()
-		n += m
-	}
-	return n
-}
 
 // checkOneLine fails t if err spans several lines.
 func checkOneLine(t *testing.T, err error) {
@@ -215,7 +170,7 @@ func FuzzRead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var arch Archive
 		var err error
-		checkAlloc(t, inflatedSize(data), func() { arch, err = Read(bytes.NewReader(data), int64(len(data))) })
+		fuzzcheck.Alloc(t, fuzzcheck.InflatedSize(data), fuzzcheck.PerByte, func() { arch, err = Read(bytes.NewReader(data), int64(len(data))) })
 		if err != nil {
 			checkOneLine(t, err)
 			if msg := err.Error(); !strings.HasPrefix(msg, `array "`) && !strings.HasPrefix(msg, "not an NPZ archive") {
@@ -246,7 +201,7 @@ func FuzzReadNPY(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var a *Array
 		var err error
-		checkAlloc(t, int64(len(data)), func() { a, err = readNPY(bytes.NewReader(data), int64(len(data))) })
+		fuzzcheck.Alloc(t, int64(len(data)), fuzzcheck.PerByte, func() { a, err = readNPY(bytes.NewReader(data), int64(len(data))) })
 		if err != nil {
 			checkOneLine(t, err)
 			return

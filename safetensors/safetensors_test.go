@@ -10,11 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 )
 
 // sampleTensors covers shapes (matrix, scalar, empty), special float values
@@ -416,27 +417,6 @@ func systemPython(t *testing.T) string {
 	return python
 }
 
-// allocLimit is the most Read may allocate for n bytes of input: 64 bytes
-// per input byte plus 1 MiB. The header is held once and decoded into Go
-// values (a shape entry "0," of 2 bytes becomes two 8-byte ints), data are
-// held raw and decoded (an F32 value doubles), so an honest reader stays
-// inside; one that allocates a declared length before checking it against
-// the file's size allocates what the field says, which the fuzzer makes far
-// larger. The 1 MiB absorbs fixed costs.
-func allocLimit(n int64) uint64 { return 64*uint64(n) + 1<<20 }
-
-// checkAlloc runs read and fails t if it allocated more than allocLimit(n).
-func checkAlloc(t *testing.T, n int64, read func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	read()
-	runtime.ReadMemStats(&after)
-	if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(n) {
-		t.Errorf("reading %d bytes of input allocated %d bytes, more than the %d allowed", n, got, allocLimit(n))
-	}
-}
-
 // FuzzRead: any input gives a tensor set or an error, never a panic. An
 // error is one line; Read allocates at most allocLimit of the input's size;
 // tensors read have one kind of values, as many as their shape says, and
@@ -460,7 +440,7 @@ func FuzzRead(f *testing.F) {
 		var got map[string]Tensor
 		var gotMeta map[string]string
 		var err error
-		checkAlloc(t, int64(len(data)), func() { got, gotMeta, err = Read(bytes.NewReader(data), int64(len(data))) })
+		fuzzcheck.Alloc(t, int64(len(data)), fuzzcheck.PerByte, func() { got, gotMeta, err = Read(bytes.NewReader(data), int64(len(data))) })
 		if err != nil {
 			if strings.ContainsAny(err.Error(), "\n\r") {
 				t.Errorf("error on several lines: %q", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
 	"github.com/jkonet-gpu/jkonet-gpu/npz"
 )
 
@@ -117,7 +118,7 @@ func TestLoadCSVWideHeader(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, err := Load(path, LoadOptions{})
 	runtime.ReadMemStats(&after)
-	if got, limit := after.TotalAlloc-before.TotalAlloc, allocLimit(int64(len(content)), 128); got > limit {
+	if got, limit := after.TotalAlloc-before.TotalAlloc, fuzzcheck.Limit(int64(len(content)), 128); got > limit {
 		t.Errorf("a header of %d bytes allocated %d, more than %d", len(content), got, limit)
 	}
 	want := path + `: no time column "t" in the header (columns: AA, AB, AC, AD, AE, AF, AG, AH, AI, AJ, AK, AL, AM, AN, AO, AP, AQ, AR, AS, AT, … 3364 columns in all)`
