@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
 var preprocessCommand = &cli.Command{
@@ -17,7 +21,7 @@ var preprocessCommand = &cli.Command{
    transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
    plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
    ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
-	Flags:  append([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags...),
+	Flags:  slices.Concat([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags, cellFlags, transformFlags),
 	Action: preprocess,
 }
 
@@ -27,9 +31,9 @@ func preprocess(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cp, rep, err := couplings.Compute(set, couplingOptions(c))
+	cp, rep, err := computeCouplings(c, set)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.String("data"), err)
+		return err
 	}
 	if err := cp.Save(out); err != nil {
 		return err
@@ -46,6 +50,9 @@ func preprocess(c *cli.Context) error {
 	}
 	for _, t := range rep.Transitions {
 		fmt.Fprintf(w, "t=%g → t=%g: %d × %d points, %d pairs, cost %.6g, %.3f s", t.From, t.To, t.N, t.M, t.Pairs, t.Cost, t.Seconds)
+		if t.Blocks > 1 {
+			fmt.Fprintf(w, ", %d %s blocks of ≤ %d", t.Blocks, t.BlockOrder, t.Block)
+		}
 		if t.Converged != nil {
 			fmt.Fprintf(w, ", sinkhorn ε %.3g, %d iterations, marginal error %.2g", t.Epsilon, t.Iterations, t.MarginalError)
 		}
@@ -65,7 +72,9 @@ var couplingFlags = func() []cli.Flag {
 	def := couplings.DefaultOptions()
 	return []cli.Flag{
 		&cli.StringFlag{Name: "coupling", Usage: "exact, sinkhorn, or ids (pair the rows that share a trajectory id: tracked data)", Value: def.Method},
-		&cli.IntFlag{Name: "ot-block", Usage: "solve index blocks of this many particles (0: whole snapshots)", Value: def.Block},
+		&cli.IntFlag{Name: "ot-block", Usage: "solve blocks of this many particles (0: whole snapshots, or automatic blocks above --exact-max)", Value: def.Block},
+		&cli.StringFlag{Name: "ot-block-order", Usage: "index (blocks of consecutive rows) or random (blocks of a permutation seeded by --seed)", Value: def.BlockOrder},
+		&cli.IntFlag{Name: "exact-max", Usage: "exact OT on snapshots above this many points uses random blocks of at most this many (0: never)", Value: def.ExactMax},
 		&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: def.Epsilon},
 		&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost", Value: def.EpsilonAbsolute},
 		&cli.Float64Flag{Name: "sinkhorn-tol", Usage: "sinkhorn: stop when the marginal error is below this", Value: def.Tol},
@@ -76,16 +85,39 @@ var couplingFlags = func() []cli.Flag {
 
 func couplingOptions(c *cli.Context) couplings.Options {
 	return couplings.Options{
-		Method: c.String("coupling"), Block: c.Int("ot-block"),
+		Method: c.String("coupling"), Block: c.Int("ot-block"), BlockOrder: c.String("ot-block-order"), ExactMax: c.Int("exact-max"),
 		Epsilon: c.Float64("epsilon"), EpsilonAbsolute: c.Bool("epsilon-absolute"),
 		Tol: c.Float64("sinkhorn-tol"), MaxIter: c.Int("sinkhorn-max-iter"),
 		Components: c.Int("components"), Seed: c.Uint64("seed"),
 	}
 }
 
+// computeCouplings computes the couplings of set with the coupling flags,
+// with a progress bar (unless --quiet or piped).
+func computeCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, *couplings.Report, error) {
+	opts := couplingOptions(c)
+	bar := progress.New("couplings", couplings.Work(set, opts), c.Bool("quiet"))
+	cp, rep, err := couplings.ComputeProgress(set, opts, bar)
+	bar.Done()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c.String("data"), err)
+	}
+	return cp, rep, nil
+}
+
 // warnCouplings tells the user, on stderr, what would otherwise go unseen:
-// Sinkhorn that stopped at its cap, and snapshots whose score is 0.
+// exact OT that was blocked automatically (one line), Sinkhorn that stopped
+// at its cap, and snapshots whose score is 0.
 func warnCouplings(w io.Writer, rep *couplings.Report) {
+	var blocked []string
+	for _, t := range rep.Transitions {
+		if t.Automatic {
+			blocked = append(blocked, fmt.Sprintf("t=%g → t=%g: %d × %d points in %d blocks of ≤ %d", t.From, t.To, t.N, t.M, t.Blocks, t.Block))
+		}
+	}
+	if len(blocked) > 0 {
+		fmt.Fprintf(w, "note: exact OT above --exact-max points a snapshot is solved in random blocks (README \"Scale\"): %s\n", strings.Join(blocked, "; "))
+	}
 	for _, t := range rep.Transitions {
 		if t.Converged != nil && !*t.Converged {
 			fmt.Fprintf(w, "warning: sinkhorn t=%g → t=%g did not converge in %d iterations (marginal error %.2g); raise --sinkhorn-max-iter or --epsilon\n", t.From, t.To, t.Iterations, t.MarginalError)

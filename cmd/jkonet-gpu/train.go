@@ -175,9 +175,9 @@ func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings,
 			return cp, nil
 		}
 	}
-	cp, rep, err := couplings.Compute(set, opts)
+	cp, rep, err := computeCouplings(c, set)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.String("data"), err)
+		return nil, err
 	}
 	warnCouplings(c.App.ErrWriter, rep)
 	if path != "" {
