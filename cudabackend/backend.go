@@ -7,6 +7,7 @@ import (
 	"slices"
 	"unsafe"
 
+	"github.com/jkonet-gpu/jkonet-gpu/collective"
 	"github.com/jkonet-gpu/jkonet-gpu/cuda"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
@@ -101,6 +102,14 @@ type backend struct {
 	flops               float64 // FLOPs of the kernels' arithmetic queued since the last Loss (see stepFLOPs)
 	flopsPerPotRow      float64
 	flopsPerInteractRow float64
+
+	// Data parallel (Join): the group, this rank's stop request, the host
+	// copy of the sum buffer (for a host collective) and whether some rank
+	// asked to stop.
+	group      collective.Group
+	stop       func() bool
+	shared     []float64
+	stopAgreed bool
 }
 
 // deviceArrays are the backend's device memory.
@@ -111,7 +120,7 @@ type deviceArrays struct {
 	pairTarget               cuda.DevicePtr // P int32: the target population
 	pop, popStart            cuda.DevicePtr // rows of d (stored type); int64 offsets
 	params, adamM, adamV     cuda.DevicePtr // stored type
-	grad, accum              cuda.DevicePtr // doubles
+	grad, accum              cuda.DevicePtr // doubles; grad has room for the sum buffer of queueShared
 	order, rowStart          cuda.DevicePtr // the epoch's order (int32) and row prefix sums (int64)
 	gradV, rowGrad, upV, upU cuda.DevicePtr // per-step workspaces (stored type)
 	meanU, lossPartial       cuda.DevicePtr // doubles
@@ -333,7 +342,7 @@ func (b *backend) upload() error {
 		{&m.pairW, 8 * pairs}, {&m.pairTau, 8 * pairs}, {&m.pairTime, 8 * pairs}, {&m.pairTarget, 4 * pairs},
 		{&m.pop, b.storedBytes(len(pop))}, {&m.popStart, 8 * len(popStart)},
 		{&m.params, b.storedBytes(nParams)}, {&m.adamM, b.storedBytes(nParams)}, {&m.adamV, b.storedBytes(nParams)},
-		{&m.grad, 8 * nParams}, {&m.accum, 8 * accCount},
+		{&m.grad, 8 * sharedLen(nParams)}, {&m.accum, 8 * accCount},
 		{&m.order, 4 * pairs}, {&m.rowStart, 8 * (pairs + 1)},
 		{&m.gradV, b.storedBytes(b.maxBatch * d)}, {&m.rowGrad, b.storedBytes(rowsU * d)},
 		{&m.upV, b.storedBytes(b.maxBatch * d)}, {&m.upU, b.storedBytes(b.maxBatch * 2 * d)},
@@ -454,7 +463,7 @@ func (b *backend) launch(name string, gx, gy, block int, shared uint32, args uns
 }
 
 // queue queues step step on order[lo:hi]: the kernels of kernels/step.cu,
-// with Adam when update is set.
+// with Adam when update is set (after Join, through queueShared).
 func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	if lo < 0 || hi > len(b.order) || lo >= hi {
 		return fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
@@ -462,12 +471,27 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	if hi-lo > b.maxBatch {
 		return fmt.Errorf("step %d: %d pairs, the backend was built for batches of at most %d", step, hi-lo, b.maxBatch)
 	}
-	p, m, d := b.problem, &b.m, b.problem.D
-	batch := hi - lo
 	var wsum float64
 	for _, q := range b.order[lo:hi] {
-		wsum += p.Pairs.W[q]
+		wsum += b.problem.Pairs.W[q]
 	}
+	if b.group != nil {
+		return b.queueShared(lo, hi, step, wsum, update)
+	}
+	lossBlocks, err := b.queueGradient(lo, hi, step, wsum)
+	if err != nil {
+		return err
+	}
+	return b.queueFinish(b.m.lossPartial, lossBlocks, hi-lo, wsum, step, update)
+}
+
+// queueGradient queues the kernels up to the parameter gradient of
+// order[lo:hi] (into grad, but β's) and the residual blocks' loss terms
+// (into lossPartial, one row of lossTerms a block, whose number it returns),
+// with the pair weights w/wsum.
+func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBlocks int, err error) {
+	m, d := &b.m, b.problem.D
+	batch := hi - lo
 	rowsU := 0
 	if b.net.HasInteraction() {
 		rowsU = int(b.rowStart[hi] - b.rowStart[lo])
@@ -491,21 +515,21 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	fv := mlp(sourcePotential, batch)
 	fv.out = m.gradV
 	if err := b.launch("mlp_forward"+b.suffix, min(tiles(batch), b.gridFwd), 1, threads, b.sharedV, unsafe.Pointer(&fv)); err != nil {
-		return err
+		return 0, err
 	}
 	if b.net.HasInteraction() {
 		fu := mlp(sourceInteraction, rowsU)
 		fu.out = m.rowGrad
 		if err := b.launch("mlp_forward"+b.suffix, min(tiles(rowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
-			return err
+			return 0, err
 		}
 		ma := meansArgs{rowGrad: m.rowGrad, meanU: m.meanU, rowStart: m.rowStart, lo: int64(lo), d: int64(d), samples: int64(b.settings.Samples)}
 		if err := b.launch("pair_means"+b.suffix, batch, sets, threads, 8*threads, unsafe.Pointer(&ma)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	// Residuals and the upstreams.
-	lossBlocks := blocks(batch, threads)
+	lossBlocks = blocks(batch, threads)
 	ra := residualArgs{lo: int64(lo), batch: int64(batch), d: int64(d), sets: int64(sets), betaIndex: int64(b.betaIndex),
 		wsum: wsum, order: m.order, pairX: m.pairX, pairY: m.pairY, pairScore: m.pairScore, pairW: m.pairW,
 		pairTau: m.pairTau, params: m.params, gradV: m.gradV, meanU: m.meanU, upV: m.upV, upU: m.upU, lossPartial: m.lossPartial}
@@ -516,14 +540,14 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 		ra.internal = 1
 	}
 	if err := b.launch("residuals"+b.suffix, lossBlocks, 1, threads, 8*threads, unsafe.Pointer(&ra)); err != nil {
-		return err
+		return 0, err
 	}
 	// Backward: parameter gradients, summed over the blocks.
 	bv := mlp(sourcePotential, batch)
 	bv.up, bv.partial = m.upV, m.partialV
 	gv := min(tiles(batch), b.gridBwd)
 	if err := b.launch("mlp_backward"+b.suffix, gv, 1, threads, b.sharedV, unsafe.Pointer(&bv)); err != nil {
-		return err
+		return 0, err
 	}
 	red := reduceArgs{partialV: m.partialV, blocksV: int64(gv), countV: int64(b.countV), partialU: m.partialU,
 		offsetU: int64(b.offU), grad: m.grad}
@@ -533,17 +557,20 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 		bu.up, bu.partial = m.upU, m.partialU
 		gu := min(tiles(rowsU), b.gridBwd)
 		if err := b.launch("mlp_backward"+b.suffix, gu, 1, threads, b.sharedU, unsafe.Pointer(&bu)); err != nil {
-			return err
+			return 0, err
 		}
 		red.blocksU, red.countU = int64(gu), int64(b.countU)
 		b.flops += float64(rowsU) * b.flopsPerInteractRow
 	}
-	if err := b.launch("reduce_partials", blocks(b.countV+b.countU, threads), 1, threads, 0, unsafe.Pointer(&red)); err != nil {
-		return err
-	}
-	// Loss, β's gradient, clipping and Adam.
+	return lossBlocks, b.launch("reduce_partials", blocks(b.countV+b.countU, threads), 1, threads, 0, unsafe.Pointer(&red))
+}
+
+// queueFinish queues finish_step: the step's loss from lossBlocks rows of
+// loss terms at lossPartial, β's gradient, clipping and Adam.
+func (b *backend) queueFinish(lossPartial cuda.DevicePtr, lossBlocks, batch int, wsum float64, step uint64, update bool) error {
+	m := &b.m
 	t := float64(step + 1)
-	fa := finishArgs{lossPartial: m.lossPartial, lossBlocks: int64(lossBlocks), batch: int64(batch), wsum: wsum,
+	fa := finishArgs{lossPartial: lossPartial, lossBlocks: int64(lossBlocks), batch: int64(batch), wsum: wsum,
 		step: step, betaIndex: int64(b.betaIndex), grad: m.grad, accum: m.accum, params: m.params, m: m.adamM, v: m.adamV,
 		lr: b.settings.LR, beta1: engine.AdamBeta1, beta2: engine.AdamBeta2, eps: engine.AdamEpsilon, clip: b.settings.Clip,
 		c1: 1 - math.Pow(engine.AdamBeta1, t), c2: 1 - math.Pow(engine.AdamBeta2, t), groups: int64(len(b.groups))}
@@ -558,6 +585,86 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	}
 	return b.launch("finish_step"+b.suffix, 1, 1, finishThreads, 8*finishThreads, unsafe.Pointer(&fa))
 }
+
+// sharedLen is the length of the sum buffer of queueShared: the gradient,
+// the loss terms, the stop flag.
+func sharedLen(params int) int { return params + lossTerms + 1 }
+
+// queueShared queues this rank's share order[slo:shi] of the batch
+// (engine.Shard), sums over the ranks the buffer
+//
+//	[ parameter gradient | the lossTerms loss terms | stop ]
+//
+// in grad, then finish_step on the summed terms as one block of the whole
+// batch. The residuals weigh the pairs by w/wsum with the whole batch's
+// wsum, so each rank's gradient and terms are its part of the batch's, and
+// the sum is the batch's (engine.Parallel). β's entry of the summed gradient
+// is not read: finish_step writes it from the summed terms. A rank with no
+// pairs adds zeros. Reading back the stop flag waits for the step.
+func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
+	m, n := &b.m, len(b.net.Params)
+	terms, stopAt := m.grad.Add(uint64(8*n)), m.grad.Add(uint64(8*(n+lossTerms)))
+	slo, shi := engine.Shard(lo, hi, b.group.Rank(), b.group.Size())
+	if shi > slo {
+		lossBlocks, err := b.queueGradient(slo, shi, step, wsum)
+		if err != nil {
+			return err
+		}
+		red := reduceArgs{partialV: m.lossPartial, blocksV: int64(lossBlocks), countV: lossTerms, offsetV: int64(n), grad: m.grad}
+		if err := b.launch("reduce_partials", 1, 1, threads, 0, unsafe.Pointer(&red)); err != nil {
+			return err
+		}
+	} else if err := b.dev.ctx.Memset(m.grad, uint64(8*(n+lossTerms))); err != nil {
+		return err
+	}
+	stop := []float64{0}
+	if b.stop != nil && b.stop() {
+		stop[0] = 1
+	}
+	switch g := b.group.(type) {
+	case collective.Device:
+		if err := cuda.CopyToDevice(b.dev.ctx, stopAt, stop); err != nil {
+			return err
+		}
+		if err := g.AllReduceSumDevice(uint64(m.grad), sharedLen(n), 0); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if err := cuda.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
+			return err
+		}
+	case collective.Collective: // through the host
+		buf := b.shared
+		if err := cuda.CopyFromDevice(b.dev.ctx, buf[:n+lossTerms], m.grad); err != nil {
+			return err
+		}
+		buf[n+lossTerms] = stop[0]
+		if err := g.AllReduceSum(buf); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if err := cuda.CopyToDevice(b.dev.ctx, m.grad, buf[:n+lossTerms]); err != nil {
+			return err
+		}
+		stop[0] = buf[n+lossTerms]
+	}
+	b.stopAgreed = stop[0] > 0
+	return b.queueFinish(terms, 1, hi-lo, wsum, step, update)
+}
+
+// Join makes the backend one rank of g (engine.Parallel): a device
+// collective (NCCL) sums in device memory, a host one (MPI) through a host
+// copy of the sum buffer.
+func (b *backend) Join(g collective.Group, stop func() bool) error {
+	switch g.(type) {
+	case collective.Device, collective.Collective:
+	default:
+		return fmt.Errorf("collective %s sums neither host nor device buffers", g.Name())
+	}
+	b.group, b.stop, b.shared = g, stop, make([]float64, sharedLen(len(b.net.Params)))
+	return nil
+}
+
+func (b *backend) Joined() collective.Group { return b.group }
+func (b *backend) StopAgreed() bool         { return b.stopAgreed }
 
 // Step queues the step; it does not wait for it.
 func (b *backend) Step(lo, hi int, step uint64) error {

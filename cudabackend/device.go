@@ -124,6 +124,11 @@ func (d *Device) PeakFLOPS() float64 {
 	return float64(d.SMs) * lanes * 2 * float64(d.ClockKHz) * 1e3
 }
 
+// Do runs f with the device's context current on the calling goroutine's OS
+// thread (cuda.Context.Do): for libraries bound to the same driver, such as
+// NCCL, whose communicator belongs to the current device.
+func (d *Device) Do(f func() error) error { return d.ctx.Do(f) }
+
 // Synchronize waits for the device's queued work.
 func (d *Device) Synchronize() error { return d.ctx.Synchronize() }
 
@@ -133,17 +138,42 @@ func (d *Device) MemInfo() (free, total uint64, err error) { return d.ctx.MemInf
 // Close releases the device's context; the Device must not be used after.
 func (d *Device) Close() error { return d.ctx.Release() }
 
-// The device the registry's "cuda" backend uses: device 0 of the default
-// driver library, opened once per process.
+// The device the registry's "cuda" backend uses: device localRank mod the
+// number of devices of the default driver library, opened once per process.
 var (
 	defaultOnce   sync.Once
 	defaultDevice *Device
 	defaultErr    error
+	localRank     int
 )
 
-// DefaultDevice opens (once) device 0 of the driver named by
-// $JKONET_CUDA_LIB, or libcuda.so.1.
+// SetLocalRank picks the default device of a process that is rank r on its
+// node, one rank per GPU (launch.Topology.LocalRank); where the launcher
+// gives each rank one visible GPU (CUDA_VISIBLE_DEVICES), r mod 1 is 0. It
+// must come before the first DefaultDevice.
+func SetLocalRank(r int) { localRank = r }
+
+// DefaultDevice opens (once) device localRank mod the device count of the
+// driver named by $JKONET_CUDA_LIB, or libcuda.so.1.
 func DefaultDevice() (*Device, error) {
-	defaultOnce.Do(func() { defaultDevice, defaultErr = OpenDevice("", 0) })
+	defaultOnce.Do(func() {
+		ordinal := 0
+		if localRank > 0 {
+			drv, err := cuda.Open("")
+			if err == nil {
+				err = drv.Init()
+			}
+			n := 0
+			if err == nil {
+				n, err = drv.DeviceCount()
+			}
+			if err != nil {
+				defaultErr = err
+				return
+			}
+			ordinal = localRank % max(n, 1)
+		}
+		defaultDevice, defaultErr = OpenDevice("", ordinal)
+	})
 	return defaultDevice, defaultErr
 }
