@@ -1,7 +1,6 @@
 package couplings
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -13,6 +12,15 @@ import (
 // (K), score (K×d), times (T+1), and the provenance as UTF-8 JSON bytes when
 // known. Written atomically.
 func (c *Couplings) Save(path string) error {
+	arch, err := c.archive()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return npz.WriteFile(path, arch)
+}
+
+// archive is the NPZ content that Save writes.
+func (c *Couplings) archive() (npz.Archive, error) {
 	n := c.Len()
 	arch := npz.Archive{
 		{Name: "x", Array: npz.FromFloat64([]int{n, c.D}, c.X)},
@@ -26,11 +34,11 @@ func (c *Couplings) Save(path string) error {
 	if c.Provenance != nil {
 		b, err := json.Marshal(c.Provenance)
 		if err != nil {
-			return fmt.Errorf("%s: provenance: %w", path, err)
+			return nil, fmt.Errorf("provenance: %w", err)
 		}
 		arch = append(arch, npz.Entry{Name: provenanceField, Array: npz.FromBytes(b)})
 	}
-	return npz.WriteFile(path, arch)
+	return arch, nil
 }
 
 // Load reads and checks a couplings file written by Save (or by anyone
@@ -48,6 +56,9 @@ func Load(path string) (*Couplings, error) {
 }
 
 func fromArchive(arch npz.Archive) (*Couplings, error) {
+	if arch.Get(shardField) != nil {
+		return nil, errShardFile(arch)
+	}
 	x, err := floatField(arch, "x", 2, -1, 0)
 	if err != nil {
 		return nil, err
@@ -135,19 +146,9 @@ func provenanceOf(arch npz.Archive) (*Provenance, error) {
 	if a == nil {
 		return nil, nil
 	}
-	want := fmt.Errorf(`field %q: expected the JSON bytes of {"data_sha256": ..., "options": {...}}`, provenanceField)
-	if a.DType != "|u1" || len(a.Shape) != 1 {
-		return nil, want
-	}
-	b := make([]byte, len(a.Int))
-	for i, v := range a.Int {
-		b[i] = byte(v)
-	}
 	p := &Provenance{}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(p); err != nil || len(p.Data) != 64 {
-		return nil, want
+	if !decodeJSONBytes(a, p) || len(p.Data) != 64 {
+		return nil, fmt.Errorf(`field %q: expected the JSON bytes of {"data_sha256": ..., "options": {...}}`, provenanceField)
 	}
 	return p, nil
 }
