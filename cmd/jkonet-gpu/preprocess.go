@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -21,7 +20,7 @@ var preprocessCommand = &cli.Command{
    transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
    plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
    ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
-	Flags:  slices.Concat([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags, cellFlags, transformFlags),
+	Flags:  append([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags...),
 	Action: preprocess,
 }
 
