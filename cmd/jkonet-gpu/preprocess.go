@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -20,21 +21,42 @@ var preprocessCommand = &cli.Command{
    transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
    plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
    ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
-	Flags:  append([]cli.Flag{dataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag}, couplingFlags...),
+	Flags:  append([]cli.Flag{preprocessDataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags...),
 	Action: preprocess,
 }
 
 func preprocess(c *cli.Context) error {
+	if c.Bool("merge") {
+		return mergeShards(c)
+	}
+	if err := requireData(c); err != nil {
+		return err
+	}
+	shard, sharded, err := shardOf(c, os.LookupEnv)
+	if err != nil {
+		return err
+	}
 	out := c.String("out")
 	set, err := loadDataFor(c)
 	if err != nil {
 		return err
 	}
-	cp, rep, err := computeCouplings(c, set)
+	var cp *couplings.Couplings
+	var rep *couplings.Report
+	if sharded {
+		cp, rep, err = computeShard(c, set, shard)
+	} else {
+		cp, rep, err = computeCouplings(c, set)
+	}
 	if err != nil {
 		return err
 	}
-	if err := cp.Save(out); err != nil {
+	save, what := cp.Save, ""
+	if sharded {
+		save = func(path string) error { return cp.SaveShard(path, shard) }
+		what = fmt.Sprintf("shard %s of the transitions, ", shard)
+	}
+	if err := save(out); err != nil {
 		return err
 	}
 	warnCouplings(c.App.ErrWriter, rep)
@@ -60,7 +82,7 @@ func preprocess(c *cli.Context) error {
 	for _, s := range rep.Snapshots {
 		fmt.Fprintf(w, "density t=%g: %d points, %d components kept, mean log-likelihood %.4f, %.3f s\n", s.Time, s.Points, s.Components, s.LogLikelihood, s.Seconds)
 	}
-	fmt.Fprintf(w, "wrote %s: %d pairs\n", out, cp.Len())
+	fmt.Fprintf(w, "wrote %s: %s%d pairs\n", out, what, cp.Len())
 	return nil
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/launch"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+)
+
+// Sharded preprocessing (README "Clusters"): `preprocess --shard i/n`
+// computes the transitions k ≡ i (mod n) into a shard file, one job-array
+// task each; `preprocess --merge` stacks the shards into the couplings an
+// unsharded run writes, bit for bit (package couplings, Shard and Merge).
+
+var (
+	shardFlag = &cli.StringFlag{Name: "shard", Usage: "compute only shard i/n, the transitions k with k mod n = i, into --out for --merge; " +
+		"auto: this job-array task's shard: SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of " + launch.WorldSizeVar}
+	mergeFlag = &cli.BoolFlag{Name: "merge", Usage: "merge the shard files named after the flags into --out, the couplings of an unsharded run " +
+		"(the shards' options are used; with --data, also check that the shards were computed from it)"}
+	// preprocessDataFlag is --data, which --merge does not need.
+	preprocessDataFlag = func() *cli.StringFlag { f := *dataFlag; f.Required = false; return &f }()
+)
+
+// shardOf reads --shard: i/n, or auto from the job array in env; ok is false
+// without --shard.
+func shardOf(c *cli.Context, env func(string) (string, bool)) (s couplings.Shard, ok bool, err error) {
+	value := c.String("shard")
+	switch {
+	case !c.IsSet("shard"):
+		return s, false, nil
+	case value != "auto":
+		s, err = couplings.ParseShard(value)
+		return s, err == nil, err
+	}
+	task, ok, err := launch.ArrayTaskFromEnv(env)
+	if err != nil {
+		return s, false, fmt.Errorf("--shard auto: %w", err)
+	}
+	if !ok {
+		return s, false, fmt.Errorf("--shard auto: no job array in the environment (SLURM_ARRAY_TASK_ID, or JOB_COMPLETION_INDEX with %s); pass --shard i/n", launch.WorldSizeVar)
+	}
+	return couplings.Shard{Index: task.Index, Count: task.Count}, true, nil
+}
+
+// mergeShards is preprocess --merge: the shard files (the arguments) merged
+// into --out.
+func mergeShards(c *cli.Context) error {
+	const usage = "preprocess --merge [--data DATA] --out couplings.npz SHARD..."
+	if c.IsSet("shard") {
+		return fmt.Errorf("--shard and --merge are separate steps: %s", usage)
+	}
+	if c.NArg() == 0 {
+		return fmt.Errorf("--merge: no shard files; %s", usage)
+	}
+	for _, arg := range c.Args().Slice() {
+		if strings.HasPrefix(arg, "-") {
+			return fmt.Errorf("--merge: %q after the shard files: the flags go first, %s", arg, usage)
+		}
+	}
+	out := c.String("out")
+	if err := atomicfile.CheckWritable(out); err != nil {
+		return err
+	}
+	var parts []*couplings.Part
+	for _, path := range c.Args().Slice() {
+		p, err := couplings.LoadShard(path)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, p)
+	}
+	merged, err := couplings.Merge(parts)
+	if err != nil {
+		return err
+	}
+	if c.String("data") != "" {
+		set, err := loadData(c)
+		if err != nil {
+			return err
+		}
+		if err := merged.Provenance.Mismatch(&couplings.Provenance{Data: set.Hash(), Options: merged.Provenance.Options}); err != nil {
+			return fmt.Errorf("%s: the shards were %w", c.String("data"), err)
+		}
+	}
+	if err := merged.Save(out); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.Writer, "wrote %s: %d shards, %d transitions, %d pairs\n", out, len(parts), len(merged.Times)-1, merged.Len())
+	}
+	return nil
+}
+
+// computeShard is preprocess --shard: the shard's couplings of set.
+func computeShard(c *cli.Context, set *snapshot.Set, s couplings.Shard) (*couplings.Couplings, *couplings.Report, error) {
+	cp, rep, err := couplings.ComputeShard(set, couplingOptions(c), s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", c.String("data"), err)
+	}
+	return cp, rep, nil
+}
+
+// requireData is the check that --data's Required would make, for every
+// preprocess but --merge.
+func requireData(c *cli.Context) error {
+	if c.String("data") == "" {
+		return fmt.Errorf("preprocess: --data is required (except with --merge)")
+	}
+	return nil
+}
