@@ -17,7 +17,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/networks"
@@ -43,7 +45,7 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: engine.DefaultSettings().BatchSize},
 		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: engine.DefaultSettings().LR},
 		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot (default: exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " on the CPU)"},
-		deviceFlag, precisionFlag,
+		deviceFlag, precisionFlag, collectiveFlag,
 		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
 		&cli.IntFlag{Name: "checkpoint-every", Usage: "write a checkpoint every this many epochs and at the end (0: only on interrupt)", Value: 100},
 		&cli.StringFlag{Name: "resume", Usage: "continue from this checkpoint (same data and settings)"},
@@ -64,6 +66,8 @@ type trainingRecord struct {
 	InteractionSamples int     `json:"interaction_samples,omitempty"`
 	Coupling           string  `json:"coupling"`
 	Device             string  `json:"device,omitempty"`
+	Collective         string  `json:"collective,omitempty"` // what summed the ranks' gradients (none for one process)
+	Ranks              int     `json:"ranks,omitempty"`
 	Precision          string  `json:"precision,omitempty"`
 	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
 	Beta               float64 `json:"beta"`
@@ -82,6 +86,10 @@ func train(c *cli.Context) error {
 		return fmt.Errorf("--model: unknown model %q (expected one of: %s)", kind, strings.Join(modelKinds, ", "))
 	}
 	out := c.String("out")
+	topo, err := launch.FromOS()
+	if err != nil {
+		return err
+	}
 	set, err := loadDataFor(c)
 	if err != nil {
 		return err
@@ -123,7 +131,7 @@ func train(c *cli.Context) error {
 	if isLinear {
 		f, err = trainLinear(kind, problem)
 	} else {
-		f, err = trainNet(c, kind, problem, &rec, ckpt)
+		f, err = trainNet(c, kind, problem, &rec, ckpt, topo)
 	}
 	if err != nil {
 		return err
@@ -133,6 +141,9 @@ func train(c *cli.Context) error {
 		return err
 	}
 	rec.Beta, rec.Seconds = m.Beta(), time.Since(start).Seconds()
+	if topo.Rank != 0 { // rank 0 writes the model and reports
+		return nil
+	}
 	if f.Training, err = rec.encode(); err != nil {
 		return err
 	}
@@ -201,7 +212,7 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
 }
 
-func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord, from *modelfile.File) (result *modelfile.File, err error) {
+func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord, from *modelfile.File, topo launch.Topology) (result *modelfile.File, err error) {
 	s := engine.DefaultSettings()
 	s.Epochs, s.BatchSize, s.LR = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr")
 	s.Seed, s.Precision = c.Uint64("seed"), c.String("precision")
@@ -222,6 +233,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		rec.FrozenBeta = true
 		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (all mixture components were filtered out); β is frozen at 0")
 	}
+	cudabackend.SetLocalRank(topo.LocalRank) // one GPU per rank of a node
 	reg, note, err := engine.Resolve(c.String("device"))
 	if err != nil {
 		return nil, err
@@ -230,7 +242,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		note += "; the CPU computes in float64"
 		s.Precision = ""
 	}
-	if note != "" && !c.Bool("quiet") {
+	if note != "" && !c.Bool("quiet") && topo.Rank == 0 {
 		fmt.Fprintln(c.App.ErrWriter, note)
 	}
 	backend, err := reg.New(net, p, s)
@@ -238,6 +250,19 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		return nil, err
 	}
 	defer backend.Close()
+	// SIGTERM is what a scheduler sends before it kills a job: checkpoint
+	// and stop, as on Ctrl-C (after the same step on every rank).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	group, closeGroup, err := joinRanks(c, topo, backend, func() bool { return ctx.Err() != nil })
+	if err != nil {
+		return nil, err
+	}
+	defer closeGroup()
+	rec.Collective, rec.Ranks = group.Name(), group.Size()
+	if group.Size() > 1 && topo.Rank == 0 && !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "data parallel: %d ranks, gradients summed by %s\n", group.Size(), group.Name())
+	}
 	s = backend.Settings()
 	rec.Epochs, rec.BatchSize, rec.LR, rec.InteractionSamples, rec.Device, rec.Precision = s.Epochs, s.BatchSize, s.LR, s.Samples, reg.Name, s.Precision
 	file := func(st *engine.State) *modelfile.File {
@@ -248,6 +273,9 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		ckpt = c.String("out") + ".ckpt"
 	}
 	saveCheckpoint := func() error {
+		if topo.Rank != 0 {
+			return nil
+		}
 		st, err := backend.State()
 		if err != nil {
 			return err
@@ -264,16 +292,19 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 			return nil, err
 		}
 	}
-	logJSON, closeLog, err := openLog(c)
-	if err != nil {
-		return nil, err
+	var logJSON io.Writer
+	closeLog := func() error { return nil }
+	if topo.Rank == 0 {
+		if logJSON, closeLog, err = openLog(c); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if cerr := closeLog(); cerr != nil && err == nil {
 			result, err = nil, fmt.Errorf("--log-json: %w", cerr)
 		}
 	}()
-	bar := progress.New("epoch", s.Epochs, c.Bool("quiet"))
+	bar := progress.New("epoch", s.Epochs, c.Bool("quiet") || topo.Rank != 0)
 	start := time.Now()
 	every := c.Int("checkpoint-every")
 	obs := engine.Observer{OnEpoch: func(r engine.EpochReport, b engine.Backend) error {
@@ -306,10 +337,6 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		return nil
 	}}
-	// SIGTERM is what a scheduler sends before it kills a job: checkpoint
-	// and stop, as on Ctrl-C.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err = engine.Train(ctx, backend, p, s, obs)
 	bar.Done()
 	if errors.Is(err, context.Canceled) {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/launch"
+)
+
+// Data-parallel training (README "Data-parallel training"): the cluster's
+// launcher starts one process per rank (package launch says which), each
+// trains on its share of every batch, and the collective sums the gradients.
+// Rank 0 alone writes checkpoints, the model and progress.
+
+var collectiveFlag = &cli.StringFlag{Name: "collective", Value: collective.Auto,
+	Usage: "what sums the gradients of the ranks a launcher started: auto (nccl on GPUs, mpi under mpirun, none for one process), none, mpi or nccl"}
+
+// rendezvousTimeout bounds how long NCCL's bootstrap waits for every rank.
+const rendezvousTimeout = 5 * time.Minute
+
+// joinRanks opens the collective --collective names for this process of
+// topo and joins the backend to it; stop is this rank's stop request. It
+// returns the group (Single for one process, which the backend does not
+// join: one process trains as without a collective) and a func that closes
+// what it opened.
+func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func() bool) (collective.Group, func() error, error) {
+	none := func() error { return nil }
+	onGPU := b.Name() == "cuda"
+	var ncclErr error
+	if onGPU {
+		_, ncclErr = collective.LoadNCCL()
+	}
+	name, err := collective.Choose(c.String("collective"), topo.Size, topo.Launcher == launch.Mpirun, onGPU, ncclErr)
+	if err != nil {
+		return nil, none, err
+	}
+	var group collective.Group
+	closeGroup := none
+	switch name {
+	case collective.None:
+		return collective.Single{}, none, nil
+	case collective.MPI:
+		m, err := collective.OpenMPI("")
+		if err != nil {
+			return nil, none, fmt.Errorf("--collective mpi: %w", err)
+		}
+		group, closeGroup = m, m.Close
+	case collective.NCCL:
+		group, closeGroup, err = openNCCL(topo)
+		if err != nil {
+			return nil, none, fmt.Errorf("--collective nccl: %w", err)
+		}
+	}
+	if group.Size() != topo.Size || group.Rank() != topo.Rank {
+		closeGroup()
+		return nil, none, fmt.Errorf("--collective %s: the launcher says %s, %s says rank %d of %d", name, topo, name, group.Rank(), group.Size())
+	}
+	par, ok := b.(engine.Parallel)
+	if !ok {
+		closeGroup()
+		return nil, none, fmt.Errorf("--collective %s: the %s backend cannot train data-parallel", name, b.Name())
+	}
+	if err := par.Join(group, stop); err != nil {
+		closeGroup()
+		return nil, none, fmt.Errorf("--collective %s: %w", name, err)
+	}
+	return group, closeGroup, nil
+}
+
+// openNCCL makes the NCCL communicator of this rank on the backend's GPU:
+// rank 0's unique id reaches the others by MPI's broadcast under mpirun,
+// else through the launcher's coordinator address.
+func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
+	lib, err := collective.LoadNCCL()
+	if err != nil {
+		return nil, nil, err
+	}
+	dev, err := cudabackend.DefaultDevice()
+	if err != nil {
+		return nil, nil, err
+	}
+	var id [collective.UniqueIDBytes]byte
+	if topo.Rank == 0 {
+		if id, err = lib.UniqueID(); err != nil {
+			return nil, nil, err
+		}
+	}
+	closeMPI := func() error { return nil }
+	switch {
+	case topo.Size == 1:
+	case topo.Launcher == launch.Mpirun:
+		m, err := collective.OpenMPI("")
+		if err != nil {
+			return nil, nil, fmt.Errorf("sharing NCCL's id under mpirun: %w", err)
+		}
+		closeMPI = m.Close
+		if err := m.Broadcast(id[:], 0); err != nil {
+			m.Close()
+			return nil, nil, err
+		}
+	case topo.Coordinator != "":
+		if id, err = collective.Rendezvous(topo.Coordinator, topo.Rank, topo.Size, id, rendezvousTimeout); err != nil {
+			return nil, nil, err
+		}
+	default:
+		return nil, nil, fmt.Errorf("%s names no coordinator to share NCCL's id: launch with mpirun, or set MASTER_ADDR and MASTER_PORT", topo)
+	}
+	var comm *collective.NCCLComm
+	if err := dev.Do(func() (err error) {
+		comm, err = lib.NewComm(id, topo.Rank, topo.Size)
+		return err
+	}); err != nil {
+		closeMPI()
+		return nil, nil, err
+	}
+	closeAll := func() error {
+		err := dev.Do(comm.Close)
+		if merr := closeMPI(); err == nil {
+			err = merr
+		}
+		return err
+	}
+	return comm, closeAll, nil
+}
