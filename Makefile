@@ -8,7 +8,7 @@ BIN     := bin/jkonet-gpu
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 RUNDIR  := run
 
-.PHONY: build run test fuzz peers clean kernels emulator emulator-test gpu-check gpu-check-build docker docker-test
+.PHONY: build run test fuzz peers mpi clean kernels emulator emulator-test gpu-check gpu-check-build docker docker-test
 
 # CUDA kernels (kernels/, README "GPU"): the .cu sources compile to PTX with
 # nvcc (make kernels; the PTX is committed and embedded, so nothing else needs
@@ -62,6 +62,16 @@ fuzz:
 peers:
 	apt-get update -qq
 	apt-get install -y --no-install-recommends python3-pot python3-sklearn python3-torch python3-anndata python3-h5py
+
+# Open MPI (Debian's openmpi-bin, libopenmpi-dev) for data-parallel training on
+# CPU nodes (README "Data-parallel training"); the binary opens libmpi.so.40 at
+# run time, and the mpirun tests skip without it. CI installs it.
+mpi:
+	@if command -v mpirun >/dev/null 2>&1 && [ -n "$$(ldconfig -p | grep libmpi.so.40)" ]; then \
+	  echo "Open MPI is installed: $$(mpirun --version 2>&1 | head -1)"; \
+	else \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev; \
+	fi
 
 kernels: $(foreach m,$(KERNEL_MODULES),$(foreach a,$(KERNEL_ARCHS),$(KERNEL_DIR)/$(m).sm$(a).ptx))
 
