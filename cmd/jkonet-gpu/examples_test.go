@@ -228,3 +228,25 @@ func TestKubernetesExamples(t *testing.T) {
 		t.Errorf("examples/kubernetes: %d Indexed Jobs, want preprocessing and training", indexed)
 	}
 }
+
+// TestReadmeClusterCommands: the command lines in the code blocks of the
+// README's "Clusters" section name flags the commands have.
+func TestReadmeClusterCommands(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Clusters\n")
+	if !ok {
+		t.Fatal(`README.md: no "## Clusters" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(section, -1)
+	var seen []string
+	for _, b := range blocks {
+		seen = append(seen, checkCommandLine(t, "README.md", b[1], cliCommands())...)
+	}
+	if len(seen) < 2 {
+		t.Errorf("README.md Clusters: %d jkonet-gpu command lines checked (%v), want the merge and the srun lines", len(seen), seen)
+	}
+}
