@@ -83,7 +83,7 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.file.Close()
+	defer f.Close()
 	root := f.file.Root()
 	obs, ok := child(root, "obs").(*hdf5.Group)
 	if !ok {
@@ -121,10 +121,14 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 type h5file struct {
 	file *hdf5.File
 	*h5reader
+	osFile *os.File
 }
 
+// hdf5Signature starts every HDF5 file (without a user block).
+const hdf5Signature = "\x89HDF\r\n\x1a\n"
+
 func open(path string) (*h5file, error) {
-	info, err := os.Stat(path)
+	osFile, err := os.Open(path)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -132,26 +136,53 @@ func open(path string) (*h5file, error) {
 		}
 		return nil, fmt.Errorf("cannot read: %w", err)
 	}
+	f, err := openHDF5(osFile, path)
+	if err != nil {
+		osFile.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// openHDF5 reads the superblock's address and length sizes, checks the
+// group structure (see checkGroups) and opens the file with the library.
+func openHDF5(osFile *os.File, path string) (*h5file, error) {
+	info, err := osFile.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
 	if info.IsDir() {
 		return nil, errors.New("is a directory, expected an .h5ad file")
 	}
+	sb := make([]byte, 16)
+	if n, _ := osFile.ReadAt(sb, 0); n < len(sb) || string(sb[:8]) != hdf5Signature {
+		return nil, errors.New("not an AnnData file: not an HDF5 file")
+	}
+	r := &h5reader{r: osFile, size: info.Size(), heaps: map[uint64]map[uint16][]byte{}}
+	switch version := sb[8]; version {
+	case 0, 1:
+		r.offsetSize, r.lengthSize = int(sb[13]), int(sb[14])
+	case 2, 3:
+		r.offsetSize, r.lengthSize = int(sb[9]), int(sb[10])
+	default:
+		return nil, fmt.Errorf("HDF5 superblock version %d is not supported", version)
+	}
+	if r.offsetSize != 4 && r.offsetSize != 8 || r.lengthSize != 4 && r.lengthSize != 8 {
+		return nil, fmt.Errorf("HDF5 addresses of %d bytes and lengths of %d are not supported", r.offsetSize, r.lengthSize)
+	}
+	if err := r.checkGroups(); err != nil {
+		return nil, fmt.Errorf("malformed HDF5 file: %w", err)
+	}
 	file, err := hdf5.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("not an AnnData file: not a readable HDF5 file (%s)", oneLine(err.Error()))
+		return nil, fmt.Errorf("malformed HDF5 file (%s)", oneLine(err.Error()))
 	}
-	sb := file.Superblock()
-	if sb.OffsetSize != 4 && sb.OffsetSize != 8 || sb.LengthSize != 4 && sb.LengthSize != 8 {
-		file.Close()
-		return nil, fmt.Errorf("HDF5 addresses of %d bytes and lengths of %d are not supported", sb.OffsetSize, sb.LengthSize)
-	}
-	r := &h5reader{
-		r:          file.Reader(),
-		size:       info.Size(),
-		offsetSize: int(sb.OffsetSize),
-		lengthSize: int(sb.LengthSize),
-		heaps:      map[uint64]map[uint16][]byte{},
-	}
-	return &h5file{file, r}, nil
+	return &h5file{file, r, osFile}, nil
+}
+
+func (f *h5file) Close() {
+	f.file.Close()
+	f.osFile.Close()
 }
 
 // selectMatrix finds X, layers/<name> or obsm/<key> and names it for errors.

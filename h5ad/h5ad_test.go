@@ -193,7 +193,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no_x.h5ad", Options{TimeKey: "day"}, `no X (choose a matrix with --obsm or --layer)`},
 		{"nullable.h5ad", Options{TimeKey: "day_masked"}, `obs column "day_masked": row 5 has no value (masked)`},
 		{"not_anndata.h5ad", Options{TimeKey: "day"}, `not an AnnData file: no obs group`},
-		{"not_hdf5.h5ad", Options{TimeKey: "day"}, `not an AnnData file: not a readable HDF5 file`},
+		{"not_hdf5.h5ad", Options{TimeKey: "day"}, `not an AnnData file: not an HDF5 file`},
 		{"missing.h5ad", Options{TimeKey: "day"}, `cannot read: no such file or directory`},
 		{"", Options{TimeKey: "day"}, `is a directory`},
 		{"latest.h5ad", Options{TimeKey: "hours", Layer: "shuffled"}, `layers/shuffled: chunk index type 3 (files written with libver='latest') is not supported`},

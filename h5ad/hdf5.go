@@ -133,8 +133,46 @@ func (h *h5reader) readAt(addr, n uint64) ([]byte, error) {
 	return buf, nil
 }
 
-// header reads the messages of the object header at addr.
+// header reads the dataset object header at addr.
 func (h *h5reader) header(addr uint64) (*dataset, error) {
+	msgs, err := h.messages(addr)
+	if err != nil {
+		return nil, err
+	}
+	d := &dataset{}
+	var dataspace, dtype []byte
+	for _, m := range msgs {
+		switch m.kind {
+		case msgDataspace:
+			dataspace = m.data
+		case msgDatatype:
+			if m.flags&0x02 != 0 {
+				return nil, errors.New("shared (committed) datatypes are not supported")
+			}
+			dtype = m.data
+		case msgLayout:
+			d.layout = m.data
+		case msgFilters:
+			if d.filters, err = parseFilters(m.data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if dataspace == nil || dtype == nil || d.layout == nil {
+		return nil, errors.New("not a dataset (no dataspace, datatype or layout message)")
+	}
+	if d.dims, err = h.parseDataspace(dataspace); err != nil {
+		return nil, err
+	}
+	if d.dtype, err = parseDatatype(dtype, 0); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// messages reads the messages of the object header at addr, following
+// its continuation blocks.
+func (h *h5reader) messages(addr uint64) ([]message, error) {
 	prefix, err := h.readAt(addr, 16)
 	if err != nil {
 		return nil, err
@@ -168,8 +206,7 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 	default:
 		return nil, fmt.Errorf("no object header at address %d", addr)
 	}
-	d := &dataset{}
-	var dataspace, dtype []byte
+	var all []message
 	seen := map[uint64]bool{}
 	for len(blocks) > 0 {
 		b := blocks[0]
@@ -193,21 +230,7 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 			return nil, err
 		}
 		for _, m := range msgs {
-			switch m.kind {
-			case msgDataspace:
-				dataspace = m.data
-			case msgDatatype:
-				if m.flags&0x02 != 0 {
-					return nil, errors.New("shared (committed) datatypes are not supported")
-				}
-				dtype = m.data
-			case msgLayout:
-				d.layout = m.data
-			case msgFilters:
-				if d.filters, err = parseFilters(m.data); err != nil {
-					return nil, err
-				}
-			case msgContinuation:
+			if m.kind == msgContinuation {
 				c := cursor{b: m.data}
 				next := block{c.uint(h.offsetSize), c.uint(h.lengthSize)}
 				if c.err != nil {
@@ -216,17 +239,9 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 				blocks = append(blocks, next)
 			}
 		}
+		all = append(all, msgs...)
 	}
-	if dataspace == nil || dtype == nil || d.layout == nil {
-		return nil, errors.New("not a dataset (no dataspace, datatype or layout message)")
-	}
-	if d.dims, err = h.parseDataspace(dataspace); err != nil {
-		return nil, err
-	}
-	if d.dtype, err = parseDatatype(dtype, 0); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return all, nil
 }
 
 type message struct {
