@@ -158,7 +158,7 @@ func shardOf(arch npz.Archive) (Shard, error) {
 // errShardFile is Load's answer to a shard file.
 func errShardFile(arch npz.Archive) error {
 	if s, err := shardOf(arch); err == nil {
-		return fmt.Errorf("shard %s of a sharded preprocess, not whole couplings: merge the shards with preprocess --merge", s)
+		return fmt.Errorf("field %q: shard %s of a sharded preprocess, not whole couplings: merge the shards with preprocess --merge", shardField, s)
 	}
 	return fmt.Errorf("field %q: a shard record, so not whole couplings: merge the shards with preprocess --merge", shardField)
 }

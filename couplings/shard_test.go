@@ -145,7 +145,7 @@ func TestMergeRefuses(t *testing.T) {
 			t.Errorf("merge %v:\n got %v\nwant %s…", c.files, err, c.want)
 		}
 	}
-	if _, err := Load(p[1]); err == nil || err.Error() != p[1]+": shard 1/3 of a sharded preprocess, not whole couplings: merge the shards with preprocess --merge" {
+	if _, err := Load(p[1]); err == nil || err.Error() != p[1]+`: field "shard": shard 1/3 of a sharded preprocess`+", not whole couplings: merge the shards with preprocess --merge" {
 		t.Errorf("Load of a shard: %v", err)
 	}
 	whole := filepath.Join(dir, "whole.npz")

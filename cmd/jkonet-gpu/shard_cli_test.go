@@ -62,7 +62,7 @@ func TestPreprocessShardsAndMerge(t *testing.T) {
 		"preprocess", "--merge", "--data", in("other.npz"), "--out", in("bad.npz"), in("part-0.npz"), in("part-1.npz"), in("part-2.npz"))
 	mustFail(t, dir, keep, `"--quiet" after the shard files: the flags go first`,
 		"preprocess", "--merge", "--out", in("bad.npz"), in("part-0.npz"), "--quiet")
-	mustFail(t, dir, keep, "part-1.npz: shard 1/3 of a sharded preprocess, not whole couplings",
+	mustFail(t, dir, keep, `part-1.npz: field "shard": shard 1/3 of a sharded preprocess, not whole couplings`,
 		"train", "--data", in("all.npz"), "--couplings", in("part-1.npz"), "--epochs", "1", "--out", in("bad.safetensors"))
 	mustFail(t, dir, keep, "--shard auto: no job array in the environment",
 		"preprocess", "--data", in("all.npz"), "--shard", "auto", "--out", in("bad.npz"))
