@@ -6,174 +6,241 @@ import (
 	"fmt"
 )
 
-// The HDF5 library allocates each group's local heap at the size the heap
-// header claims, unchecked: a corrupt size crashes the process with an
-// out-of-memory error that cannot be recovered. checkGroups walks the
-// groups of a file in the original format (superblock 0 or 1: symbol
-// tables of a v1 B-tree, symbol table nodes and a local heap, HDF5 File
-// Format Specification III.A–III.D) before the library opens it, and
-// refuses any local heap that does not lie inside the file. Files of
-// superblock 2 and later keep their links in object headers instead.
+// The HDF5 library opens a file by loading every group it can reach, and
+// trusts the file while doing so: it allocates each group's local heap and
+// each fractal heap at the size the file claims (a corrupt size crashes the
+// process with an out-of-memory error that cannot be recovered), and it
+// follows hard links without remembering where it has been (a cycle
+// overflows the stack; a chain of shared groups costs exponential time).
+// checkGroups walks the same structure first, with bounds, and refuses what
+// the library would choke on:
+//
+//   - a local heap (symbol-table groups, HDF5 File Format Specification
+//     III.D) that does not lie inside the file;
+//   - dense link or attribute storage (fractal heaps: groups of more than 8
+//     members or objects of more than 8 attributes in files written with
+//     track_order or libver='latest'), which the library reads unchecked
+//     (and, for links, not at all);
+//   - hard links that form a cycle, or unfold into more than maxObjects
+//     objects.
 
-const msgSymbolTable = 0x0011
+// Header message types of groups.
+const (
+	msgLinkInfo      = 0x0002
+	msgLink          = 0x0006
+	msgAttributeInfo = 0x000F
+	msgSymbolTable   = 0x0011
+)
 
-// maxGroupNodes bounds the B-tree and symbol table nodes visited.
-const maxGroupNodes = 1 << 16
+// maxObjects bounds the objects and nodes a walk visits: AnnData files hold
+// tens to hundreds.
+const maxObjects = 1 << 16
 
 type groupWalk struct {
 	*h5reader
-	seen map[uint64]bool // B-tree nodes, symbol table nodes, heaps and headers visited
+	unfolded map[uint64]int  // objects the library loads below each object header
+	open     map[uint64]bool // object headers on the current path
+	btrees   map[uint64]bool // symbol-table B-trees (and their nodes) walked
+	nodes    int
 }
 
-// checkGroups validates the local heaps of every group reachable from the
-// root of a superblock 0 or 1 file; other files pass unchecked.
+// checkGroups walks the groups reachable from the root.
 func (h *h5reader) checkGroups() error {
 	sb, err := h.readAt(0, 24)
 	if err != nil {
 		return err
 	}
-	version := sb[8]
-	if version > 1 {
-		return nil
+	w := &groupWalk{h, map[uint64]int{}, map[uint64]bool{}, map[uint64]bool{}, 0}
+	o := uint64(h.offsetSize)
+	if version := sb[8]; version >= 2 {
+		// signature, version, sizes, flags, then base, extension, end of
+		// file and root object header addresses
+		root, err := h.readAt(12+3*o, o)
+		if err != nil {
+			return fmt.Errorf("superblock: %w", err)
+		}
+		_, err = w.object(leUint(root), 0)
+		return err
 	}
 	// The root's symbol table entry follows 4 addresses (base, free space,
-	// end of file, driver information) after the 24 (v0) or 28 (v1) bytes
-	// of fixed fields.
-	start := uint64(24 + 4*version)
-	entry, err := h.readAt(start+uint64(4*h.offsetSize), uint64(2*h.offsetSize+24))
+	// end of file, driver information) after the 24 (superblock 0) or 28
+	// (superblock 1) bytes of fixed fields.
+	start := uint64(24 + 4*sb[8])
+	entry, err := h.readAt(start+4*o, 2*o+24)
 	if err != nil {
 		return fmt.Errorf("superblock: %w", err)
 	}
-	w := &groupWalk{h, map[uint64]bool{}}
-	return w.entry(entry, 0)
+	_, err = w.entry(entry, 0)
+	return err
 }
 
-// entry checks the object of a symbol table entry: link name offset,
-// object header address, cache type, reserved, and 16 scratch bytes that
-// hold the B-tree and heap addresses of a group (cache type 1).
-func (w *groupWalk) entry(e []byte, depth int) error {
+// entry checks the object of a symbol table entry (link name offset,
+// object header address, cache type, reserved, 16 scratch bytes holding a
+// group's B-tree and heap addresses when the cache type is 1) and returns
+// how many objects the library loads for it.
+func (w *groupWalk) entry(e []byte, depth int) (int, error) {
 	o := w.offsetSize
-	addr := leUint(e[o : 2*o])
+	n := 0
 	if binary.LittleEndian.Uint32(e[2*o:]) == 1 {
 		scratch := e[2*o+8:]
-		if err := w.group(leUint(scratch[:o]), leUint(scratch[o:2*o]), depth); err != nil {
-			return err
+		var err error
+		if n, err = w.symbolTable(leUint(scratch[:o]), leUint(scratch[o:2*o]), depth); err != nil {
+			return 0, err
 		}
 	}
-	if w.seen[addr] || addr == undefinedAddress(o) {
-		return nil
-	}
-	w.seen[addr] = true
-	msgs, err := w.messages(addr)
-	if err != nil {
-		return nil // not a readable object header: the library reports it
-	}
-	for _, m := range msgs {
-		if m.kind == msgSymbolTable && len(m.data) >= 2*o {
-			if err := w.group(leUint(m.data[:o]), leUint(m.data[o:2*o]), depth); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	m, err := w.object(leUint(e[o:2*o]), depth)
+	return n + m, err
 }
 
-// group checks a group's local heap and every entry of its B-tree.
-func (w *groupWalk) group(btree, heap uint64, depth int) error {
-	if depth > 64 {
-		return errors.New("groups nest more than 64 deep")
+// object checks the object header at addr and what its messages lead to.
+func (w *groupWalk) object(addr uint64, depth int) (int, error) {
+	if n, done := w.unfolded[addr]; done {
+		return n, nil
 	}
-	if !w.seen[heap] {
-		w.seen[heap] = true
-		l, o := uint64(w.lengthSize), uint64(w.offsetSize)
-		head, err := w.readAt(heap, 8+2*l+o)
+	if w.open[addr] {
+		return 0, fmt.Errorf("hard links form a cycle through the object at address %d", addr)
+	}
+	if depth > 64 {
+		return 0, errors.New("groups nest more than 64 deep")
+	}
+	msgs, err := w.messages(addr)
+	if err != nil {
+		return 1, nil // not an object header: the library reports it
+	}
+	w.open[addr] = true
+	defer delete(w.open, addr)
+	o := w.offsetSize
+	n := 1
+	for _, m := range msgs {
+		c := cursor{b: m.data}
+		var children int
+		switch m.kind {
+		case msgSymbolTable:
+			btree, heap := c.uint(o), c.uint(o)
+			if c.err == nil {
+				children, err = w.symbolTable(btree, heap, depth)
+			}
+		case msgLink:
+			if target, ok := hardLink(m.data, o); ok {
+				children, err = w.object(target, depth+1)
+			}
+		case msgLinkInfo, msgAttributeInfo:
+			version, flags := c.uint(1), c.uint(1)
+			if flags&1 != 0 { // maximum creation index tracked
+				c.take(map[uint16]int{msgLinkInfo: 8, msgAttributeInfo: 2}[m.kind])
+			}
+			heap := c.uint(o)
+			if c.err == nil && version == 0 && heap != undefinedAddress(o) {
+				what := map[uint16]string{msgLinkInfo: "links", msgAttributeInfo: "attributes"}[m.kind]
+				err = fmt.Errorf("object at address %d keeps its %s in dense storage (a fractal heap), which is not supported; rewrite the file with anndata's write_h5ad", addr, what)
+			}
+		}
 		if err != nil {
-			return fmt.Errorf("local heap: %w", err)
+			return 0, err
 		}
-		if string(head[:4]) != "HEAP" {
-			return fmt.Errorf("no local heap at address %d", heap)
+		n += children
+		if n > maxObjects {
+			return 0, fmt.Errorf("the groups unfold into more than %d objects", maxObjects)
 		}
-		size, data := leUint(head[8:8+l]), leUint(head[8+2*l:])
-		if data >= uint64(w.size) || size > uint64(w.size)-data {
-			return fmt.Errorf("local heap at address %d claims %d bytes at address %d, beyond the end of the file (%d bytes)", heap, size, data, w.size)
-		}
+	}
+	w.unfolded[addr] = n
+	return n, nil
+}
+
+// hardLink returns the target of a link message that is a hard link:
+// version 1, flags, then (as the flags say) the link type, creation order,
+// name character set, name length of 1 to 8 bytes, the name, and the
+// target address.
+func hardLink(b []byte, offsetSize int) (uint64, bool) {
+	c := cursor{b: b}
+	if c.uint(1) != 1 {
+		return 0, false
+	}
+	flags := c.uint(1)
+	kind := uint64(0)
+	if flags&0x08 != 0 {
+		kind = c.uint(1)
+	}
+	if flags&0x04 != 0 {
+		c.take(8)
+	}
+	if flags&0x10 != 0 {
+		c.take(1)
+	}
+	c.take(int(c.uint(1 << (flags & 3))))
+	addr := c.uint(offsetSize)
+	return addr, c.err == nil && kind == 0
+}
+
+// symbolTable checks a group's local heap and the entries of its B-tree.
+// The library walks each B-tree once, so a B-tree seen before adds nothing.
+func (w *groupWalk) symbolTable(btree, heap uint64, depth int) (int, error) {
+	if w.btrees[btree] {
+		return 0, nil
+	}
+	l, o := uint64(w.lengthSize), uint64(w.offsetSize)
+	head, err := w.readAt(heap, 8+2*l+o)
+	if err != nil {
+		return 0, fmt.Errorf("local heap: %w", err)
+	}
+	if string(head[:4]) != "HEAP" {
+		return 0, fmt.Errorf("no local heap at address %d", heap)
+	}
+	size, data := leUint(head[8:8+l]), leUint(head[8+2*l:])
+	if data >= uint64(w.size) || size > uint64(w.size)-data {
+		return 0, fmt.Errorf("local heap at address %d claims %d bytes at address %d, beyond the end of the file (%d bytes)", heap, size, data, w.size)
 	}
 	return w.node(btree, depth)
 }
 
-// node checks the group B-tree node (type 0) at addr: its children are
-// B-tree nodes (level > 0) or symbol table nodes.
-func (w *groupWalk) node(addr uint64, depth int) error {
-	if w.seen[addr] {
-		return nil
+// node checks the group B-tree node (type 0) at addr, whose children are
+// B-tree nodes (level > 0) or symbol table nodes; a symbol table node in
+// its place is read as one.
+func (w *groupWalk) node(addr uint64, depth int) (int, error) {
+	if w.btrees[addr] {
+		return 0, nil
 	}
+	if w.nodes++; w.nodes > maxObjects {
+		return 0, fmt.Errorf("more than %d group nodes", maxObjects)
+	}
+	w.btrees[addr] = true
 	o, l := uint64(w.offsetSize), uint64(w.lengthSize)
 	head, err := w.readAt(addr, 8+2*o)
 	if err != nil {
-		return fmt.Errorf("group B-tree: %w", err)
+		return 0, fmt.Errorf("group B-tree: %w", err)
 	}
+	count := uint64(binary.LittleEndian.Uint16(head[6:8]))
 	if string(head[:4]) == "SNOD" {
-		return w.symbols(addr, depth)
-	}
-	if err := w.visit(addr); err != nil {
-		return err
+		size := 2*o + 24
+		body, err := w.readAt(addr+8, count*size)
+		if err != nil {
+			return 0, fmt.Errorf("symbol table node: %w", err)
+		}
+		n := 0
+		for i := range count {
+			m, err := w.entry(body[i*size:(i+1)*size], depth+1)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
 	}
 	if string(head[:4]) != "TREE" || head[4] != 0 {
-		return fmt.Errorf("no group B-tree node at address %d", addr)
+		return 0, fmt.Errorf("no group B-tree node at address %d", addr)
 	}
-	level, entries := head[5], uint64(binary.LittleEndian.Uint16(head[6:8]))
-	body, err := w.readAt(addr+8+2*o, entries*(l+o)+l)
+	body, err := w.readAt(addr+8+2*o, count*(l+o)+l)
 	if err != nil {
-		return fmt.Errorf("group B-tree: %w", err)
+		return 0, fmt.Errorf("group B-tree: %w", err)
 	}
-	for i := range entries {
-		child := leUint(body[i*(l+o)+l : (i+1)*(l+o)])
-		if level > 0 {
-			err = w.node(child, depth)
-		} else {
-			err = w.symbols(child, depth)
-		}
+	n := 0
+	for i := range count {
+		// children of level 0 are symbol table nodes, read above
+		m, err := w.node(leUint(body[i*(l+o)+l:(i+1)*(l+o)]), depth)
 		if err != nil {
-			return err
+			return 0, err
 		}
+		n += m
 	}
-	return nil
-}
-
-// visit marks a node seen, bounding how many are walked.
-func (w *groupWalk) visit(addr uint64) error {
-	w.seen[addr] = true
-	if len(w.seen) > maxGroupNodes {
-		return errors.New("too many group nodes")
-	}
-	return nil
-}
-
-// symbols checks the entries of the symbol table node at addr.
-func (w *groupWalk) symbols(addr uint64, depth int) error {
-	if w.seen[addr] {
-		return nil
-	}
-	if err := w.visit(addr); err != nil {
-		return err
-	}
-	head, err := w.readAt(addr, 8)
-	if err != nil {
-		return fmt.Errorf("symbol table node: %w", err)
-	}
-	if string(head[:4]) != "SNOD" {
-		return fmt.Errorf("no symbol table node at address %d", addr)
-	}
-	size := uint64(2*w.offsetSize + 24)
-	n := uint64(binary.LittleEndian.Uint16(head[6:8]))
-	body, err := w.readAt(addr+8, n*size)
-	if err != nil {
-		return fmt.Errorf("symbol table node: %w", err)
-	}
-	for i := range n {
-		if err := w.entry(body[i*size:(i+1)*size], depth+1); err != nil {
-			return err
-		}
-	}
-	return nil
+	return n, nil
 }

@@ -194,6 +194,8 @@ func TestLoadErrors(t *testing.T) {
 		{"nullable.h5ad", Options{TimeKey: "day_masked"}, `obs column "day_masked": row 5 has no value (masked)`},
 		{"not_anndata.h5ad", Options{TimeKey: "day"}, `not an AnnData file: no obs group`},
 		{"not_hdf5.h5ad", Options{TimeKey: "day"}, `not an AnnData file: not an HDF5 file`},
+		{"track_order.h5ad", Options{TimeKey: "day"}, `keeps its links in dense storage (a fractal heap), which is not supported`},
+		{"cycle.h5ad", Options{TimeKey: "day"}, `malformed HDF5 file: hard links form a cycle`},
 		{"missing.h5ad", Options{TimeKey: "day"}, `cannot read: no such file or directory`},
 		{"", Options{TimeKey: "day"}, `is a directory`},
 		{"latest.h5ad", Options{TimeKey: "hours", Layer: "shuffled"}, `layers/shuffled: chunk index type 3 (files written with libver='latest') is not supported`},

@@ -152,6 +152,15 @@ with h5py.File("not_anndata.h5ad", "w") as f:
     f.create_dataset("values", data=np.arange(5.0))
 with open("not_hdf5.h5ad", "w") as f:
     f.write("cell,day\n0,1\n")
+# Structures the HDF5 library would mishandle, refused before it opens
+# them: a root of 9 members with track_order (dense link storage in a
+# fractal heap), and a group that holds a hard link to itself.
+with h5py.File("track_order.h5ad", "w", track_order=True) as f:
+    for name in ["X", "layers", "obs", "obsm", "obsp", "uns", "var", "varm", "varp"]:
+        f.create_group(name)
+with h5py.File("cycle.h5ad", "w", libver="latest") as f:
+    obs = f.create_group("obs")
+    obs["loop"] = obs
 expected["no_x.h5ad"] = {"obsm": {"X_pca": flat(pca)}, "times": times()}
 
 with open("expected.json", "w") as f:
