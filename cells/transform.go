@@ -172,6 +172,20 @@ func (t *Transform) Options() Options {
 	return o
 }
 
+// Summary describes the transform in one line for people: its flags and,
+// for a PCA, how it was computed and the share of the variance it keeps.
+func (t *Transform) Summary() string {
+	s := fmt.Sprintf("%s (d = %d → %d)", t.Options(), t.InputDim, t.OutputDim())
+	if p := t.PCA; p != nil && p.TotalVariance > 0 {
+		var kept float64
+		for _, v := range p.Variance {
+			kept += v
+		}
+		s += fmt.Sprintf("; PCA (%s) fitted on %d cells keeps %.1f%% of the variance", p.Method, p.Cells, 100*kept/p.TotalVariance)
+	}
+	return s
+}
+
 // OutputDim is the number of columns of transformed cells.
 func (t *Transform) OutputDim() int {
 	switch {

@@ -19,6 +19,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand,
 			splitCommand,
 			infoCommand,
+			prepareCommand,
 			distanceCommand,
 			preprocessCommand,
 			trainCommand,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,9 +25,9 @@ var evalCommand = &cli.Command{
    to ` + fmt.Sprint(evaluate.ExactMax) + ` points a snapshot, between random subsamples of that many above. Beside it:
    no motion (x′ = x) and, for generated data (or with --truth), the true energy (oracle).
    The learned β is reported in model units; it is not identifiable when V is free.`,
-	Flags: append([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag,
+	Flags: slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag,
 		&cli.StringFlag{Name: "metric", Usage: "w1 or w2", Value: "w1"},
-		seedFlag, jsonFlag}, truthFlags...),
+		seedFlag, jsonFlag}, truthFlags, cellFlags, transformFlags),
 	Action: eval,
 }
 
@@ -38,11 +39,7 @@ type evalResult struct {
 }
 
 func eval(c *cli.Context) error {
-	set, err := loadData(c)
-	if err != nil {
-		return err
-	}
-	m, opts, err := modelFromFlags(c, set)
+	m, opts, set, err := modelFromFlags(c)
 	if err != nil {
 		return err
 	}

@@ -3,14 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/jkonet-gpu/jkonet-gpu/cells"
 )
 
 var infoCommand = &cli.Command{
 	Name:   "info",
 	Usage:  "print the snapshots of a data file: times, counts, dimension",
-	Flags:  []cli.Flag{dataFlag, timeColFlag, jsonFlag},
+	Flags:  slices.Concat([]cli.Flag{dataFlag, timeColFlag, jsonFlag}, cellFlags, transformFlags),
 	Action: info,
 }
 
@@ -36,8 +39,22 @@ func info(c *cli.Context) error {
 	if inf.DT > 0 {
 		fmt.Fprintf(w, "  dt = %g\n", inf.DT)
 	}
-	if len(inf.Meta) > 0 {
-		fmt.Fprintf(w, "  meta: %s\n", inf.Meta)
+	// A recorded transform (prepare, or the flags above) is summarised: its
+	// PCA basis alone can be thousands of numbers.
+	meta := []byte(inf.Meta)
+	if t, err := cells.FromMeta(set.Meta); err == nil && t != nil {
+		fmt.Fprintf(w, "  transform: %s\n", t.Summary())
+		rest := map[string]json.RawMessage{}
+		if json.Unmarshal(meta, &rest) == nil {
+			delete(rest, "transform")
+			meta = nil
+			if len(rest) > 0 {
+				meta, _ = json.Marshal(rest)
+			}
+		}
+	}
+	if len(meta) > 0 {
+		fmt.Fprintf(w, "  meta: %s\n", meta)
 	}
 	return nil
 }

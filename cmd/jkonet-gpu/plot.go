@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,11 +18,11 @@ var plotCommand = &cli.Command{
 	Usage: "draw the level curves of a 2-D potential with the particles (PNG)",
 	Description: `Draws the learned potential V (the last training time for time-potential) and, with
    --truth P, the true one beside it; --data adds the particles and sets the region.`,
-	Flags: []cli.Flag{
+	Flags: slices.Concat([]cli.Flag{
 		modelFlag,
-		&cli.StringFlag{Name: "data", Usage: "snapshot file whose particles are drawn (.npz or .csv)"},
+		&cli.StringFlag{Name: "data", Usage: "snapshot file whose particles are drawn (.npz, .csv or .h5ad; mapped by the model's transform)"},
 		timeColFlag, truthFlag, truthDT, outFlag,
-	},
+	}, cellFlags, transformFlags),
 	Action: plotAction,
 }
 
@@ -33,7 +34,7 @@ func plotAction(c *cli.Context) error {
 	var particles []float64
 	set := &snapshot.Set{D: 2}
 	if c.String("data") != "" {
-		s, err := loadData(c)
+		s, err := loadDataWith(c, c.String("model"))
 		if err != nil {
 			return err
 		}

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
@@ -30,17 +32,16 @@ var predictCommand = &cli.Command{
    explicit x′ = x − τ(∇V(x) + mean ∇U(x − x_j)) + √(2τ|β|)ξ, or implicit (∇V at x′, solved
    by damped Newton steps): the default for network models, whose training fits ∇V at x′.
    Writes the predicted points with time label t_{k+1} and the source ids.`,
-	Flags:  append([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, quietFlag}, truthFlags...),
+	Flags:  slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, quietFlag}, truthFlags, cellFlags, transformFlags),
 	Action: predict,
 }
 
 func predict(c *cli.Context) error {
 	out := c.String("out")
-	set, err := loadDataFor(c)
-	if err != nil {
+	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
-	m, opts, err := modelFromFlags(c, set)
+	m, opts, set, err := modelFromFlags(c)
 	if err != nil {
 		return err
 	}
@@ -58,33 +59,46 @@ func predict(c *cli.Context) error {
 }
 
 // modelFromFlags loads --model, or builds the true energy of --truth, with
-// the prediction options that go with it.
-func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.PredictOptions, error) {
+// the prediction options that go with it, and reads --data: mapped by the
+// model's transform (cellsForModel), or by the transform flags for --truth.
+func modelFromFlags(c *cli.Context) (models.Model, evaluate.PredictOptions, *snapshot.Set, error) {
 	opts := evaluate.DefaultPredictOptions()
 	opts.Seed = c.Uint64("seed")
 	path, truth := c.String("model"), c.String("truth")
 	var m models.Model
+	var set *snapshot.Set
 	switch {
 	case path != "" && truth != "":
-		return nil, opts, fmt.Errorf("give either --model or --truth, not both")
+		return nil, opts, nil, fmt.Errorf("give either --model or --truth, not both")
 	case path == "" && truth == "":
-		return nil, opts, fmt.Errorf("--model is required (or --truth P to score the true energy)")
+		return nil, opts, nil, fmt.Errorf("--model is required (or --truth P to score the true energy)")
 	case truth != "":
+		var err error
+		if set, err = loadData(c); err != nil {
+			return nil, opts, nil, err
+		}
 		t, err := truthModel(truth, c.String("interaction"), c.Float64("beta"), c.Float64("dt"), set)
 		if err != nil {
-			return nil, opts, err
+			return nil, opts, nil, err
 		}
 		m = t
 	default:
+		raw, err := readCells(c)
+		if err != nil {
+			return nil, opts, nil, err
+		}
 		f, err := modelfile.Load(path)
 		if err != nil {
-			return nil, opts, err
+			return nil, opts, nil, err
 		}
 		if m, err = f.Model(); err != nil {
-			return nil, opts, fmt.Errorf("%s: %w", path, err)
+			return nil, opts, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if set, err = cellsForModel(c, raw, path, f); err != nil {
+			return nil, opts, nil, err
 		}
 		if f.Dim != set.D {
-			return nil, opts, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
+			return nil, opts, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
 		}
 		// Predict where the model was fitted: the networks' loss takes ∇V at
 		// the target of each step (the JKO optimality condition), so they
@@ -101,7 +115,7 @@ func modelFromFlags(c *cli.Context, set *snapshot.Set) (models.Model, evaluate.P
 	if s := c.String("scheme"); s != "" {
 		opts.Scheme = s
 	}
-	return m, opts, nil
+	return m, opts, set, nil
 }
 
 // truthModel is the zoo energy in model units; dt ≤ 0 takes the data's dt.

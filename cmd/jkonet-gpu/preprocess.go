@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -21,7 +22,7 @@ var preprocessCommand = &cli.Command{
    transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
    plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
    ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
-	Flags:  append([]cli.Flag{preprocessDataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags...),
+	Flags:  slices.Concat([]cli.Flag{preprocessDataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags, cellFlags, transformFlags),
 	Action: preprocess,
 }
 

@@ -17,8 +17,11 @@ var splitCommand = &cli.Command{
 --by population: each snapshot is split independently.
 --by independent: each trajectory id is kept in one snapshot only, so no particle
    identity links two snapshots (the honest protocol for unpaired data); each
-   snapshot keeps about N/(T+1) particles, so generate more particles for it.`,
-	Flags: []cli.Flag{
+   snapshot keeps about N/(T+1) particles, so generate more particles for it.
+Split writes the cells as read (h5ad: the chosen matrix, times mapped by --time-values),
+   untransformed: give --dims, --pca and --standardize to train (or prepare) on the
+   training file, so that they are fitted on the training cells only.`,
+	Flags: append([]cli.Flag{
 		dataFlag, timeColFlag,
 		&cli.StringFlag{Name: "by", Usage: "trajectory, population or independent", Value: "trajectory"},
 		&cli.Float64Flag{Name: "test-fraction", Usage: "fraction of each snapshot that goes to test", Value: 0.5},
@@ -26,7 +29,7 @@ var splitCommand = &cli.Command{
 		&cli.StringFlag{Name: "train", Usage: "output training set (.npz)", Required: true},
 		&cli.StringFlag{Name: "test", Usage: "output test set (.npz)", Required: true},
 		quietFlag,
-	},
+	}, cellFlags...),
 	Action: split,
 }
 
@@ -40,7 +43,7 @@ func split(c *cli.Context) error {
 			return err
 		}
 	}
-	set, err := loadData(c)
+	set, err := readCells(c)
 	if err != nil {
 		return err
 	}

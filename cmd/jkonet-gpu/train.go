@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
@@ -37,7 +38,7 @@ var trainCommand = &cli.Command{
    model by least squares on the residual of the JKO step's optimality condition. Network
    models train with Adam; linear models are solved in closed form. The learned β is
    reported but is not identifiable when V is free (see README).`,
-	Flags: append([]cli.Flag{
+	Flags: slices.Concat([]cli.Flag{
 		dataFlag, timeColFlag, outFlag,
 		&cli.StringFlag{Name: "model", Usage: "one of: " + strings.Join(modelKinds, ", "), Value: "jkonet-star"},
 		&cli.StringFlag{Name: "couplings", Usage: "couplings file from preprocess; computed and written there if it does not exist"},
@@ -51,7 +52,7 @@ var trainCommand = &cli.Command{
 		&cli.StringFlag{Name: "resume", Usage: "continue from this checkpoint (same data and settings)"},
 		&cli.StringFlag{Name: "log-json", Usage: "write one JSON line per epoch to this file (- for stdout)"},
 		seedFlag, quietFlag,
-	}, couplingFlags...),
+	}, couplingFlags, cellFlags, transformFlags),
 	Action: train,
 }
 
@@ -78,6 +79,10 @@ type trainingRecord struct {
 	// checkpoint of other data or couplings.
 	DataSHA256 string                `json:"data_sha256,omitempty"`
 	Couplings  *couplings.Provenance `json:"couplings,omitempty"`
+	// Transform maps raw cells into the model's coordinates (--dims,
+	// --pca, --standardize, fitted on the training cells, or recorded by
+	// prepare); eval, predict and plot apply it to raw cells.
+	Transform *cells.Transform `json:"transform,omitempty"`
 }
 
 func train(c *cli.Context) error {
@@ -121,6 +126,9 @@ func train(c *cli.Context) error {
 		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling"), Couplings: cp.Provenance}
+	if rec.Transform, err = recordedTransform(c.String("data"), set); err != nil {
+		return err
+	}
 	if cp.Provenance != nil {
 		rec.DataSHA256 = cp.Provenance.Data // checked equal to set.Hash()
 	} else {
