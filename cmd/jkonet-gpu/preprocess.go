@@ -16,12 +16,17 @@ import (
 )
 
 var preprocessCommand = &cli.Command{
-	Name:  "preprocess",
-	Usage: "compute the OT couplings and density scores that training uses",
+	Name:      "preprocess",
+	Usage:     "compute the OT couplings and density scores that training uses",
+	ArgsUsage: "[SHARD... (with --merge)]",
 	Description: `For every pair of consecutive snapshot times, couple the two snapshots by optimal
    transport (squared Euclidean cost, uniform weights) and keep the pairs that carry the
    plan's mass; fit a Gaussian mixture to each target snapshot and evaluate the score
-   ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).`,
+   ∇log ρ at the coupled targets. Writes x, y, w, k, tau, score and times (NPZ).
+
+   On a cluster, --shard i/n (or auto, in a job array) computes the transitions k with
+   k mod n = i into a shard file, and preprocess --merge --out couplings.npz SHARD...
+   stacks the shards into the file an unsharded run writes (README "Clusters").`,
 	Flags:  slices.Concat([]cli.Flag{preprocessDataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags, cellFlags, transformFlags),
 	Action: preprocess,
 }
@@ -30,7 +35,7 @@ func preprocess(c *cli.Context) error {
 	if c.Bool("merge") {
 		return mergeShards(c)
 	}
-	if err := requireData(c); err != nil {
+	if err := checkPreprocessArgs(c); err != nil {
 		return err
 	}
 	shard, sharded, err := shardOf(c, os.LookupEnv)

@@ -105,11 +105,14 @@ func computeShard(c *cli.Context, set *snapshot.Set, s couplings.Shard) (*coupli
 	return cp, rep, nil
 }
 
-// requireData is the check that --data's Required would make, for every
-// preprocess but --merge.
-func requireData(c *cli.Context) error {
+// checkPreprocessArgs checks what every preprocess but --merge needs: --data
+// (which its Required cannot say), and no arguments.
+func checkPreprocessArgs(c *cli.Context) error {
 	if c.String("data") == "" {
 		return fmt.Errorf("preprocess: --data is required (except with --merge)")
+	}
+	if c.NArg() > 0 {
+		return fmt.Errorf("preprocess: unexpected argument %q (files to merge go with --merge, after the flags)", c.Args().First())
 	}
 	return nil
 }

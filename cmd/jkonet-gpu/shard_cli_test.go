@@ -74,6 +74,8 @@ func TestPreprocessShardsAndMerge(t *testing.T) {
 	mustFail(t, dir, keep, "--shard 0/5: the data have 4 transitions, so at most 4 shards",
 		"preprocess", "--data", in("all.npz"), "--shard", "0/5", "--out", in("bad.npz"))
 	mustFail(t, dir, keep, "preprocess: --data is required (except with --merge)", "preprocess", "--out", in("bad.npz"))
+	mustFail(t, dir, keep, `preprocess: unexpected argument "`+in("part-0.npz")+`" (files to merge go with --merge, after the flags)`,
+		"preprocess", "--data", in("all.npz"), "--out", in("bad.npz"), in("part-0.npz"))
 }
 
 func sameFile(t *testing.T, a, b string) {
