@@ -2,29 +2,32 @@
 // into a snapshot set: one row per cell, its coordinates from X, a layer or
 // an obsm embedding, its time from an obs column.
 //
-// What is read (anndata 0.7 to 0.11 on-disk layouts, HDF5 as h5py writes it):
+// What is read (anndata 0.7 to 0.11 on-disk layouts, HDF5 as h5py writes
+// it by default):
 //
 //   - the matrix: X, layers/<name> or obsm/<key>, each a dense 2-D dataset
-//     (float32, float64 or integer) or a sparse group (encoding-type
-//     csr_matrix or csc_matrix, or the older h5sparse_format csr/csc) with
-//     data, indices, indptr and a shape attribute; sparse matrices are
-//     densified (duplicate entries add up, as in scipy);
+//     (float32, float64 or any integer type) or a sparse group
+//     (encoding-type csr_matrix or csc_matrix, or the older h5sparse_format
+//     csr/csc) with data, indices, indptr and a shape attribute; sparse
+//     matrices are densified (duplicate entries add up, as in scipy);
 //   - the time column obs/<key>: a numeric dataset (any integer or float
 //     width, booleans as 0/1); a categorical (anndata ≥ 0.8: a group with
-//     categories and codes; 0.7: a codes dataset with obs/__categories/<key>)
-//     of string or numeric categories; a nullable-integer, nullable-boolean
-//     or nullable-float group (values and mask; a masked cell is an error);
-//     or a string dataset (fixed or variable length);
-//   - HDF5: superblocks 0 to 3 and group navigation through
-//     github.com/scigolib/hdf5; dataset bytes through this package's own
-//     reader (see hdf5.go): contiguous, compact and chunked layouts, gzip,
-//     shuffle and fletcher32 filters.
+//     categories and codes; 0.7: a codes dataset with the categories in
+//     obs/__categories/<key>) of string or numeric categories; a
+//     nullable-integer, nullable-boolean or nullable-float group (values and
+//     mask; a masked cell is an error); or a string dataset (fixed or
+//     variable length);
+//   - HDF5: groups and attributes through github.com/scigolib/hdf5, after a
+//     bounded walk of the group structure (groups.go); dataset bytes through
+//     this package's own reader (hdf5.go): contiguous, compact and chunked
+//     layouts, gzip, shuffle and fletcher32 filters, either byte order.
 //
-// Not read: data frames or arrays of strings in obsm, dask or zarr stores,
-// backed (.h5ad with external links) files, HDF5 filters other than
-// gzip/shuffle/fletcher32 (lzf, blosc, szip), chunked datasets written with
-// libver='latest' (fixed or extensible array chunk indexes), and anything in
-// var, uns, obsp and varp.
+// Not read: data frames in obsm; HDF5 filters other than gzip, shuffle and
+// fletcher32 (lzf, blosc, szip); groups or objects kept in dense storage
+// (more than 8 members or attributes with track_order or libver='latest');
+// files written with libver='latest', whose groups with attributes the
+// library does not list, and whose chunked datasets may use the fixed or
+// extensible array chunk indexes; external links; var, uns, obsp and varp.
 package h5ad
 
 import (
@@ -92,6 +95,11 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 		}
 		return nil, errors.New("not an AnnData file: no obs group")
 	}
+	// The times first: a wrong key should not cost reading the matrix.
+	t, err := f.readTimes(obs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("obs column %q: %w", opts.TimeKey, err)
+	}
 	name, matrix, err := f.selectMatrix(root, opts)
 	if err != nil {
 		return nil, err
@@ -100,9 +108,8 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	t, err := f.readTimes(obs, opts, n)
-	if err != nil {
-		return nil, fmt.Errorf("obs column %q: %w", opts.TimeKey, err)
+	if len(t) != n {
+		return nil, fmt.Errorf("%s has %d rows, obs column %q %d values", name, n, opts.TimeKey, len(t))
 	}
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -329,13 +336,10 @@ type column struct {
 }
 
 // readTimes reads the time column and maps its labels to times.
-func (f *h5file) readTimes(obs *hdf5.Group, opts Options, n int) ([]float64, error) {
+func (f *h5file) readTimes(obs *hdf5.Group, opts Options) ([]float64, error) {
 	col, err := f.readColumn(obs, opts.TimeKey)
 	if err != nil {
 		return nil, err
-	}
-	if len(col.rows) != n {
-		return nil, fmt.Errorf("has %d values for %d cells", len(col.rows), n)
 	}
 	used := make([]bool, len(col.labels))
 	for _, l := range col.rows {
@@ -381,7 +385,7 @@ func (f *h5file) readTimes(obs *hdf5.Group, opts Options, n int) ([]float64, err
 	default:
 		return nil, fmt.Errorf("holds strings (%s); give their order with --time-order or their times with --time-values", joinUsed(col.labels, used))
 	}
-	t := make([]float64, n)
+	t := make([]float64, len(col.rows))
 	distinct := map[float64]bool{}
 	for i, l := range col.rows {
 		t[i] = timeOf[l]

@@ -11,7 +11,7 @@ import (
 	"slices"
 )
 
-// The HDF5 library walks the groups and reads the attributes; the dataset
+// The HDF5 library lists the groups and parses attribute messages; the dataset
 // bytes are read here, from the object header on, because the library
 // converts only 4- and 8-byte numbers (categorical codes are int8, booleans
 // are 1-byte enums) and allocates whatever a header claims. This reader
@@ -76,9 +76,9 @@ type dataset struct {
 	filters []filter
 }
 
+// filter is one stage of a chunk's filter pipeline.
 type filter struct {
-	id       uint16
-	optional bool
+	id uint16 // 1 deflate, 2 shuffle, 3 Fletcher-32
 }
 
 // elements is the number of elements, the product of the dimensions.
@@ -93,7 +93,7 @@ func (d *dataset) elements() (uint64, error) {
 	return n, nil
 }
 
-// bytes reads n little- or big-endian unsigned integer bytes as a uint64.
+// leUint reads little-endian bytes (up to 8) as an unsigned integer.
 func leUint(b []byte) uint64 {
 	var v uint64
 	for i := len(b) - 1; i >= 0; i-- {
@@ -109,10 +109,11 @@ type cursor struct {
 	err error
 }
 
+// take returns the next n bytes, or nil once the message is exhausted.
 func (c *cursor) take(n int) []byte {
-	if c.err != nil || n < 0 || c.pos+n > len(c.b) {
+	if c.err != nil || n < 0 || n > len(c.b)-c.pos {
 		c.err = errors.New("message is truncated")
-		return make([]byte, max(n, 0))
+		return nil
 	}
 	v := c.b[c.pos : c.pos+n]
 	c.pos += n
@@ -326,7 +327,7 @@ func parseDatatype(b []byte, depth int) (datatype, error) {
 		}
 	case classFloat:
 		if t.size != 4 && t.size != 8 || bits&0x40 != 0 {
-			return t, fmt.Errorf("%d-byte floats are not supported (float32 and float64 are)", t.size)
+			return t, fmt.Errorf("float type of %d bytes and bit field %#x is not supported (IEEE float32 and float64 are)", t.size, bits)
 		}
 	case classString:
 		if t.size < 1 {
@@ -367,7 +368,7 @@ func parseFilters(b []byte) ([]filter, error) {
 		if version == 1 || f.id >= 256 {
 			nameLen = int(c.uint(2))
 		}
-		f.optional = c.uint(2)&1 != 0
+		c.take(2) // flags: whether the filter is optional; the chunk's mask says if it ran
 		values := int(c.uint(2))
 		if version == 1 {
 			nameLen = (nameLen + 7) &^ 7

@@ -40,6 +40,7 @@ def obs_frame():
             "day": day,
             "numcat": pd.Categorical.from_codes(numcat_codes, NUMCATS),
             "constant": np.zeros(N),
+            "flag": stage_codes == 1,  # bool: an int8 enum in HDF5
         },
         index=[f"cell{i}" for i in range(N)],
     )
@@ -52,6 +53,7 @@ def times():
         "day": day.astype(float).tolist(),
         "numcat": [float(NUMCATS[c]) for c in numcat_codes],
         "label_order": stage_codes.tolist(),  # label with time order d0,d1,d2
+        "flag": (stage_codes == 1).astype(float).tolist(),
     }
 
 
@@ -70,6 +72,8 @@ def add_by_hand(path):
         ds.attrs["encoding-version"] = "0.2.0"
         f["layers"].create_dataset("shuffled", data=X, chunks=(7, 3), shuffle=True, fletcher32=True, compression="gzip")
         f["layers"].create_dataset("tiny_chunks", data=X, chunks=(1, 1))
+        f["layers"].create_dataset("big_endian", data=X.astype(">f8"))
+        f["obs"].create_dataset("short", data=hours[:-1])  # one value short of the cells
 
 
 # dense.h5ad: dense float32 X, every kind of time column, obsm, layers.
@@ -84,7 +88,7 @@ expected["dense.h5ad"] = {
     "X": flat(X.astype(np.float32)),
     "d": D,
     "obsm": {"X_pca": flat(pca), "X_umap": flat(umap)},
-    "layers": {"counts": flat(counts), "sparse": flat(X), "shuffled": flat(X), "tiny_chunks": flat(X)},
+    "layers": {"counts": flat(counts), "sparse": flat(X), "shuffled": flat(X), "tiny_chunks": flat(X), "big_endian": flat(X)},
     "times": times(),
 }
 
@@ -109,7 +113,14 @@ with h5py.File("latest.h5ad", "w", libver="latest") as f:
     layers = f.create_group("layers")
     layers.create_dataset("shuffled", data=X, chunks=(7, 3), shuffle=True, fletcher32=True, compression="gzip")
     layers.create_dataset("single", data=X, chunks=X.shape, compression="gzip")
-expected["latest.h5ad"] = {"X": flat(X), "d": D, "layers": {"single": flat(X)}, "times": {"hours": hours.tolist()}}
+    # early allocation of unfiltered chunks: an implicit chunk index
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_chunk((7, 3))
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    h5py.h5d.create(layers.id, b"implicit", h5py.h5t.IEEE_F64LE, h5py.h5s.create_simple(X.shape), dcpl=dcpl).write(
+        h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(X)
+    )
+expected["latest.h5ad"] = {"X": flat(X), "d": D, "layers": {"single": flat(X), "implicit": flat(X)}, "times": {"hours": hours.tolist()}}
 
 # v07.h5ad: anndata 0.7's layout: no encoding attributes on X, categorical
 # codes as a plain dataset with the categories in obs/__categories.
@@ -122,7 +133,7 @@ with h5py.File("v07.h5ad", "w") as f:
     obs.attrs["encoding-version"] = "0.1.0"
     obs.create_dataset("index", data=[f"cell{i}" for i in range(N)], dtype=h5py.string_dtype())
     cats = obs.create_group("__categories")
-    cats.create_dataset("stage", data=STAGES, dtype=h5py.string_dtype())
+    cats.create_dataset("stage", data=np.array(STAGES, dtype="S5"))  # fixed-length strings
     codes = obs.create_dataset("stage", data=stage_codes.astype(np.int8))
     codes.attrs["categories"] = cats["stage"].ref
     obs.create_dataset("hours", data=hours)
