@@ -2,7 +2,7 @@
 // for the snapshot labels (ParseTimeValues, MapTimes) and the transform of
 // the coordinates (Transform: the first k columns, a PCA basis, a z-score
 // per column), fitted on the training cells and stored, so that held-out
-// cells are mapped with the same numbers (docs/design.md §9).
+// cells are mapped with the same numbers (docs/design.md §10).
 package cells
 
 import (

@@ -176,6 +176,17 @@ func TestCellsTrainOnH5ad(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil || len(res.Transitions) != 4 {
 		t.Fatalf("eval JSON %s: %v", out, err)
 	}
+	// Real times: the labels' days, τ in units of their mean spacing.
+	dayModel := filepath.Join(dir, "days.safetensors")
+	mustRun(t, slices.Concat([]string{"train", "--data", ebCells, "--time-values", ebDays, "--dims", "2", "--model", "potential",
+		"--epochs", "1", "--device", "cpu", "--checkpoint-every", "0", "--quiet", "--out", dayModel}, ebRead)...)
+	f, err := modelfile.Load(dayModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.Times, []float64{1.5, 7.5, 13.5, 19.5, 25.5}) || f.MeanInterval != 6 {
+		t.Errorf("model times %v, mean interval %v; want the days of --time-values, 6 days apart", f.Times, f.MeanInterval)
+	}
 	info := mustRun(t, slices.Concat([]string{"info", "--data", ebCells, "--time-values", ebDays, "--pca", "2"}, ebRead)...)
 	for _, want := range []string{"d = 2", "t = 19.5", "transform: --pca 2 (d = 5 → 2); PCA (exact) fitted on 1000 cells keeps"} {
 		if !strings.Contains(info, want) {
