@@ -23,12 +23,42 @@ var collectiveFlag = &cli.StringFlag{Name: "collective", Value: collective.Auto,
 // rendezvousTimeout bounds how long NCCL's bootstrap waits for every rank.
 const rendezvousTimeout = 5 * time.Minute
 
+// ranks is the collective a backend joined and what closes it.
+type ranks struct {
+	collective.Group
+	close func() error
+	host  *timedSum // the host sums, timed; nil for device sums and one process
+}
+
+// timedSum is a host collective that adds up the time its sums take,
+// waiting for the slowest rank included.
+type timedSum struct {
+	collective.Collective
+	spent time.Duration
+}
+
+func (t *timedSum) AllReduceSum(buf []float64) error {
+	start := time.Now()
+	err := t.Collective.AllReduceSum(buf)
+	t.spent += time.Since(start)
+	return err
+}
+
+// sumShare is one line on the share of total that this rank spent in the
+// host sums, "" where they were not timed.
+func (r *ranks) sumShare(total time.Duration) string {
+	if r.host == nil {
+		return ""
+	}
+	return fmt.Sprintf("data parallel: rank %d spent %.2f s of %.2f s (%.1f%%) in the %s sums, waiting for the other ranks included",
+		r.Rank(), r.host.spent.Seconds(), total.Seconds(), 100*r.host.spent.Seconds()/total.Seconds(), r.Name())
+}
+
 // joinRanks opens the collective --collective names for this process of
-// topo and joins the backend to it; stop is this rank's stop request. It
-// returns the group (Single for one process, which the backend does not
-// join: one process trains as without a collective) and a func that closes
-// what it opened.
-func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func() bool) (collective.Group, func() error, error) {
+// topo and joins the backend to it; stop is this rank's stop request. For
+// one process the group is Single, which the backend does not join: one
+// process trains as without a collective.
+func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func() bool) (*ranks, error) {
 	none := func() error { return nil }
 	onGPU := b.Name() == "cuda"
 	var ncclErr error
@@ -37,39 +67,44 @@ func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func
 	}
 	name, err := collective.Choose(c.String("collective"), topo.Size, topo.Launcher == launch.Mpirun, onGPU, ncclErr)
 	if err != nil {
-		return nil, none, err
+		return nil, err
 	}
 	var group collective.Group
 	closeGroup := none
 	switch name {
 	case collective.None:
-		return collective.Single{}, none, nil
+		return &ranks{Group: collective.Single{}, close: none}, nil
 	case collective.MPI:
 		m, err := collective.OpenMPI("")
 		if err != nil {
-			return nil, none, fmt.Errorf("--collective mpi: %w", err)
+			return nil, fmt.Errorf("--collective mpi: %w", err)
 		}
 		group, closeGroup = m, m.Close
 	case collective.NCCL:
 		group, closeGroup, err = openNCCL(topo)
 		if err != nil {
-			return nil, none, fmt.Errorf("--collective nccl: %w", err)
+			return nil, fmt.Errorf("--collective nccl: %w", err)
 		}
+	}
+	r := &ranks{Group: group, close: closeGroup}
+	if h, ok := group.(collective.Collective); ok {
+		r.host = &timedSum{Collective: h}
+		group = r.host
 	}
 	if group.Size() != topo.Size || group.Rank() != topo.Rank {
 		closeGroup()
-		return nil, none, fmt.Errorf("--collective %s: the launcher says %s, %s says rank %d of %d", name, topo, name, group.Rank(), group.Size())
+		return nil, fmt.Errorf("--collective %s: the launcher says %s, %s says rank %d of %d", name, topo, name, group.Rank(), group.Size())
 	}
 	par, ok := b.(engine.Parallel)
 	if !ok {
 		closeGroup()
-		return nil, none, fmt.Errorf("--collective %s: the %s backend cannot train data-parallel", name, b.Name())
+		return nil, fmt.Errorf("--collective %s: the %s backend cannot train data-parallel", name, b.Name())
 	}
 	if err := par.Join(group, stop); err != nil {
 		closeGroup()
-		return nil, none, fmt.Errorf("--collective %s: %w", name, err)
+		return nil, fmt.Errorf("--collective %s: %w", name, err)
 	}
-	return group, closeGroup, nil
+	return r, nil
 }
 
 // openNCCL makes the NCCL communicator of this rank on the backend's GPU:

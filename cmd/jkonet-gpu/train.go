@@ -262,11 +262,11 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	// and stop, as on Ctrl-C (after the same step on every rank).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	group, closeGroup, err := joinRanks(c, topo, backend, func() bool { return ctx.Err() != nil })
+	group, err := joinRanks(c, topo, backend, func() bool { return ctx.Err() != nil })
 	if err != nil {
 		return nil, err
 	}
-	defer closeGroup()
+	defer group.close()
 	rec.Collective, rec.Ranks = group.Name(), group.Size()
 	if group.Size() > 1 && topo.Rank == 0 && !c.Bool("quiet") {
 		fmt.Fprintf(c.App.ErrWriter, "data parallel: %d ranks, gradients summed by %s\n", group.Size(), group.Name())
@@ -347,6 +347,9 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	}}
 	err = engine.Train(ctx, backend, p, s, obs)
 	bar.Done()
+	if line := group.sumShare(time.Since(start)); line != "" && topo.Rank == 0 && !c.Bool("quiet") {
+		fmt.Fprintln(c.App.ErrWriter, line)
+	}
 	if errors.Is(err, context.Canceled) {
 		if cerr := saveCheckpoint(); cerr != nil {
 			return nil, fmt.Errorf("interrupted, and the checkpoint failed: %w", cerr)
