@@ -252,4 +252,7 @@ func checkError(t *testing.T, path string, err error) {
 	if !strings.HasPrefix(msg, path+": ") || strings.Contains(msg, "\n") {
 		t.Errorf("error %q is not one line starting with the file name", msg)
 	}
+	if strings.Contains(msg, "internal error") {
+		t.Errorf("Load panicked: %v", msg)
+	}
 }
