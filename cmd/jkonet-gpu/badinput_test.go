@@ -125,7 +125,7 @@ func badCases() []badCase {
 		badCase{file: "model_nan.safetensors", name: "plot", args: []string{"plot", "--model", "{bad}", "--data", "{good}", "--out", "{out}/f.png"},
 			want: []string{`tensor "V.W1"`, "finite"}},
 	)
-	return cases
+	return append(cases, cellBadCases()...)
 }
 
 // TestBadInputCorpus runs every command that reads files against every
