@@ -34,7 +34,8 @@ func TestWritePNGFarFromTheData(t *testing.T) {
 			}
 		}
 		var buf bytes.Buffer
-		if err := WritePNG(&buf, []Panel{{"learned V", net.PotentialAt(0)}}, box, particles); err != nil {
+		f := Figure{Panels: []Panel{{Title: "learned V", V: net.PotentialAt(0)}}, Box: box, Observed: []Points{{Time: 1, XY: particles}}}
+		if err := WritePNG(&buf, f); err != nil {
 			t.Fatalf("%v: %v", particles, err)
 		}
 		if !bytes.HasPrefix(buf.Bytes(), []byte("\x89PNG")) {
@@ -64,7 +65,7 @@ func (nonFinite) Eval(x []float64, d int, val, grad []float64) {
 // region is drawn (as a plateau beyond the levels), not fed to the tracer.
 func TestWritePNGWithNonFiniteValues(t *testing.T) {
 	var buf bytes.Buffer
-	if err := WritePNG(&buf, []Panel{{"V", nonFinite{}}}, Box{-3, 3, -3, 3}, nil); err != nil {
+	if err := WritePNG(&buf, Figure{Panels: []Panel{{Title: "V", V: nonFinite{}}}, Box: Box{-3, 3, -3, 3}}); err != nil {
 		t.Fatal(err)
 	}
 }

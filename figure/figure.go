@@ -1,6 +1,8 @@
-// Package figure draws 2-D potentials as level curves with the particles on
-// top (gonum/plot), one panel per energy: the learned one and, when named,
-// the true one.
+// Package figure draws potentials as level curves with the cells on top
+// (gonum/plot): one panel per energy (the learned one and, when named, the
+// true one), on the plane of the first two coordinates or of the data's
+// first two principal components (Plane), the cells coloured by time, the
+// model's predictions as crosses, and the training loss per epoch.
 package figure
 
 import (
@@ -8,10 +10,11 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -20,10 +23,31 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 )
 
+// Figure is what WritePNG draws: the panels side by side, then the loss.
+type Figure struct {
+	Panels []Panel
+	Box    Box // the region of every panel, in plane coordinates
+	// Observed are the cells of each snapshot, drawn as dots on every
+	// panel, coloured by time (TimeColor, earliest blue, latest red).
+	Observed []Points
+	// Losses, one per epoch, are drawn in a last panel when there are any.
+	Losses []float64
+	Labels [2]string // axis names; empty: x₁, x₂
+}
+
 // Panel is one energy to draw.
 type Panel struct {
 	Title string
-	V     models.Energy // a 2-D potential
+	V     models.Energy // 2-D: a potential on the plane (Plane.OnPlane); nil for none
+	// Predicted are snapshots predicted by the model, drawn on this panel
+	// as crosses in the colour of their time.
+	Predicted []Points
+}
+
+// Points is one snapshot on the plane.
+type Points struct {
+	Time float64
+	XY   []float64 // n×2
 }
 
 // Box is the drawn region [XMin, XMax] × [YMin, YMax].
@@ -35,20 +59,37 @@ const Resolution = 100
 // levels is the number of level curves per panel.
 const levels = 12
 
-// WritePNG draws the panels side by side over box, with the particles
-// (row-major n×2, may be empty) on every panel, as a PNG.
-func WritePNG(w io.Writer, panels []Panel, box Box, particles []float64) error {
+// MaxDrawn is the most points of a snapshot drawn: beyond it, every
+// ⌈n/MaxDrawn⌉-th row (10^5 dots would hide each other and the curves).
+const MaxDrawn = 2000
+
+// WritePNG draws the figure as a PNG, each panel 5 inches square.
+func WritePNG(w io.Writer, f Figure) error {
 	const side = 5 * vg.Inch
-	img := vgimg.New(side*vg.Length(len(panels)), side)
+	cols := len(f.Panels)
+	if len(f.Losses) > 0 {
+		cols++
+	}
+	img := vgimg.New(side*vg.Length(cols), side)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter, PadY: vg.Millimeter}
-	for i, p := range panels {
-		pl, err := panelPlot(p, box, particles)
+	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter}
+	colours := timeColours(f)
+	for i, p := range f.Panels {
+		pl, err := panelPlot(p, f, colours)
 		if err != nil {
 			return err
 		}
 		if err := drawPanel(pl, tiles.At(dc, i, 0)); err != nil {
 			return fmt.Errorf("panel %q: %w", p.Title, err)
+		}
+	}
+	if len(f.Losses) > 0 {
+		pl, err := lossPlot(f.Losses)
+		if err != nil {
+			return err
+		}
+		if err := drawPanel(pl, tiles.At(dc, cols-1, 0)); err != nil {
+			return fmt.Errorf("training loss: %w", err)
 		}
 	}
 	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
@@ -71,33 +112,149 @@ func drawPanel(pl *plot.Plot, c draw.Canvas) (err error) {
 	return nil
 }
 
-func panelPlot(p Panel, box Box, particles []float64) (*plot.Plot, error) {
-	g := evalGrid(p.V, box)
+// TimeColor is the colour of relative time f in [0, 1]: a straight line in
+// RGB from blue (f = 0) to red (f = 1), every shade dark enough to show on
+// white.
+func TimeColor(f float64) color.RGBA {
+	from, to := [3]float64{0x1f, 0x4e, 0xb4}, [3]float64{0xd6, 0x27, 0x28}
+	var c [3]uint8
+	for k := range c {
+		c[k] = uint8(math.Round(from[k] + f*(to[k]-from[k])))
+	}
+	return color.RGBA{R: c[0], G: c[1], B: c[2], A: 255}
+}
+
+// timeColours maps each distinct time of the observed and predicted
+// snapshots, in increasing order, to TimeColor(rank/(times − 1)).
+func timeColours(f Figure) map[float64]color.RGBA {
+	var times []float64
+	for _, p := range f.Observed {
+		times = append(times, p.Time)
+	}
+	for _, pn := range f.Panels {
+		for _, p := range pn.Predicted {
+			times = append(times, p.Time)
+		}
+	}
+	slices.Sort(times)
+	times = slices.Compact(times)
+	colours := make(map[float64]color.RGBA, len(times))
+	for k, t := range times {
+		colours[t] = TimeColor(float64(k) / float64(max(len(times)-1, 1)))
+	}
+	return colours
+}
+
+func panelPlot(p Panel, f Figure, colours map[float64]color.RGBA) (*plot.Plot, error) {
+	box := f.Box
 	unit := drawingUnit(box)
 	pl := plot.New()
 	pl.Title.Text = p.Title
-	pl.X.Label.Text, pl.Y.Label.Text = "x₁", "x₂"
+	labels := f.Labels
+	if labels[0] == "" {
+		labels = [2]string{"x₁", "x₂"}
+	}
+	pl.X.Label.Text, pl.Y.Label.Text = labels[0], labels[1]
 	if unit != 1 {
-		pl.X.Label.Text, pl.Y.Label.Text = fmt.Sprintf("x₁ (×%g)", unit), fmt.Sprintf("x₂ (×%g)", unit)
+		pl.X.Label.Text, pl.Y.Label.Text = fmt.Sprintf("%s (×%g)", labels[0], unit), fmt.Sprintf("%s (×%g)", labels[1], unit)
 	}
 	pl.X.Min, pl.X.Max, pl.Y.Min, pl.Y.Max = box.XMin/unit, box.XMax/unit, box.YMin/unit, box.YMax/unit
-	if lv := g.levels(); len(lv) > 1 {
-		dg, dlv := g.forDrawing(unit, lv)
-		pl.Add(plotter.NewContour(dg, dlv, moreland.SmoothBlueRed().Palette(len(lv))))
-	}
-	if len(particles) > 0 {
-		pts := make(plotter.XYs, len(particles)/2)
-		for i := range pts {
-			pts[i].X, pts[i].Y = particles[2*i]/unit, particles[2*i+1]/unit
+	if p.V != nil {
+		g := evalGrid(p.V, box)
+		if lv := g.levels(); len(lv) > 1 {
+			dg, dlv := g.forDrawing(unit, lv)
+			pl.Add(plotter.NewContour(dg, dlv, greys(len(lv))))
 		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, fmt.Errorf("particles: %w", err)
-		}
-		sc.GlyphStyle.Radius = vg.Points(1)
-		sc.GlyphStyle.Color = color.RGBA{A: 140}
-		pl.Add(sc)
 	}
+	for _, set := range []struct {
+		snaps []Points
+		shape draw.GlyphDrawer
+		what  string
+	}{{f.Observed, draw.CircleGlyph{}, "observed"}, {p.Predicted, draw.CrossGlyph{}, "predicted"}} {
+		for _, s := range set.snaps {
+			sc, err := scatter(s, unit, colours[s.Time], set.shape)
+			if err != nil {
+				return nil, fmt.Errorf("%s t=%g: %w", set.what, s.Time, err)
+			}
+			if sc == nil {
+				continue
+			}
+			pl.Add(sc)
+			if set.what == "observed" {
+				pl.Legend.Add(fmt.Sprintf("t=%g", s.Time), sc)
+			}
+		}
+	}
+	if len(p.Predicted) > 0 {
+		pl.Title.Text += "; × one-step predictions"
+	}
+	pl.Legend.Top = true
+	pl.Legend.TextStyle.Font.Size = vg.Points(8)
+	return pl, nil
+}
+
+// scatter is the snapshot's dots (at most MaxDrawn), or nil when it has none.
+func scatter(s Points, unit float64, c color.Color, shape draw.GlyphDrawer) (*plotter.Scatter, error) {
+	n := len(s.XY) / 2
+	if n == 0 {
+		return nil, nil
+	}
+	stride := (n + MaxDrawn - 1) / MaxDrawn
+	pts := make(plotter.XYs, 0, (n+stride-1)/stride)
+	for i := 0; i < n; i += stride {
+		pts = append(pts, plotter.XY{X: s.XY[2*i] / unit, Y: s.XY[2*i+1] / unit})
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, err
+	}
+	sc.GlyphStyle.Radius = vg.Points(1.2)
+	sc.GlyphStyle.Color = c
+	sc.GlyphStyle.Shape = shape
+	return sc, nil
+}
+
+// greys is a palette of n greys, dark for low levels, so that the level
+// curves do not compete with the time colours of the cells.
+func greys(n int) palette.Palette {
+	p := make(greyPalette, n)
+	for k := range p {
+		v := uint8(60 + 140*k/max(n-1, 1))
+		p[k] = color.Gray{Y: v}
+	}
+	return p
+}
+
+type greyPalette []color.Color
+
+func (p greyPalette) Colors() []color.Color { return p }
+
+// lossPlot is the training loss per epoch, on a log scale when every loss
+// is positive.
+func lossPlot(losses []float64) (*plot.Plot, error) {
+	pl := plot.New()
+	pl.Title.Text = "training loss"
+	pl.X.Label.Text, pl.Y.Label.Text = "epoch", "loss"
+	pts := make(plotter.XYs, len(losses))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i, l := range losses {
+		pts[i] = plotter.XY{X: float64(i + 1), Y: l}
+		lo, hi = min(lo, l), max(hi, l)
+	}
+	if lo > 0 && !math.IsInf(hi, 0) {
+		// The range is set, not left to gonum/plot, which pads a single
+		// value to a range that reaches below 0.
+		if lo == hi {
+			lo, hi = lo/2, hi*2
+		}
+		pl.Y.Min, pl.Y.Max = lo, hi
+		pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	}
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, fmt.Errorf("training loss: %w", err)
+	}
+	pl.Add(line)
 	return pl, nil
 }
 
@@ -212,9 +369,17 @@ func (g *grid) levels() []float64 {
 	return lv
 }
 
-// BoundingBox is the particles' bounding box widened by 5% (the default
-// [−4, 4]² when there are none).
-func BoundingBox(particles []float64) Box {
+// BoundingBox is the bounding box of the points (n×2 each) widened by 5%
+// (the default [−4, 4]² when there are none).
+func BoundingBox(points ...[]float64) Box {
+	var all []float64
+	for _, p := range points {
+		all = append(all, p...)
+	}
+	return boundingBox(all)
+}
+
+func boundingBox(particles []float64) Box {
 	if len(particles) < 2 {
 		return Box{-4, 4, -4, 4}
 	}

@@ -12,7 +12,8 @@ func TestWritePNG(t *testing.T) {
 	v, _ := zoo.Get("styblinski_tang")
 	var buf bytes.Buffer
 	particles := []float64{-1, -1, 2, 3, 0.5, -2}
-	if err := WritePNG(&buf, []Panel{{"a", v}, {"b", v}}, BoundingBox(particles), particles); err != nil {
+	f := Figure{Panels: []Panel{{Title: "a", V: v}, {Title: "b", V: v}}, Box: BoundingBox(particles), Observed: []Points{{Time: 0, XY: particles}}}
+	if err := WritePNG(&buf, f); err != nil {
 		t.Fatal(err)
 	}
 	img, err := png.Decode(&buf)

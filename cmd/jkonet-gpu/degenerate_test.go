@@ -107,7 +107,6 @@ func degenerateSets() map[string]*snapshot.Set {
 // that would leave a side empty.
 var degenerateWant = map[string]map[string]string{
 	"d_gt_n": {
-		"plot":                   "plot draws 2-D data, got d = 5",
 		"train linear":           "linear models support d ≤ 4",
 		"train linear-potential": "linear models support d ≤ 4",
 	},

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/figure"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
@@ -15,13 +18,21 @@ import (
 
 var plotCommand = &cli.Command{
 	Name:  "plot",
-	Usage: "draw the level curves of a 2-D potential with the particles (PNG)",
-	Description: `Draws the learned potential V (the last training time for time-potential) and, with
-   --truth P, the true one beside it; --data adds the particles and sets the region.`,
+	Usage: "draw the potential's level curves with the cells coloured by time, the predictions and the training loss (PNG)",
+	Description: `Draws, side by side: the learned potential V (at the last training time for
+   time-potential) with the cells of --data as dots coloured by time (blue to red) and the
+   model's one-step predictions from each observed snapshot as crosses in the colour of their
+   time; with --truth P, the true V beside it; and the training loss per epoch when the model
+   file records it. In d > 2 the plane is that of the data's first two principal components
+   (--axes pca, the default) or of the first two coordinates (--axes dims); V is drawn on the
+   plane with the other coordinates held at the data mean. At most ` + fmt.Sprint(figure.MaxDrawn) + ` cells a
+   snapshot are drawn and predicted (every k-th row). Without --data, 2-D potentials only.`,
 	Flags: slices.Concat([]cli.Flag{
 		modelFlag,
 		&cli.StringFlag{Name: "data", Usage: "snapshot file whose particles are drawn (.npz, .csv or .h5ad; mapped by the model's transform)"},
-		timeColFlag, truthFlag, truthDT, outFlag,
+		timeColFlag, truthFlag, truthDT, schemeFlag, seedFlag,
+		&cli.StringFlag{Name: "axes", Usage: "in d > 2: pca (the data's first two principal components) or dims (the first two coordinates)", Value: "pca"},
+		outFlag,
 	}, cellFlags, transformFlags),
 	Action: plotAction,
 }
@@ -31,49 +42,173 @@ func plotAction(c *cli.Context) error {
 	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
-	var particles []float64
-	set := &snapshot.Set{D: 2}
-	if c.String("data") != "" {
-		s, err := loadDataWith(c, c.String("model"))
+	dataPath, modelPath := c.String("data"), c.String("model")
+	var set *snapshot.Set
+	if dataPath != "" {
+		s, err := loadDataWith(c, modelPath)
 		if err != nil {
 			return err
 		}
-		if s.D != 2 {
-			return fmt.Errorf("%s: plot draws 2-D data, got d = %d", c.String("data"), s.D)
-		}
-		set, particles = s, s.X
+		set = thin(s, figure.MaxDrawn)
 	}
-	var panels []figure.Panel
-	if path := c.String("model"); path != "" {
-		f, err := modelfile.Load(path)
+	var f *modelfile.File
+	if modelPath != "" {
+		var err error
+		if f, err = modelfile.Load(modelPath); err != nil {
+			return err
+		}
+		if set != nil && f.Dim != set.D {
+			return fmt.Errorf("%s: the model is for d = %d but %s has d = %d", modelPath, f.Dim, dataPath, set.D)
+		}
+		if set == nil && f.Dim != 2 {
+			return fmt.Errorf("%s: without --data plot draws 2-D potentials only, the model has d = %d (with --data it draws the plane of the cells)", modelPath, f.Dim)
+		}
+	}
+	plane, err := plotPlane(c, set)
+	if err != nil {
+		return err
+	}
+	fig := figure.Figure{Labels: plane.Labels}
+	var drawn [][]float64 // every point drawn, for the region
+	if set != nil {
+		for _, s := range set.Snapshots() {
+			xy := plane.Project(s.X)
+			fig.Observed = append(fig.Observed, figure.Points{Time: s.Time, XY: xy})
+			drawn = append(drawn, xy)
+		}
+	}
+	if f != nil {
+		panel, err := learnedPanel(c, f, set, plane)
 		if err != nil {
 			return err
 		}
-		if f.Dim != 2 {
-			return fmt.Errorf("%s: plot draws 2-D potentials, the model has d = %d", path, f.Dim)
+		for _, p := range panel.Predicted {
+			drawn = append(drawn, p.XY)
 		}
-		m, err := f.Model()
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		fig.Panels = append(fig.Panels, panel)
+		if fig.Losses, err = recordedLosses(f); err != nil {
+			return fmt.Errorf("%s: %w", modelPath, err)
 		}
-		last := (f.Times[len(f.Times)-1] - f.TimeOrigin()) / f.MeanInterval
-		panels = append(panels, figure.Panel{Title: "learned V (" + f.Kind + ")", V: m.PotentialAt(last)})
 	}
 	if name := c.String("truth"); name != "" {
-		t, err := truthModel(name, "", 0, c.Float64("dt"), set)
+		ref := set
+		if ref == nil {
+			ref = &snapshot.Set{D: 2}
+		}
+		t, err := truthModel(name, "", 0, c.Float64("dt"), ref)
 		if err != nil {
 			return err
 		}
-		panels = append(panels, figure.Panel{Title: "true V (" + name + ")", V: t.PotentialAt(0)})
+		fig.Panels = append(fig.Panels, figure.Panel{Title: "true V (" + name + ")", V: plane.OnPlane(t.PotentialAt(0))})
 	}
-	if len(panels) == 0 {
-		return fmt.Errorf("give --model, --truth or both")
+	switch {
+	case len(fig.Panels) == 0 && set == nil:
+		return fmt.Errorf("give --model, --truth or --data")
+	case len(fig.Panels) == 0:
+		fig.Panels = []figure.Panel{{Title: "cells"}}
 	}
+	fig.Box = figure.BoundingBox(drawn...)
 	return atomicfile.Write(out, func(w io.Writer) error {
-		err := figure.WritePNG(w, panels, figure.BoundingBox(particles), particles)
-		if err != nil && c.String("data") != "" {
-			return fmt.Errorf("%s: %w", c.String("data"), err) // the region is the data's
+		err := figure.WritePNG(w, fig)
+		if err != nil && dataPath != "" {
+			return fmt.Errorf("%s: %w", dataPath, err) // the region is the data's
 		}
 		return err
 	})
+}
+
+// plotPlane is the plane drawn: the coordinates in d = 2 (and without
+// data); in d > 2 the data's first two principal components or, with
+// --axes dims, the first two coordinates with the others at the data mean.
+func plotPlane(c *cli.Context, set *snapshot.Set) (figure.Plane, error) {
+	axes := c.String("axes")
+	if axes != "pca" && axes != "dims" {
+		return figure.Plane{}, fmt.Errorf("--axes: expected pca or dims, got %q", axes)
+	}
+	switch {
+	case set == nil:
+		return figure.CoordinatePlane(2, nil), nil
+	case set.D < 2:
+		return figure.Plane{}, fmt.Errorf("%s: plot draws data of d ≥ 2, got d = %d", c.String("data"), set.D)
+	case set.D == 2 || axes == "dims":
+		return figure.CoordinatePlane(set.D, figure.Mean(set.X, set.D)), nil
+	}
+	p, err := figure.PrincipalPlane(set.X, set.D)
+	if err != nil {
+		return p, fmt.Errorf("%s: %w", c.String("data"), err)
+	}
+	return p, nil
+}
+
+// learnedPanel is the model's potential on the plane and, with data of two
+// times or more, its one-step predictions from each observed snapshot
+// (rows that are not finite are left out, with a warning).
+func learnedPanel(c *cli.Context, f *modelfile.File, set *snapshot.Set, plane figure.Plane) (figure.Panel, error) {
+	m, err := f.Model()
+	if err != nil {
+		return figure.Panel{}, fmt.Errorf("%s: %w", c.String("model"), err)
+	}
+	last := (f.Times[len(f.Times)-1] - f.TimeOrigin()) / f.MeanInterval
+	panel := figure.Panel{Title: "learned V (" + f.Kind + ")", V: plane.OnPlane(m.PotentialAt(last))}
+	if set == nil || len(set.Times()) < 2 {
+		return panel, nil
+	}
+	opts := evaluate.DefaultPredictOptions()
+	opts.Seed = c.Uint64("seed")
+	opts = modelPredictOptions(f, opts)
+	if s := c.String("scheme"); s != "" {
+		opts.Scheme = s
+	}
+	preds, err := predictAndWarn(c, m, set, opts)
+	if err != nil {
+		return panel, err
+	}
+	dropped := 0
+	for _, p := range preds {
+		var finite []float64
+		for i := 0; i < len(p.X); i += set.D {
+			row := p.X[i : i+set.D]
+			if !slices.ContainsFunc(row, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
+				finite = append(finite, row...)
+			} else {
+				dropped++
+			}
+		}
+		panel.Predicted = append(panel.Predicted, figure.Points{Time: p.To, XY: plane.Project(finite)})
+	}
+	if dropped > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %d predicted cells are not finite and are not drawn\n", dropped)
+	}
+	return panel, nil
+}
+
+// recordedLosses is the loss per epoch that train records in the model
+// file (none for linear models and files written before it did).
+func recordedLosses(f *modelfile.File) ([]float64, error) {
+	if len(f.Training) == 0 {
+		return nil, nil
+	}
+	var rec struct {
+		Losses []float64 `json:"losses"`
+	}
+	if err := json.Unmarshal(f.Training, &rec); err != nil {
+		return nil, fmt.Errorf("metadata \"training\": %w", err)
+	}
+	return rec.Losses, nil
+}
+
+// thin keeps at most most rows of each snapshot: every ⌈n/most⌉-th.
+func thin(set *snapshot.Set, most int) *snapshot.Set {
+	out := &snapshot.Set{D: set.D, DT: set.DT, Meta: set.Meta}
+	for _, s := range set.Snapshots() {
+		stride := (s.Len() + most - 1) / most
+		for r := 0; r < s.Len(); r += stride {
+			out.X = append(out.X, s.X[r*set.D:(r+1)*set.D]...)
+			out.T = append(out.T, s.Time)
+			if s.ID != nil {
+				out.ID = append(out.ID, s.ID[r])
+			}
+		}
+	}
+	return out
 }

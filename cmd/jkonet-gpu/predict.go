@@ -100,22 +100,28 @@ func modelFromFlags(c *cli.Context) (models.Model, evaluate.PredictOptions, *sna
 		if f.Dim != set.D {
 			return nil, opts, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
 		}
-		// Predict where the model was fitted: the networks' loss takes ∇V at
-		// the target of each step (the JKO optimality condition), so they
-		// step implicitly; the explicit step would evaluate ∇V at the
-		// source, where the first snapshots of a flow put particles the
-		// targets never reach (docs/design.md §6.2; on styblinski_tang
-		// that costs 0.086 W1 against 0.005). The linear models are fitted
-		// with features at the source, so they step explicitly.
-		opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
-		if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
-			opts.Scheme = "explicit"
-		}
+		opts = modelPredictOptions(f, opts)
 	}
 	if s := c.String("scheme"); s != "" {
 		opts.Scheme = s
 	}
 	return m, opts, set, nil
+}
+
+// modelPredictOptions sets opts to predict with the model of file f: its
+// time unit and origin, and its scheme. Predict where the model was fitted:
+// the networks' loss takes ∇V at the target of each step (the JKO
+// optimality condition), so they step implicitly; the explicit step would
+// evaluate ∇V at the source, where the first snapshots of a flow put
+// particles the targets never reach (docs/design.md §6.2; on
+// styblinski_tang that costs 0.086 W1 against 0.005). The linear models are
+// fitted with features at the source, so they step explicitly.
+func modelPredictOptions(f *modelfile.File, opts evaluate.PredictOptions) evaluate.PredictOptions {
+	opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
+	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
+		opts.Scheme = "explicit"
+	}
+	return opts
 }
 
 // truthModel is the zoo energy in model units; dt ≤ 0 takes the data's dt.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -73,7 +74,10 @@ type trainingRecord struct {
 	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
 	Beta               float64 `json:"beta"`
 	FinalLoss          float64 `json:"final_loss,omitempty"`
-	Seconds            float64 `json:"seconds"`
+	// Losses is the loss of every epoch to 4 significant digits (plot's
+	// loss curve needs no more; 1000 epochs take about 8 kB of JSON).
+	Losses  []float64 `json:"losses,omitempty"`
+	Seconds float64   `json:"seconds"`
 	// What the model was trained on: the data's fingerprint
 	// (snapshot.Set.Hash) and the couplings' provenance; --resume refuses a
 	// checkpoint of other data or couplings.
@@ -317,6 +321,8 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	every := c.Int("checkpoint-every")
 	obs := engine.Observer{OnEpoch: func(r engine.EpochReport, b engine.Backend) error {
 		rec.FinalLoss = r.Loss
+		rounded, _ := strconv.ParseFloat(strconv.FormatFloat(r.Loss, 'g', 4, 64), 64)
+		rec.Losses = append(rec.Losses[:min(len(rec.Losses), r.Epoch-1)], rounded)
 		var beta float64
 		if net.HasInternal() {
 			st, err := b.State()
@@ -419,6 +425,7 @@ func resume(path string, f *modelfile.File, rec *trainingRecord, b engine.Backen
 			return fmt.Errorf("%s: the checkpoint's couplings were %w; resume with the same couplings", path, err)
 		}
 	}
+	rec.Losses = old.Losses // the epochs before; training appends the rest
 	return b.SetState(&engine.State{Params: f.Params, M: f.M, V: f.V, Steps: f.Steps})
 }
 
