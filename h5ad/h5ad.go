@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,10 +63,15 @@ type Options struct {
 // and TimeOrder. Errors are one line naming the file and the key.
 func Load(path string, opts Options) (set *snapshot.Set, err error) {
 	// The HDF5 library is not hardened against every malformed file; a
-	// panic inside it becomes an error naming the file.
+	// panic inside it becomes an error naming the file. A panic in this
+	// package is a bug, reported as such (FuzzLoad fails on it).
 	defer func() {
 		if r := recover(); r != nil {
-			set, err = nil, fmt.Errorf("%s: malformed HDF5 file (%v)", path, oneLine(fmt.Sprint(r)))
+			what := "internal error"
+			if strings.Contains(string(debug.Stack()), "github.com/scigolib/hdf5.") {
+				what = "malformed HDF5 file: the HDF5 library failed"
+			}
+			set, err = nil, fmt.Errorf("%s: %s (%v)", path, what, oneLine(fmt.Sprint(r)))
 		}
 	}()
 	set, err = load(path, opts)

@@ -238,7 +238,7 @@ func TestCorruptFiles(t *testing.T) {
 		for cut := 0; cut < len(data); cut += 1999 {
 			try(data[:cut])
 		}
-		for i := 0; i < len(data); i += 331 {
+		for i := 0; i < len(data); i += 997 {
 			bad := slices.Clone(data)
 			bad[i] ^= 0xff
 			try(bad)
@@ -251,5 +251,8 @@ func checkError(t *testing.T, path string, err error) {
 	msg := err.Error()
 	if !strings.HasPrefix(msg, path+": ") || strings.Contains(msg, "\n") {
 		t.Errorf("error %q is not one line starting with the file name", msg)
+	}
+	if strings.Contains(msg, "internal error") {
+		t.Errorf("Load panicked: %v", msg)
 	}
 }

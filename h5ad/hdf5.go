@@ -42,9 +42,9 @@ const (
 	classVLen   = 9
 )
 
-// decodedPerStoredByte bounds how far a filtered chunk may expand: deflate
+// decodedPerStoredByte bounds how far filtered chunks may expand: deflate
 // cannot exceed about 1032:1, so a file cannot make the reader allocate much
-// more than this many bytes per byte of its own.
+// more than this many bytes per byte of its own (see spend).
 const decodedPerStoredByte = 1100
 
 // maxHeaderBlocks bounds the object header continuation blocks followed.
@@ -57,6 +57,21 @@ type h5reader struct {
 	offsetSize int   // bytes of an address
 	lengthSize int   // bytes of a length
 	heaps      map[uint64]map[uint16][]byte
+	decoded    uint64 // bytes of chunked data assembled and decoded so far
+}
+
+// decodeLimit is how many bytes of chunked data one file may decode to in
+// all (the chunks and the arrays they are assembled into): chunks may share
+// stored bytes, so bounding each chunk by its stored size is not enough.
+func (h *h5reader) decodeLimit() uint64 { return decodedPerStoredByte*uint64(h.size) + 1<<20 }
+
+// spend counts n more decoded bytes against decodeLimit.
+func (h *h5reader) spend(n uint64) error {
+	if n > h.decodeLimit()-min(h.decoded, h.decodeLimit()) {
+		return fmt.Errorf("the chunks decode to more than %d bytes, more than a %d-byte file can hold", h.decodeLimit(), h.size)
+	}
+	h.decoded += n
+	return nil
 }
 
 // datatype is the part of a datatype message this reader needs.
@@ -465,7 +480,7 @@ func (h *h5reader) chunked(d *dataset, c *cursor, version, want, elemSize uint64
 	cells, ok := gridCells(d.dims, chunkDims)
 	chunkSize := chunkBytes(chunkDims, elemSize)
 	// The padded grid (whole chunks) is what the chunks decode to in all.
-	limit := decodedPerStoredByte*uint64(h.size) + 1<<20
+	limit := h.decodeLimit()
 	if !ok || chunkSize > limit || cells > limit/chunkSize {
 		return nil, fmt.Errorf("shape %v in chunks of %v is more than a %d-byte file can hold", d.dims, chunkDims, h.size)
 	}
@@ -507,6 +522,9 @@ func (h *h5reader) chunked(d *dataset, c *cursor, version, want, elemSize uint64
 	if uint64(len(chunks)) > cells {
 		return nil, fmt.Errorf("%d chunks stored for a grid of %d", len(chunks), cells)
 	}
+	if err := h.spend(want); err != nil {
+		return nil, err
+	}
 	out := make([]byte, want) // chunks that were never written hold the fill value 0
 	placed := map[string]bool{}
 	for _, ch := range chunks {
@@ -515,6 +533,9 @@ func (h *h5reader) chunked(d *dataset, c *cursor, version, want, elemSize uint64
 			return nil, fmt.Errorf("chunk at offset %v is stored twice", ch.offset)
 		}
 		placed[key] = true
+		if err := h.spend(chunkSize); err != nil {
+			return nil, err
+		}
 		data, err := h.chunkData(d, ch, chunkSize)
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -233,6 +234,9 @@ func badCorpus(t *testing.T) map[string][]byte {
 	files["ckpt_potential.safetensors.ckpt"] = checkpointBytes(t, "potential", 2, true, nil)
 	files["ckpt_potential_d3.safetensors.ckpt"] = checkpointBytes(t, "potential", 3, true, nil)
 	files["model_nan.safetensors"] = checkpointBytes(t, "potential", 2, false, func(p []float64) { p[3] = math.NaN() })
+
+	// Single-cell files (h5ad fixtures, few cells for --pca).
+	maps.Copy(files, cellBadCorpus(t))
 	return files
 }
 
