@@ -97,3 +97,24 @@ func TestMPITrainMatchesOneProcess(t *testing.T) {
 	two5, _ := loadTrained(t, filepath.Join(dir, "two5.safetensors"))
 	closeTo(t, "2 ranks resumed from the 4 ranks' checkpoint against 1 process resumed", two5, one5)
 }
+
+// TestCollectiveRefusals: several ranks with nothing to sum them, NCCL on
+// the CPU and an unknown collective are each refused in one line, leaving no
+// file behind.
+func TestCollectiveRefusals(t *testing.T) {
+	dir := t.TempDir()
+	data, _ := smallRun(t, dir)
+	keep := []string{"all.npz", "train.npz", "test.npz"}
+	train := func(collective string) []string {
+		return []string{"train", "--data", data, "--model", "potential", "--epochs", "1", "--device", "cpu",
+			"--collective", collective, "--quiet", "--out", filepath.Join(dir, "m.safetensors")}
+	}
+	mustFail(t, dir, keep, `--collective: expected auto, none, mpi or nccl, got "gloo"`, train("gloo")...)
+	mustFail(t, dir, keep, "--collective nccl: NCCL sums GPU buffers; train with --device cuda", train("nccl")...)
+	// Two ranks by torchrun's variables, outside mpirun.
+	t.Setenv("RANK", "0")
+	t.Setenv("WORLD_SIZE", "2")
+	t.Setenv("MASTER_ADDR", "127.0.0.1")
+	mustFail(t, dir, keep, "--collective auto: 2 ranks but nothing can sum across the ranks (not launched by mpirun)", train("auto")...)
+	mustFail(t, dir, keep, "--collective none: 2 ranks were launched and nothing can sum across the ranks", train("none")...)
+}
