@@ -45,9 +45,9 @@ func (t *timedSum) AllReduceSum(buf []float64) error {
 }
 
 // sumShare is one line on the share of total that this rank spent in the
-// host sums, "" where they were not timed.
+// host sums, "" where they were not timed or there is one rank.
 func (r *ranks) sumShare(total time.Duration) string {
-	if r.host == nil {
+	if r.host == nil || r.Size() == 1 {
 		return ""
 	}
 	return fmt.Sprintf("data parallel: rank %d spent %.2f s of %.2f s (%.1f%%) in the %s sums, waiting for the other ranks included",
