@@ -394,8 +394,5 @@ func fitDensity(s snapshot.Snapshot, d int, opts Options) (*density.Mixture, Sna
 		Time: s.Time, Points: s.Len(), Components: info.Kept, LogLikelihood: info.LogLikelihood,
 		Iterations: info.Iterations, Converged: info.Converged, Seconds: time.Since(start).Seconds(), Note: info.Note,
 	}
-	if mix.Empty() {
-		sr.Note = "score is 0: every mixture component was filtered out (det Σ ≤ 1e-4)"
-	}
 	return mix, sr, nil
 }

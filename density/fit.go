@@ -24,13 +24,16 @@ const componentFloor = 10 * 2.220446049250313e-16
 
 // MixtureOptions configures FitMixture. Zero values select the defaults.
 type MixtureOptions struct {
-	Components       int     // K, the number of components (DefaultComponents)
-	Tol              float64 // EM stops when the mean log-likelihood changes by < Tol (DefaultTol)
-	RegCovar         float64 // added to each covariance diagonal (DefaultRegCovar)
-	MaxIter          int     // EM iterations at most (DefaultMaxIter)
-	MinCovarianceDet float64 // filter: drop components with det Σ ≤ this (DefaultMinCovarianceDet); < 0 keeps all
-	Seed             uint64  // seeds k-means++ (math/rand/v2 PCG)
-	Workers          int     // goroutines (GOMAXPROCS); results do not depend on it
+	Components int     // K, the number of components (DefaultComponents)
+	Tol        float64 // EM stops when the mean log-likelihood changes by < Tol (DefaultTol)
+	RegCovar   float64 // added to each covariance diagonal (DefaultRegCovar)
+	MaxIter    int     // EM iterations at most (DefaultMaxIter)
+	// MinRelativeVariance is the filter's spread threshold
+	// (DefaultMinRelativeVariance; ComponentFilter); < 0 keeps every
+	// component, as scikit-learn does.
+	MinRelativeVariance float64
+	Seed                uint64 // seeds k-means++ (math/rand/v2 PCG)
+	Workers             int    // goroutines (GOMAXPROCS); results do not depend on it
 }
 
 // FitInfo describes a fit.
@@ -39,7 +42,7 @@ type FitInfo struct {
 	Converged        bool    // the log-likelihood change fell below Tol
 	LogLikelihood    float64 // mean log-likelihood per point of the fit before the filter (scikit-learn's score(X))
 	Components       int     // components fitted: K, or fewer (see Note)
-	Kept             int     // components kept by the determinant filter
+	Kept             int     // components kept by the filter (1 when the single-Gaussian fallback is taken, see Note)
 	KMeansIterations int     // Lloyd iterations of the initialisation
 	Note             string  // fallback taken, if any
 }
@@ -47,7 +50,11 @@ type FitInfo struct {
 // FitMixture fits a Gaussian mixture with full covariances to the n =
 // len(x)/d points of x as scikit-learn's GaussianMixture(n_components=K,
 // covariance_type='full', tol, reg_covar, max_iter, init_params='kmeans',
-// n_init=1) does, then applies the component filter of docs/design.md §2.2.
+// n_init=1) does, then applies the component filter of docs/design.md §2.2:
+// ComponentFilter with Σ_data the covariance of x plus reg_covar·I, the
+// threshold MinRelativeVariance and the minimum weight (d+1)/n. If no
+// component passes, the mixture returned is the single Gaussian
+// N(mean(x), Σ_data) and FitInfo.Note says so.
 //
 // Initialisation: k-means++ seeding and Lloyd iterations (scikit-learn's KMeans,
 // n_init=1), responsibilities set to the k-means labels. EM: the E-step sets
@@ -61,9 +68,8 @@ type FitInfo struct {
 // the points hold fewer than K distinct values (duplicates, fewer points than
 // K, a single point), K is reduced to the number of distinct values and
 // FitInfo.Note says so. Rank-deficient data (d ≥ n, points on a subspace)
-// are fitted with the reg_covar-regularised covariances; their tiny
-// determinants usually make the filter drop those components, possibly all
-// of them (the Mixture is then Empty and its score 0).
+// are fitted with the reg_covar-regularised covariances; the filter judges
+// them against the equally regularised covariance of the data.
 func FitMixture(x []float64, d int, opts MixtureOptions) (*Mixture, FitInfo, error) {
 	var info FitInfo
 	if err := checkPoints(x, d); err != nil {
@@ -104,9 +110,61 @@ func FitMixture(x []float64, d int, opts MixtureOptions) (*Mixture, FitInfo, err
 	if math.IsNaN(info.LogLikelihood) || math.IsInf(info.LogLikelihood, 0) {
 		return nil, info, fmt.Errorf("density: mixture fit diverged (mean log-likelihood %g)", info.LogLikelihood)
 	}
-	m := em.m.FilterComponents(opts.MinCovarianceDet)
+	if opts.MinRelativeVariance < 0 {
+		m := em.m.FilterComponents(ComponentFilter{})
+		info.Kept = m.Len()
+		return m, info, nil
+	}
+	mean, cov := dataMoments(x, d, opts.RegCovar)
+	whole, err := NewMixture([]float64{1}, mean, cov, d)
+	if err != nil {
+		return nil, info, fmt.Errorf("density: covariance of the data: %w", err)
+	}
+	n := len(x) / d
+	m := em.m.FilterComponents(ComponentFilter{
+		LogDetData:          whole.logDets[0],
+		MinRelativeVariance: opts.MinRelativeVariance,
+		MinWeight:           float64(d+1) / float64(n),
+	})
+	if m.Empty() {
+		m = whole
+		info.Note = joinNotes(info.Note, fmt.Sprintf("no mixture component spans more than %d of the %d points with a spread above %g of the data's: one Gaussian fitted to all points instead",
+			d+1, n, opts.MinRelativeVariance))
+	}
 	info.Kept = m.Len()
 	return m, info, nil
+}
+
+// dataMoments returns the mean of the n = len(x)/d points of x and their
+// covariance Σ_i (x_i − x̄)(x_i − x̄)ᵀ/n + reg·I (row-major d×d), regularised
+// as scikit-learn regularises each component's.
+func dataMoments(x []float64, d int, reg float64) (mean, cov []float64) {
+	n := len(x) / d
+	mean, cov = make([]float64, d), make([]float64, d*d)
+	for i := 0; i < n; i++ {
+		axpy(1/float64(n), x[i*d:(i+1)*d], mean)
+	}
+	diff := make([]float64, d)
+	for i := 0; i < n; i++ {
+		for j := range diff {
+			diff[j] = x[i*d+j] - mean[j]
+		}
+		for j, a := range diff {
+			axpy(a/float64(n), diff, cov[j*d:(j+1)*d])
+		}
+	}
+	for j := 0; j < d; j++ {
+		cov[j*d+j] += reg
+	}
+	return mean, cov
+}
+
+// joinNotes joins two notes with "; ", either possibly empty.
+func joinNotes(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // checkPoints validates a point cloud.
@@ -146,8 +204,8 @@ func (o MixtureOptions) withDefaults() (MixtureOptions, error) {
 	if o.MaxIter == 0 {
 		o.MaxIter = DefaultMaxIter
 	}
-	if o.MinCovarianceDet == 0 {
-		o.MinCovarianceDet = DefaultMinCovarianceDet
+	if o.MinRelativeVariance == 0 {
+		o.MinRelativeVariance = DefaultMinRelativeVariance
 	}
 	return o, nil
 }

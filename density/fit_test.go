@@ -78,7 +78,7 @@ func TestFitMixtureRecoversThreeComponents(t *testing.T) {
 // below its k-means initialisation (one iteration).
 func TestFitMixtureLogLikelihood(t *testing.T) {
 	x := sampleMixture(rand.New(rand.NewPCG(4, 4)), 3000, wellSeparated)
-	m, info, err := FitMixture(x, 2, MixtureOptions{MinCovarianceDet: -1, Seed: 1})
+	m, info, err := FitMixture(x, 2, MixtureOptions{MinRelativeVariance: -1, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestFitMixtureLogLikelihood(t *testing.T) {
 	if math.Abs(mean-info.LogLikelihood) > 1e-12*math.Abs(mean) {
 		t.Errorf("FitInfo.LogLikelihood %.15g, mean LogDensity %.15g", info.LogLikelihood, mean)
 	}
-	_, first, err := FitMixture(x, 2, MixtureOptions{MinCovarianceDet: -1, Seed: 1, MaxIter: 1})
+	_, first, err := FitMixture(x, 2, MixtureOptions{MinRelativeVariance: -1, Seed: 1, MaxIter: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestFitMixtureLogLikelihood(t *testing.T) {
 func TestFitMixtureDeterministic(t *testing.T) {
 	x := randomPoints(rand.New(rand.NewPCG(5, 5)), 1500, 3, -4, 4)
 	fit := func(seed uint64, workers int) (*Mixture, FitInfo) {
-		m, info, err := FitMixture(x, 3, MixtureOptions{Seed: seed, Workers: workers, MinCovarianceDet: -1})
+		m, info, err := FitMixture(x, 3, MixtureOptions{Seed: seed, Workers: workers, MinRelativeVariance: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,9 @@ func TestFitMixtureDeterministic(t *testing.T) {
 
 // TestFitMixtureDegenerateInputs: bad input gives a one-line error; data with
 // fewer distinct points than K fall back to fewer components (FitInfo.Note);
-// rank-deficient data fit without error. Nothing panics.
+// rank-deficient data fit without error; too few points per component for
+// a full covariance leave one Gaussian of all the points, never a score of 0
+// everywhere. Nothing panics.
 func TestFitMixtureDegenerateInputs(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -166,12 +168,13 @@ func TestFitMixtureDegenerateInputs(t *testing.T) {
 		x          []float64
 		d          int
 		components int // fitted
+		kept       int // by the filter; 1 for the single-Gaussian fallback
 	}{
-		{"identical points", []float64{1, 2, 1, 2, 1, 2, 1, 2}, 2, 1},
-		{"one point", []float64{3, 4, 5}, 3, 1},
-		{"three distinct points repeated", repeated, 2, 3},
-		{"fewer points than components", randomPoints(rng, 4, 2, -1, 1), 2, 4},
-		{"dimension above point count", randomPoints(rng, 30, 40, -1, 1), 40, 10},
+		{"identical points", []float64{1, 2, 1, 2, 1, 2, 1, 2}, 2, 1, 1},
+		{"one point", []float64{3, 4, 5}, 3, 1, 1},
+		{"three distinct points repeated", repeated, 2, 3, 1},
+		{"fewer points than components", randomPoints(rng, 4, 2, -1, 1), 2, 4, 1},
+		{"dimension above point count", randomPoints(rng, 30, 40, -1, 1), 40, 10, 1},
 		{"points on a line", func() []float64 {
 			x := make([]float64, 0, 400)
 			for i := 0; i < 200; i++ {
@@ -179,16 +182,19 @@ func TestFitMixtureDegenerateInputs(t *testing.T) {
 				x = append(x, u, 2*u)
 			}
 			return x
-		}(), 2, 10},
-		{"far from the origin", randomPoints(rng, 500, 2, 1e6, 1e6+1), 2, 10},
+		}(), 2, 10, 10},
+		{"far from the origin", randomPoints(rng, 500, 2, 1e6, 1e6+1), 2, 10, 10},
 	} {
 		m, info, err := FitMixture(c.x, c.d, MixtureOptions{})
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		if info.Components != c.components || (c.components < DefaultComponents) != (info.Note != "") {
+		if info.Components != c.components || (c.components < DefaultComponents || c.kept == 1) != (info.Note != "") {
 			t.Errorf("%s: fitted %d components (note %q), want %d", c.name, info.Components, info.Note, c.components)
+		}
+		if info.Kept != c.kept {
+			t.Errorf("%s: kept %d components, want %d", c.name, info.Kept, c.kept)
 		}
 		if m.Len() != info.Kept || m.Dim() != c.d {
 			t.Errorf("%s: mixture has %d components in R^%d, info %+v", c.name, m.Len(), m.Dim(), info)
@@ -202,6 +208,47 @@ func TestFitMixtureDegenerateInputs(t *testing.T) {
 				t.Errorf("%s: score %g (empty mixture: %v)", c.name, v, m.Empty())
 				break
 			}
+		}
+	}
+}
+
+// TestFitMixtureFilterScaleAndDimension: ten clusters in d = 20 (centres
+// N(0, 4I), unit spread, 100 points each) keep all ten components whether
+// the data are scaled by 0.1 (det Σ_k ≈ 10⁻⁴⁰: the reference's det Σ_k ≤
+// 1e-4 drops them all) or by 1000 (det Σ_k ≈ 10¹²⁰).
+func TestFitMixtureFilterScaleAndDimension(t *testing.T) {
+	const d, k, per = 20, 10, 100
+	rng := rand.New(rand.NewPCG(8, 8))
+	x := make([]float64, 0, k*per*d)
+	for c := 0; c < k; c++ {
+		centre := make([]float64, d)
+		for i := range centre {
+			centre[i] = 2 * rng.NormFloat64()
+		}
+		for p := 0; p < per; p++ {
+			for i := range centre {
+				x = append(x, centre[i]+rng.NormFloat64())
+			}
+		}
+	}
+	for _, scale := range []float64{0.1, 1000} {
+		xs := make([]float64, len(x))
+		for i, v := range x {
+			xs[i] = scale * v
+		}
+		m, info, err := FitMixture(xs, d, MixtureOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Len() != k || info.Kept != k || info.Note != "" {
+			t.Errorf("scale %g: kept %d of %d components (note %q), want all", scale, m.Len(), info.Components, info.Note)
+		}
+		maxLogDet := math.Inf(-1)
+		for c := 0; c < m.Len(); c++ {
+			maxLogDet = math.Max(maxLogDet, m.LogCovarianceDet(c))
+		}
+		if scale < 1 && maxLogDet > math.Log(1e-4) {
+			t.Errorf("scale %g: largest log det Σ_k %g: the case does not defeat the absolute filter", scale, maxLogDet)
 		}
 	}
 }

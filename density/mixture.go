@@ -7,11 +7,16 @@
 //
 // FitMixture reproduces scikit-learn's GaussianMixture(covariance_type='full',
 // init_params='kmeans', n_init=1): k-means++ seeding, Lloyd iterations, EM with
-// full covariances. The fitted mixture then drops components whose covariance
-// determinant is ≤ 1e-4 and renormalises the weights; the density is clipped
+// full covariances. The fitted mixture then drops degenerate components and
+// renormalises the weights (ComponentFilter: a component's spread relative to
+// the data's, and its share of the points, both in logs and free of the data's
+// scale and dimension); when no component passes, one Gaussian fitted to all
+// the points takes their place, so the score is never silently 0. This
+// departs from the reference, which drops components with det Σ_k ≤ 1e-4: an
+// absolute threshold that drops real components of standardised data and
+// underflows in higher d (docs/design.md §2.2, §9). The density is clipped
 // from below, ρ(y) = max(Σ_k w_k N(y; μ_k, Σ_k), DensityFloor), and the score
-// s(y) = ∇ρ(y)/ρ(y) is 0 where the clip is active. When the filter drops every
-// component the mixture is Empty and the score is 0 everywhere.
+// s(y) = ∇ρ(y)/ρ(y) is 0 where the clip is active.
 package density
 
 import (
@@ -25,9 +30,37 @@ const DensityFloor = 1e-5
 // logDensityFloor is log(DensityFloor).
 var logDensityFloor = math.Log(DensityFloor)
 
-// DefaultMinCovarianceDet is the component filter: components whose
-// covariance determinant is ≤ this are dropped after fitting.
-const DefaultMinCovarianceDet = 1e-4
+// DefaultMinRelativeVariance is the threshold of the component filter's
+// spread test: component k is kept only if the geometric mean of its
+// variances relative to the data's,
+//
+//	v_k = exp((log det Σ_k − log det Σ_data)/d),
+//
+// exceeds it. 1e-3 (a relative standard deviation of about 3%) is where the
+// reference's det Σ_k ≤ 1e-4 sat on its own benchmark data (uniform on
+// [−4, 4]², det Σ_data ≈ 28: v ≈ 2·10⁻³), now independent of scale and d.
+const DefaultMinRelativeVariance = 1e-3
+
+// ComponentFilter says which components of a fitted mixture are kept
+// (docs/design.md §2.2). Both tests compare logarithms, so no determinant is
+// ever formed (det Σ of standardised data in d = 20 can be 10⁻⁴⁰ or less),
+// and both are unchanged when the data are scaled by any factor: Σ_k and
+// Σ_data scale alike.
+type ComponentFilter struct {
+	// LogDetData is log det Σ_data, the covariance of the fitted points
+	// (regularised like the components).
+	LogDetData float64
+	// MinRelativeVariance drops component k unless
+	// (log det Σ_k − LogDetData)/d > log MinRelativeVariance; ≤ 0 disables
+	// the test.
+	MinRelativeVariance float64
+	// MinWeight drops component k unless w_k ≥ MinWeight. FitMixture uses
+	// (d+1)/n: a full covariance from fewer than d+1 points is singular
+	// but for reg_covar, which the spread test, a geometric mean over the
+	// d directions, dilutes in high d. A component of weight 0 is always
+	// dropped.
+	MinWeight float64
+}
 
 // Mixture is a Gaussian mixture Σ_k w_k N(μ_k, Σ_k) in R^d with full
 // covariances. Each covariance is stored with the inverse of its Cholesky
@@ -144,8 +177,8 @@ func (m *Mixture) Dim() int { return m.d }
 // Len is the number of components.
 func (m *Mixture) Len() int { return len(m.weights) }
 
-// Empty reports whether the mixture has no component left (the filter dropped
-// them all): the score is then 0 everywhere and β must stay at 0.
+// Empty reports whether the mixture has no component (a filter dropped them
+// all): its score is then 0 everywhere. FitMixture never returns one.
 func (m *Mixture) Empty() bool { return len(m.weights) == 0 }
 
 // Weights returns a copy of the component weights.
@@ -164,16 +197,24 @@ func (m *Mixture) Covariance(k int) []float64 {
 	return full
 }
 
-// CovarianceDet returns det Σ_k.
+// CovarianceDet returns det Σ_k (it under- or overflows where
+// LogCovarianceDet does not).
 func (m *Mixture) CovarianceDet(k int) float64 { return math.Exp(m.logDets[k]) }
 
-// FilterComponents returns the mixture restricted to the components with
-// det Σ_k > minDet (any det when minDet < 0) and a positive weight, weights
-// renormalised (docs/design.md §2.2). The result may be Empty.
-func (m *Mixture) FilterComponents(minDet float64) *Mixture {
+// LogCovarianceDet returns log det Σ_k.
+func (m *Mixture) LogCovarianceDet(k int) float64 { return m.logDets[k] }
+
+// FilterComponents returns the mixture restricted to the components that
+// pass f, weights renormalised (docs/design.md §2.2). The result may be
+// Empty.
+func (m *Mixture) FilterComponents(filter ComponentFilter) *Mixture {
+	minLogRel := math.Inf(-1)
+	if filter.MinRelativeVariance > 0 {
+		minLogRel = math.Log(filter.MinRelativeVariance)
+	}
 	keep := make([]int, 0, len(m.weights))
 	for k, ld := range m.logDets {
-		if m.weights[k] > 0 && (minDet < 0 || math.Exp(ld) > minDet) {
+		if m.weights[k] > 0 && m.weights[k] >= filter.MinWeight && (ld-filter.LogDetData)/float64(m.d) > minLogRel {
 			keep = append(keep, k)
 		}
 	}

@@ -184,9 +184,12 @@ func TestScoreMatchesFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestFilterComponents: a component with det Σ = 1e-6 is dropped and the
-// other weights renormalised; when every component is tiny the mixture is
-// Empty, its score 0 and its log-density −∞.
+// TestFilterComponents, by hand: data covariance det 4 (LogDetData = log 4),
+// components det 1, 1.75 and 1e-6 in d = 2, so v_k = (det Σ_k/4)^(1/2) =
+// 0.5, 0.661 and 5·10⁻⁴: the third fails MinRelativeVariance 1e-3 and the
+// weights 0.5, 0.3 renormalise to 0.625, 0.375. MinWeight 0.3 keeps w = 0.3
+// (≥), 0.31 drops it. A mixture no component of which passes is Empty, its
+// score 0 and its log-density −∞.
 func TestFilterComponents(t *testing.T) {
 	m, err := NewMixture(
 		[]float64{0.5, 0.3, 0.2},
@@ -196,7 +199,8 @@ func TestFilterComponents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := m.FilterComponents(DefaultMinCovarianceDet)
+	filter := ComponentFilter{LogDetData: math.Log(4), MinRelativeVariance: DefaultMinRelativeVariance}
+	f := m.FilterComponents(filter)
 	if f.Len() != 2 || f.Empty() {
 		t.Fatalf("filter kept %d components, want 2", f.Len())
 	}
@@ -210,17 +214,32 @@ func TestFilterComponents(t *testing.T) {
 	if c := f.Covariance(1); c[1] != 0.5 || c[2] != 0.5 || math.Abs(f.CovarianceDet(1)-1.75) > 1e-12 {
 		t.Errorf("second kept covariance %v (det %g), want [2 0.5 0.5 1] (det 1.75)", c, f.CovarianceDet(1))
 	}
-	if all := m.FilterComponents(-1); all.Len() != 3 {
-		t.Errorf("negative threshold kept %d components, want 3", all.Len())
+	if all := m.FilterComponents(ComponentFilter{}); all.Len() != 3 {
+		t.Errorf("the zero filter kept %d components, want 3", all.Len())
+	}
+	// The spread test's boundary: v_3 = 5·10⁻⁴ passes 4.9·10⁻⁴, fails 5.1·10⁻⁴.
+	for _, c := range []struct {
+		minRel float64
+		want   int
+	}{{4.9e-4, 3}, {5.1e-4, 2}} {
+		if got := m.FilterComponents(ComponentFilter{LogDetData: math.Log(4), MinRelativeVariance: c.minRel}).Len(); got != c.want {
+			t.Errorf("MinRelativeVariance %g kept %d components, want %d", c.minRel, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		minWeight float64
+		want      []float64
+	}{{0.3, []float64{0.625, 0.375}}, {0.31, []float64{1}}} {
+		filter.MinWeight = c.minWeight
+		got := m.FilterComponents(filter).Weights()
+		if len(got) != len(c.want) || math.Abs(got[0]-c.want[0]) > 1e-15 {
+			t.Errorf("MinWeight %g: weights %v, want %v", c.minWeight, got, c.want)
+		}
 	}
 
-	tiny, err := NewMixture([]float64{0.5, 0.5}, []float64{0, 0, 1, 1}, []float64{1e-3, 0, 0, 1e-3, 5e-3, 0, 0, 5e-3}, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := tiny.FilterComponents(DefaultMinCovarianceDet)
+	e := m.FilterComponents(ComponentFilter{MinWeight: 0.6})
 	if !e.Empty() || e.Dim() != 2 {
-		t.Fatalf("all-tiny mixture: Empty %v, Dim %d after the filter, want true, 2", e.Empty(), e.Dim())
+		t.Fatalf("nothing passes: Empty %v, Dim %d after the filter, want true, 2", e.Empty(), e.Dim())
 	}
 	y := []float64{0, 0, 1, 1, 0.5, 0.5}
 	score := []float64{1, 1, 1, 1, 1, 1}
@@ -243,6 +262,49 @@ func TestFilterComponents(t *testing.T) {
 	}
 }
 
+// TestFilterScaleInvariant: scaling the data by c scales Σ_k and Σ_data by
+// c², so the filter keeps the same components for any c, down to 1e-100 and
+// up to 1e100 in d = 5, where det Σ_k (10^(±1000)) is not a float64. The
+// components have relative variances 1, 10⁻², 2·10⁻³, 5·10⁻⁴ and 10⁻⁵
+// (Σ_data = I) and weights 0.3, 0.3, 0.05, 0.3, 0.05: component 2 fails
+// MinWeight 0.1, components 3 and 4 the spread test, so 0 and 1 are kept.
+func TestFilterScaleInvariant(t *testing.T) {
+	const d = 5
+	spreads := []float64{1, 1e-2, 2e-3, 5e-4, 1e-5}
+	weights := []float64{0.3, 0.3, 0.05, 0.3, 0.05}
+	for _, c := range []float64{1e-100, 1e-3, 1, 7, 1e100} {
+		means := make([]float64, len(spreads)*d)
+		covs := make([]float64, len(spreads)*d*d)
+		for k, s := range spreads {
+			for i := 0; i < d; i++ {
+				means[k*d+i] = c * float64(k-i)
+				for j := 0; j < d; j++ {
+					v := 0.1 * s // a correlated component: s(0.9 I + 0.1·11ᵀ)
+					if i == j {
+						v = s
+					}
+					covs[(k*d+i)*d+j] = c * c * v
+				}
+			}
+		}
+		m, err := NewMixture(weights, means, covs, d)
+		if err != nil {
+			t.Fatalf("c = %g: %v", c, err)
+		}
+		// det(0.9 I + 0.1·11ᵀ) = 0.9⁴·1.4 in d = 5; Σ_data = c²·that.
+		logDetData := 2*d*math.Log(c) + 4*math.Log(0.9) + math.Log(1.4)
+		f := m.FilterComponents(ComponentFilter{LogDetData: logDetData, MinRelativeVariance: DefaultMinRelativeVariance, MinWeight: 0.1})
+		w := f.Weights()
+		if f.Len() != 2 || w[0] != 0.5 || w[1] != 0.5 {
+			t.Fatalf("c = %g: kept weights %v, want [0.5 0.5]", c, w)
+		}
+		for k := 0; k < 2; k++ {
+			if got, want := f.LogCovarianceDet(k), logDetData+d*math.Log(spreads[k]); math.Abs(got-want) > 1e-9*math.Abs(want) {
+				t.Errorf("c = %g: log det Σ_%d = %g, want %g", c, k, got, want)
+			}
+		}
+	}
+}
 func TestScoreNaNAndBadShapes(t *testing.T) {
 	m := handMixtures[0].build(t)
 	out := make([]float64, 2)
