@@ -3,21 +3,22 @@ package h5ad
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
+	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
-// allocLimit is what Load may allocate for a file of n bytes: the decoded
-// data of filtered chunks (up to decodedPerStoredByte per stored byte),
-// their conversion to float64 and the densified matrix, plus the library's
-// fixed costs.
-func allocLimit(n int64) uint64 {
-	return uint64(16*decodedPerStoredByte*n + 256<<20)
-}
+// allocPerByte is what Load may allocate per byte of file: the chunked data
+// it decodes (at most decodedPerStoredByte per byte in all, see spend), held
+// as bytes and widened to float64 (up to 8 bytes per byte), plus the
+// densified sparse matrix (256 values per byte).
+const allocPerByte = 16 * decodedPerStoredByte
 
 // FuzzLoad feeds mutated AnnData files to Load: every result is a valid set
-// or a one-line error naming the file; no panic escapes, and memory stays
-// within a bound set by the file's size, not by sizes the file claims.
+// or a one-line error naming the file, no panic escapes or comes from this
+// package, and memory stays within a bound set by the file's size, not by
+// sizes the file claims.
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{"dense.h5ad", "csr_gzip.h5ad", "csc.h5ad", "v07.h5ad", "latest.h5ad", "nullable.h5ad", "not_anndata.h5ad"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
@@ -27,18 +28,14 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data, "stage")
 	}
 	f.Add([]byte(hdf5Signature), "day")
-	path := filepath.Join(f.TempDir(), "fuzz.h5ad")
+	path := filepath.Join(fuzzcheck.Dir(f), "fuzz.h5ad")
 	f.Fuzz(func(t *testing.T, data []byte, key string) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		set, err := Load(path, Options{TimeKey: key})
-		runtime.ReadMemStats(&after)
-		if got := after.TotalAlloc - before.TotalAlloc; got > allocLimit(int64(len(data))) {
-			t.Errorf("loading %d bytes allocated %d bytes", len(data), got)
-		}
+		var set *snapshot.Set
+		var err error
+		fuzzcheck.Alloc(t, int64(len(data)), allocPerByte, func() { set, err = Load(path, Options{TimeKey: key}) })
 		if err != nil {
 			checkError(t, path, err)
 			return

@@ -278,7 +278,7 @@ func (f *h5file) readSparse(g *hdf5.Group) (x []float64, n, d int, err error) {
 	}
 	// Densifying costs n·d values whatever the file holds; a real sparse
 	// matrix stores at least one value per 256 dense ones.
-	if limit := 256*f.size + 1<<20; int64(n)*int64(d) > limit {
+	if limit := 256*f.size + 1<<16; int64(n)*int64(d) > limit {
 		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) is too large to densify from a %d-byte file", n, d, f.size)
 	}
 	data, err := f.datasetFloats(g, "data")

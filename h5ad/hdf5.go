@@ -63,7 +63,7 @@ type h5reader struct {
 // decodeLimit is how many bytes of chunked data one file may decode to in
 // all (the chunks and the arrays they are assembled into): chunks may share
 // stored bytes, so bounding each chunk by its stored size is not enough.
-func (h *h5reader) decodeLimit() uint64 { return decodedPerStoredByte*uint64(h.size) + 1<<20 }
+func (h *h5reader) decodeLimit() uint64 { return decodedPerStoredByte*uint64(h.size) + 1<<16 }
 
 // spend counts n more decoded bytes against decodeLimit.
 func (h *h5reader) spend(n uint64) error {
