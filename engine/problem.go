@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
@@ -44,4 +45,23 @@ func NewProblem(c *couplings.Couplings, set *snapshot.Set) (*Problem, error) {
 // the target snapshot's time in mean intervals since the first snapshot.
 func (p *Problem) TargetTime(k int) float64 {
 	return (p.Pairs.Times[k+1] - p.Pairs.Times[0]) / p.MeanInterval
+}
+
+// ForNet is the problem the backends train net on. For a variant fitted at
+// the source (networks.Net.FitsAtSource: time-potential, which has neither
+// U nor β) each pair (x, y) becomes (2x − y, x): the residual every backend
+// computes, τ∇V(Y) + (Y − X), is then τ∇V(x) + (y − x) (docs/design.md
+// §3.1). Other variants get p itself.
+func (p *Problem) ForNet(net *networks.Net) *Problem {
+	if !net.FitsAtSource() {
+		return p
+	}
+	c := *p.Pairs
+	c.X, c.Y = make([]float64, len(c.X)), append([]float64(nil), p.Pairs.X...)
+	for i, x := range p.Pairs.X {
+		c.X[i] = 2*x - p.Pairs.Y[i]
+	}
+	q := *p
+	q.Pairs = &c
+	return &q
 }

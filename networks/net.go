@@ -14,6 +14,9 @@ type netKind struct {
 	interaction bool // an MLP interaction kernel U
 	internal    bool // a scalar β times the density score
 	timed       bool // V is an MLP on [x, t], differentiated in x only
+	// atSource: ∇V is fitted at the source of each pair, not the target
+	// (docs/design.md §3.1), and prediction steps explicitly (§6.2).
+	atSource bool
 }
 
 var netKinds = []netKind{
@@ -21,7 +24,18 @@ var netKinds = []netKind{
 	{name: "potential"},
 	{name: "potential-internal", internal: true},
 	{name: "potential-interaction", interaction: true},
-	{name: "time-potential", timed: true},
+	{name: "time-potential", timed: true, atSource: true},
+}
+
+// FitsAtSource reports whether the variant kind fits ∇V at the source of
+// each pair (see Net.FitsAtSource); false for a kind that is not a network.
+func FitsAtSource(kind string) bool {
+	for _, k := range netKinds {
+		if k.name == kind {
+			return k.atSource
+		}
+	}
+	return false
 }
 
 // Kinds lists the model variants NewNet builds.
@@ -99,6 +113,12 @@ func (n *Net) HasInternal() bool { return n.kind.internal }
 
 // TimeDependent reports whether V takes the time as a last input.
 func (n *Net) TimeDependent() bool { return n.kind.timed }
+
+// FitsAtSource reports whether the variant fits ∇V at the source x of each
+// pair, τ∇V(x) + (y − x) = 0 (the explicit step's condition), rather than at
+// the target y (the JKO step's): time-potential (docs/design.md §3.1). Such a
+// model predicts with the explicit step.
+func (n *Net) FitsAtSource() bool { return n.kind.atSource }
 
 // Potential is the network V as an models.Energy in its own input dimension: D, or
 // D+1 on [x, t] for time-potential (then its gradient includes ∂V/∂t; use
