@@ -19,11 +19,12 @@ while getopts b:e:n:r: o; do
   esac
 done
 work=$(mktemp -d)
+trap 'uptime >&2; rm -rf "$work"' EXIT
+trap 'echo "data_parallel.sh: line $LINENO failed" >&2' ERR
+uptime >&2
 "$bin" generate --potential styblinski_tang --dim 2 --particles 2000 --steps 5 --quiet --out "$work/all.npz"
 "$bin" split --data "$work/all.npz" --train "$work/train.npz" --test "$work/test.npz" --quiet
 "$bin" preprocess --data "$work/train.npz" --out "$work/c.npz" --quiet
-uptime >&2
-trap 'uptime >&2; rm -rf "$work"' EXIT
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # The rank counts alternate within each repeat, so a change in the machine's
 # load falls on all of them alike.
