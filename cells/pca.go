@@ -206,14 +206,27 @@ func signByLargest(v []float64) {
 	}
 }
 
-// project writes the k components of the centred row x into y.
-func (p *PCA) project(y, x []float64) {
+// projectRows writes the k components of n rows of x (stride in, the first
+// len(Mean) columns used) into y (n×k): y = (x − 1μᵀ)·Cᵀ, centred block by
+// block (so rounding does not grow with |μ|) and multiplied by BLAS dgemm.
+func (p *PCA) projectRows(y, x []float64, n, in int) {
+	const block = 1024
+	c, k := len(p.Mean), len(p.Components)
+	comps := mat.NewDense(k, c, nil)
 	for j, comp := range p.Components {
-		var s float64
-		for i, w := range comp {
-			s += (x[i] - p.Mean[i]) * w
+		comps.SetRow(j, comp)
+	}
+	centred := mat.NewDense(min(block, n), c, nil)
+	for lo := 0; lo < n; lo += block {
+		hi := min(lo+block, n)
+		a := centred.Slice(0, hi-lo, 0, c).(*mat.Dense)
+		for i := lo; i < hi; i++ {
+			row := a.RawRowView(i - lo)
+			for j, v := range x[i*in : i*in+c] {
+				row[j] = v - p.Mean[j]
+			}
 		}
-		y[j] = s
+		mat.NewDense(hi-lo, k, y[lo*k:hi*k]).Mul(a, comps.T())
 	}
 }
 

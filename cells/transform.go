@@ -261,16 +261,17 @@ func (t *Transform) apply(x []float64, n int) []float64 {
 		kept = t.Dims
 	}
 	y := make([]float64, n*out)
-	for i := range n {
-		row, dst := x[i*in:i*in+kept], y[i*out:(i+1)*out]
-		if t.PCA != nil {
-			t.PCA.project(dst, row)
-		} else {
-			copy(dst, row)
+	if t.PCA != nil {
+		t.PCA.projectRows(y, x, n, in)
+	} else {
+		for i := range n {
+			copy(y[i*out:(i+1)*out], x[i*in:i*in+kept])
 		}
-		if t.Scale != nil {
-			for j := range dst {
-				dst[j] = (dst[j] - t.Scale.Mean[j]) / t.Scale.Std[j]
+	}
+	if t.Scale != nil {
+		for i := range n {
+			for j, v := range y[i*out : (i+1)*out] {
+				y[i*out+j] = (v - t.Scale.Mean[j]) / t.Scale.Std[j]
 			}
 		}
 	}
