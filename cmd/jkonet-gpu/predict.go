@@ -13,6 +13,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
@@ -114,11 +115,11 @@ func modelFromFlags(c *cli.Context) (models.Model, evaluate.PredictOptions, *sna
 // optimality condition), so they step implicitly; the explicit step would
 // evaluate ∇V at the source, where the first snapshots of a flow put
 // particles the targets never reach (docs/design.md §6.2; on
-// styblinski_tang that costs 0.086 W1 against 0.005). The linear models are
-// fitted with features at the source, so they step explicitly.
+// styblinski_tang that costs 0.086 W1 against 0.005). The linear models
+// and time-potential are fitted at the source, so they step explicitly.
 func modelPredictOptions(f *modelfile.File, opts evaluate.PredictOptions) evaluate.PredictOptions {
 	opts.MeanInterval, opts.TimeOrigin, opts.Scheme = f.MeanInterval, f.TimeOrigin(), "implicit"
-	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
+	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind || networks.FitsAtSource(f.Kind) {
 		opts.Scheme = "explicit"
 	}
 	return opts

@@ -243,7 +243,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if net.HasInternal() && allZero(p.Pairs.Score) {
 		s.Freeze = []string{"beta"}
 		rec.FrozenBeta = true
-		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (all mixture components were filtered out); β is frozen at 0")
+		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (every target point lies below the density clip); β is frozen at 0")
 	}
 	cudabackend.SetLocalRank(topo.LocalRank) // one GPU per rank of a node
 	reg, note, err := engine.Resolve(c.String("device"))
@@ -257,7 +257,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 	if note != "" && !c.Bool("quiet") && topo.Rank == 0 {
 		fmt.Fprintln(c.App.ErrWriter, note)
 	}
-	backend, err := reg.New(net, p, s)
+	backend, err := reg.New(net, p.ForNet(net), s) // time-potential: ∇V at the source (docs/design.md §3.1)
 	if err != nil {
 		return nil, err
 	}
