@@ -13,10 +13,11 @@
 //   - the time column obs/<key>: a numeric dataset (any integer or float
 //     width, booleans as 0/1); a categorical (anndata ≥ 0.8: a group with
 //     categories and codes; 0.7: a codes dataset with the categories in
-//     obs/__categories/<key>) of string or numeric categories; a
-//     nullable-integer, nullable-boolean or nullable-float group (values and
-//     mask; a masked cell is an error); or a string dataset (fixed or
-//     variable length);
+//     obs/__categories/<key>) of string or numeric categories (also as a
+//     nullable-string-array); a
+//     nullable-integer, nullable-boolean, nullable-float or
+//     nullable-string-array group (values and mask; a masked cell is an
+//     error); or a string dataset (fixed or variable length);
 //   - HDF5: groups and attributes through github.com/scigolib/hdf5, after a
 //     bounded walk of the group structure (groups.go); dataset bytes through
 //     this package's own reader (hdf5.go): contiguous, compact and chunked
@@ -434,27 +435,37 @@ func (f *h5file) readColumn(obs *hdf5.Group, key string) (*column, error) {
 			if err != nil {
 				return nil, err
 			}
-			cats, ok := child(g, "categories").(*hdf5.Dataset)
+			categories := child(g, "categories")
+			if nullable, ok := categories.(*hdf5.Group); ok {
+				// anndata ≥ 0.11 may store string categories as a
+				// nullable-string-array (values and mask)
+				categories = child(nullable, "values")
+			}
+			cats, ok := categories.(*hdf5.Dataset)
 			if !ok {
 				return nil, errors.New("categorical without a categories dataset")
 			}
 			return f.categorical(codes, cats)
-		case "nullable-integer", "nullable-boolean", "nullable-float":
-			values, err := f.datasetFloats(g, "values")
+		case "nullable-integer", "nullable-boolean", "nullable-float", "nullable-string-array":
+			values, err := f.dataset(g, "values")
 			if err != nil {
 				return nil, err
+			}
+			col, err := f.valueColumn(values)
+			if err != nil {
+				return nil, fmt.Errorf("values: %w", err)
 			}
 			mask, err := f.datasetInts(g, "mask")
 			if err != nil {
 				return nil, err
 			}
-			if len(mask) != len(values) {
-				return nil, fmt.Errorf("mask of %d values for %d values", len(mask), len(values))
+			if len(mask) != len(col.rows) {
+				return nil, fmt.Errorf("mask of %d values for %d values", len(mask), len(col.rows))
 			}
 			if i := slices.IndexFunc(mask, func(m int64) bool { return m != 0 }); i >= 0 {
 				return nil, fmt.Errorf("row %d has no value (masked)", i)
 			}
-			return numbers(values), nil
+			return col, nil
 		default:
 			return nil, fmt.Errorf("is a group of encoding %q, not a column this reader knows", enc)
 		}
@@ -474,29 +485,34 @@ func (f *h5file) readColumn(obs *hdf5.Group, key string) (*column, error) {
 		}
 		return f.categorical(codes, cats)
 	}
-	if h.dtype.class == classString || h.dtype.vlenStr {
-		s, err := f.strings(h)
+	return f.valueColumn(h)
+}
+
+// valueColumn cuts a dataset of strings or numbers into labels.
+func (f *h5file) valueColumn(h *dataset) (*column, error) {
+	if h.dtype.class != classString && !h.dtype.vlenStr {
+		values, err := f.floats(h)
 		if err != nil {
 			return nil, err
 		}
-		col := &column{}
-		index := map[string]int{}
-		for _, v := range s {
-			l, ok := index[v]
-			if !ok {
-				l = len(col.labels)
-				index[v] = l
-				col.labels = append(col.labels, v)
-			}
-			col.rows = append(col.rows, l)
-		}
-		return col, nil
+		return numbers(values), nil
 	}
-	values, err := f.floats(h)
+	s, err := f.strings(h)
 	if err != nil {
 		return nil, err
 	}
-	return numbers(values), nil
+	col := &column{rows: make([]int, len(s))}
+	index := map[string]int{}
+	for i, v := range s {
+		l, ok := index[v]
+		if !ok {
+			l = len(col.labels)
+			index[v] = l
+			col.labels = append(col.labels, v)
+		}
+		col.rows[i] = l
+	}
+	return col, nil
 }
 
 // numbers cuts numeric values into labels.

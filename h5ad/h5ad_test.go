@@ -66,6 +66,8 @@ func TestLoadMatchesAnnData(t *testing.T) {
 		{"v07.h5ad", Options{TimeKey: "stage"}, fX, 4, "stage"},
 		{"v07.h5ad", Options{TimeKey: "hours"}, fX, 4, "hours"},
 		{"nullable.h5ad", Options{TimeKey: "day_int"}, fX, 4, "day_int"},
+		{"nullable.h5ad", Options{TimeKey: "label_str", TimeOrder: stageOrder}, fX, 4, "label_order"},
+		{"nullable.h5ad", Options{TimeKey: "stage_str"}, fX, 4, "stage"},
 		{"no_x.h5ad", Options{TimeKey: "stage", Obsm: "X_pca"}, fObsm("X_pca"), 2, "stage"},
 	}
 	for _, c := range cases {

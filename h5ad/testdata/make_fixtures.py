@@ -139,8 +139,8 @@ with h5py.File("v07.h5ad", "w") as f:
     obs.create_dataset("hours", data=hours)
 expected["v07.h5ad"] = {"X": flat(X.astype(np.float32)), "d": D, "times": {"stage": stage_codes.tolist(), "hours": hours.tolist()}}
 
-# nullable.h5ad: anndata 0.10+'s nullable-integer column (pandas Int64), one
-# clean and one with a masked cell.
+# nullable.h5ad: anndata 0.10+'s nullable-integer columns (pandas Int64), one
+# clean and one with a masked cell, and a nullable string column.
 adata = ad.AnnData(X=X, obs=obs_frame(), dtype=np.float64)
 adata.write_h5ad("nullable.h5ad")
 with h5py.File("nullable.h5ad", "a") as f:
@@ -150,7 +150,24 @@ with h5py.File("nullable.h5ad", "a") as f:
         g.attrs["encoding-version"] = "0.1.0"
         g.create_dataset("values", data=day)
         g.create_dataset("mask", data=mask)
-expected["nullable.h5ad"] = {"X": flat(X), "d": D, "times": {"day_int": day.astype(float).tolist()}}
+    # anndata 0.11's nullable-string-array (pandas StringDtype)
+    g = f["obs"].create_group("label_str")
+    g.attrs["encoding-type"] = "nullable-string-array"
+    g.attrs["encoding-version"] = "0.1.0"
+    g.create_dataset("values", data=labels.astype(str).tolist(), dtype=h5py.string_dtype())
+    g.create_dataset("mask", data=np.zeros(N, bool))
+    # a categorical whose categories are a nullable-string-array
+    g = f["obs"].create_group("stage_str")
+    g.attrs["encoding-type"] = "categorical"
+    g.attrs["encoding-version"] = "0.2.0"
+    g.attrs["ordered"] = False
+    g.create_dataset("codes", data=stage_codes.astype(np.int8))
+    cats = g.create_group("categories")
+    cats.attrs["encoding-type"] = "nullable-string-array"
+    cats.attrs["encoding-version"] = "0.1.0"
+    cats.create_dataset("values", data=STAGES, dtype=h5py.string_dtype())
+    cats.create_dataset("mask", data=np.zeros(len(STAGES), bool))
+expected["nullable.h5ad"] = {"X": flat(X), "d": D, "times": {"day_int": day.astype(float).tolist(), "label_order": stage_codes.tolist(), "stage": stage_codes.tolist()}}
 
 # Bad files, each small: NaN in X, no X (but an obsm), not AnnData, not HDF5.
 bad = X.astype(np.float32).copy()
