@@ -5,7 +5,8 @@
 // counter-based generator of package philox, keyed by (seed, step, pair,
 // slot), so every backend draws the same samples and a resumed run repeats
 // its steps. Checkpoints are the CLI's: it writes the State a backend
-// returns.
+// returns. A backend that implements Parallel trains as one rank of a
+// data-parallel group, summing across the ranks with package collective.
 package engine
 
 import (
