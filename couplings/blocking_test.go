@@ -26,10 +26,10 @@ func TestBlockingChoice(t *testing.T) {
 		automatic bool
 	}{
 		{"at the threshold", def, DefaultExactMax, DefaultExactMax, 0, "index", false},
-		{"one above", def, DefaultExactMax + 1, DefaultExactMax, 5001, "random", true},
-		{"10^5 cells", def, 100000, 100000, 10000, "random", true},
-		{"uneven sizes", def, 100000, 25001, 10000, "random", true},
-		{"4 blocks", def, 30001, 100, 7501, "random", true},
+		{"one above", def, DefaultExactMax + 1, DefaultExactMax, 5001, "spatial", true},
+		{"10^5 cells", def, 100000, 100000, 10000, "spatial", true},
+		{"uneven sizes", def, 100000, 25001, 10000, "spatial", true},
+		{"4 blocks", def, 30001, 100, 7501, "spatial", true},
 		{"sinkhorn is never blocked on its own", sinkhorn, 100000, 100000, 0, "index", false},
 		{"an explicit block size wins", explicit, 100000, 100000, 500, "index", false},
 		{"exact-max 0", never, 100000, 100000, 0, "index", false},
@@ -42,18 +42,19 @@ func TestBlockingChoice(t *testing.T) {
 }
 
 // TestAutomaticBlocksMatchExplicit: with the threshold forced low, the
-// automatic choice (3 random blocks of 10 for 30 points) gives the couplings
-// that asking for them gives, bit for bit, says so in its report, and
-// differs from index blocks. Each block is a permutation, so every source is
-// paired once with weight 1/n.
+// automatic choice (3 spatial blocks of 10 for 30 points) gives the
+// couplings that asking for them gives, bit for bit, says so in its report,
+// and differs from index and random blocks, at a lower cost than random
+// blocks. Each block is a permutation, so every source is paired once with
+// weight 1/n.
 func TestAutomaticBlocksMatchExplicit(t *testing.T) {
 	set := randomSet(5, 2, []float64{0, 1, 2}, []int{30, 30, 28})
 	auto := DefaultOptions()
 	auto.ExactMax, auto.Components, auto.Seed = 10, 2, 3
 	explicit := auto
-	explicit.ExactMax, explicit.Block, explicit.BlockOrder = 0, 10, "random"
-	index := explicit
-	index.BlockOrder = "index"
+	explicit.ExactMax, explicit.Block, explicit.BlockOrder = 0, 10, "spatial"
+	index, random := explicit, explicit
+	index.BlockOrder, random.BlockOrder = "index", "random"
 
 	var shown bytes.Buffer
 	bar := progress.NewTo(&shown, "couplings", Work(set, auto))
@@ -67,16 +68,16 @@ func TestAutomaticBlocksMatchExplicit(t *testing.T) {
 	}
 	for name, pair := range map[string][2][]float64{"x": {got.X, want.X}, "y": {got.Y, want.Y}, "w": {got.W, want.W}, "tau": {got.Tau, want.Tau}, "score": {got.Score, want.Score}} {
 		if !slices.Equal(pair[0], pair[1]) {
-			t.Errorf("%s differs between the automatic and the explicit random blocks", name)
+			t.Errorf("%s differs between the automatic and the explicit spatial blocks", name)
 		}
 	}
 	if !slices.Equal(got.K, want.K) {
-		t.Error("k differs between the automatic and the explicit random blocks")
+		t.Error("k differs between the automatic and the explicit spatial blocks")
 	}
 	for k, tr := range rep.Transitions {
 		w := wantRep.Transitions[k]
-		if !tr.Automatic || w.Automatic || tr.Blocks != 3 || tr.Block != 10 || tr.BlockOrder != "random" || w.Blocks != 3 || w.Cost != tr.Cost {
-			t.Errorf("transition %d: report %+v, explicit %+v; want 3 random blocks of 10, automatic only in the first", k, tr, w)
+		if !tr.Automatic || w.Automatic || tr.Blocks != 3 || tr.Block != 10 || tr.BlockOrder != "spatial" || w.Blocks != 3 || w.Cost != tr.Cost {
+			t.Errorf("transition %d: report %+v, explicit %+v; want 3 spatial blocks of 10, automatic only in the first", k, tr, w)
 		}
 	}
 	// Transition 0 (30 × 30): each source once, weight 1/30.
@@ -92,8 +93,17 @@ func TestAutomaticBlocksMatchExplicit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if slices.Equal(byIndex.Y, got.Y) {
-		t.Error("index blocks gave the same pairs as random blocks")
+	byRandom, randomRep, err := Compute(set, random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(byIndex.Y, got.Y) || slices.Equal(byRandom.Y, got.Y) {
+		t.Error("index or random blocks gave the same pairs as spatial blocks")
+	}
+	for k, tr := range rep.Transitions {
+		if r := randomRep.Transitions[k]; tr.Cost >= r.Cost || r.BlockOrder != "random" {
+			t.Errorf("transition %d: spatial blocks cost %v, random blocks (%s) %v; want spatial cheaper", k, tr.Cost, r.BlockOrder, r.Cost)
+		}
 	}
 	if Work(set, auto) != 8 || Work(set, explicit) != 8 || Work(set, index) != 8 || Work(set, DefaultOptions()) != 4 {
 		t.Errorf("work units: automatic %d, explicit %d, index %d, unblocked %d; want 8, 8, 8, 4",

@@ -25,13 +25,15 @@ type Options struct {
 	Method string `json:"coupling"` // "exact", "sinkhorn" or "ids"
 	// Block, if > 0, solves blocks of Block particles separately (--ot-block):
 	// blocks of consecutive rows with BlockOrder "index", as the reference
-	// did on synthetic data; with "random", blocks of a random permutation of
-	// each snapshot's rows (seeded by Seed), which is what data sorted by
-	// anything (cluster, batch, sample) need (--ot-block-order).
+	// did on synthetic data; with "spatial", matching cells of a k-d
+	// partition of both snapshots (ot.SpatialOrder); with "random", blocks
+	// of a random permutation of each snapshot's rows, seeded by Seed
+	// (--ot-block-order). Data sorted by anything (cluster, batch, sample)
+	// need spatial or random blocks.
 	Block      int    `json:"ot_block"`
 	BlockOrder string `json:"ot_block_order"`
 	// ExactMax: exact OT without blocks on a transition whose larger
-	// snapshot has more than ExactMax points is solved in random blocks
+	// snapshot has more than ExactMax points is solved in spatial blocks
 	// instead (see Blocking); 0 never blocks on its own (--exact-max).
 	ExactMax int `json:"exact_max"`
 	// Sinkhorn: ε relative to the mean cost unless EpsilonAbsolute; stop when
@@ -52,7 +54,7 @@ type Options struct {
 // minutes.
 const DefaultExactMax = 10000
 
-// DefaultOptions are the spec's settings: exact OT (in random blocks above
+// DefaultOptions are the spec's settings: exact OT (in spatial blocks above
 // DefaultExactMax points), 10-component mixtures.
 func DefaultOptions() Options {
 	return Options{Method: "exact", BlockOrder: "index", ExactMax: DefaultExactMax, Epsilon: 0.01, Tol: ot.DefaultSinkhornTol, MaxIter: ot.DefaultSinkhornMaxIter, Components: density.DefaultComponents}
@@ -62,17 +64,18 @@ func DefaultOptions() Options {
 // the block size (0: whole snapshots) and order, and whether they were
 // chosen automatically. That is Block and BlockOrder as given, except for
 // exact OT without blocks where max(n, m) > ExactMax > 0: then B =
-// ⌈max(n, m)/ExactMax⌉ random blocks of ⌈max(n, m)/B⌉ points, the same as
-// asking for that Block with BlockOrder "random". Each block's plan is
-// optimal between its two random subsamples (every pair is a pair of the
-// full problem's support only approximately): the price of bounded time.
+// ⌈max(n, m)/ExactMax⌉ spatial blocks of ⌈max(n, m)/B⌉ points, the same as
+// asking for that Block with BlockOrder "spatial". Each block's plan is
+// optimal between two matching regions; only pairs near the regions'
+// boundaries can differ from the whole problem's optimum: the price of
+// bounded time.
 func (o Options) Blocking(n, m int) (block int, order string, auto bool) {
 	big := max(n, m)
 	if o.Method != "exact" || o.Block != 0 || o.ExactMax <= 0 || big <= o.ExactMax {
 		return o.Block, o.BlockOrder, false
 	}
 	b := (big + o.ExactMax - 1) / o.ExactMax
-	return (big + b - 1) / b, "random", true
+	return (big + b - 1) / b, "spatial", true
 }
 
 // Couplings holds all pairs of all transitions, stacked in transition order.
@@ -249,8 +252,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("--coupling: unknown method %q (expected exact, sinkhorn or ids)", o.Method)
 	case o.Block < 0:
 		return fmt.Errorf("--ot-block: expected a block size ≥ 0, got %d", o.Block)
-	case o.BlockOrder != "index" && o.BlockOrder != "random":
-		return fmt.Errorf("--ot-block-order: expected index or random, got %q", o.BlockOrder)
+	case o.BlockOrder != "index" && o.BlockOrder != "spatial" && o.BlockOrder != "random":
+		return fmt.Errorf("--ot-block-order: expected index, spatial or random, got %q", o.BlockOrder)
 	case o.ExactMax < 0:
 		return fmt.Errorf("--exact-max: expected a number of points ≥ 0 (0: never block on its own), got %d", o.ExactMax)
 	case o.Method == "sinkhorn" && !(o.Epsilon > 0 && !math.IsInf(o.Epsilon, 0)):
@@ -265,9 +268,9 @@ func (o Options) validate() error {
 // mass (docs/design.md §2.1): w > 1/(10·max(n, m)) for exact plans; for entropic
 // plans, per source the fewest targets holding 99% of its row mass. Method
 // "ids" pairs the rows that share a trajectory id instead. Blocks (see
-// Blocking) of random order are blocks of the rows permuted; the pairs are
-// given in the original rows, sorted by source, then target. solved hears
-// each exact block.
+// Blocking) of spatial or random order are blocks of the rows permuted; the
+// pairs are given in the original rows, sorted by source, then target.
+// solved hears each exact block.
 func couple(src, dst snapshot.Snapshot, d int, opts Options, solved func(done, blocks int)) ([]ot.Pair, TransitionReport, error) {
 	n, m := src.Len(), dst.Len()
 	tr := TransitionReport{N: n, M: m}
@@ -281,12 +284,21 @@ func couple(src, dst snapshot.Snapshot, d int, opts Options, solved func(done, b
 			tr.Blocks, tr.Block, tr.BlockOrder, tr.Automatic = nb, block, order, auto
 		}
 	}
-	// x and y are the rows the solvers see: permuted for random blocks.
+	// x and y are the rows the solvers see: permuted for spatial and random
+	// blocks.
 	x, y := src.X, dst.X
 	var rowX, rowY []int
-	if tr.BlockOrder == "random" {
+	switch tr.BlockOrder {
+	case "spatial":
+		var err error
+		if rowX, rowY, err = ot.SpatialOrder(x, y, d, block); err != nil {
+			return nil, tr, err
+		}
+	case "random":
 		rng := rand.New(rand.NewPCG(opts.Seed, blockStream))
 		rowX, rowY = rng.Perm(n), rng.Perm(m)
+	}
+	if rowX != nil {
 		x, y = gather(x, rowX, d), gather(y, rowY, d)
 	}
 	start := time.Now()

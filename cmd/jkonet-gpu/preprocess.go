@@ -100,8 +100,8 @@ var couplingFlags = func() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "coupling", Usage: "exact, sinkhorn, or ids (pair the rows that share a trajectory id: tracked data)", Value: def.Method},
 		&cli.IntFlag{Name: "ot-block", Usage: "solve blocks of this many particles (0: whole snapshots, or automatic blocks above --exact-max)", Value: def.Block},
-		&cli.StringFlag{Name: "ot-block-order", Usage: "index (blocks of consecutive rows) or random (blocks of a permutation seeded by --seed)", Value: def.BlockOrder},
-		&cli.IntFlag{Name: "exact-max", Usage: "exact OT on snapshots above this many points uses random blocks of at most this many (0: never)", Value: def.ExactMax},
+		&cli.StringFlag{Name: "ot-block-order", Usage: "index (blocks of consecutive rows), spatial (matching cells of a k-d partition of both snapshots) or random (blocks of a permutation seeded by --seed)", Value: def.BlockOrder},
+		&cli.IntFlag{Name: "exact-max", Usage: "exact OT on snapshots above this many points uses spatial blocks of at most this many (0: never)", Value: def.ExactMax},
 		&cli.Float64Flag{Name: "epsilon", Usage: "sinkhorn: entropic regularisation, relative to the mean cost", Value: def.Epsilon},
 		&cli.BoolFlag{Name: "epsilon-absolute", Usage: "sinkhorn: --epsilon is absolute, not relative to the mean cost", Value: def.EpsilonAbsolute},
 		&cli.Float64Flag{Name: "sinkhorn-tol", Usage: "sinkhorn: stop when the marginal error is below this", Value: def.Tol},
@@ -143,7 +143,7 @@ func warnCouplings(w io.Writer, rep *couplings.Report) {
 		}
 	}
 	if len(blocked) > 0 {
-		fmt.Fprintf(w, "note: exact OT above --exact-max points a snapshot is solved in random blocks (README \"Scale\"): %s\n", strings.Join(blocked, "; "))
+		fmt.Fprintf(w, "note: exact OT above --exact-max points a snapshot is solved in spatial blocks (README \"Scale\"): %s\n", strings.Join(blocked, "; "))
 	}
 	for _, t := range rep.Transitions {
 		if t.Converged != nil && !*t.Converged {
