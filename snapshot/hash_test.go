@@ -20,8 +20,10 @@ func TestHash(t *testing.T) {
 		"coordinate": func(c *Set) { c.X[3] = 3.0000000001 },
 		"time":       func(c *Set) { c.T[2] = 2 },
 		"id":         func(c *Set) { c.ID[1] = 9 },
-		"row order":  func(c *Set) { c.X[0], c.X[2], c.X[1], c.X[3], c.ID[0], c.ID[1] = c.X[2], c.X[0], c.X[3], c.X[1], c.ID[1], c.ID[0] },
-		"no ids":     func(c *Set) { c.ID = nil },
+		"row order": func(c *Set) {
+			c.X[0], c.X[2], c.X[1], c.X[3], c.ID[0], c.ID[1] = c.X[2], c.X[0], c.X[3], c.X[1], c.ID[1], c.ID[0]
+		},
+		"no ids": func(c *Set) { c.ID = nil },
 	} {
 		c := copyOf()
 		edit(c)
