@@ -138,27 +138,26 @@ func (d *Device) MemInfo() (free, total uint64, err error) { return d.ctx.MemInf
 // Close releases the device's context; the Device must not be used after.
 func (d *Device) Close() error { return d.ctx.Release() }
 
-// The device the registry's "cuda" backend uses: device localRank mod the
-// number of devices of the default driver library, opened once per process.
+// The device the registry's "cuda" backend uses: device 0 of the default
+// driver library, or the one chooseDevice picks, opened once per process.
 var (
 	defaultOnce   sync.Once
 	defaultDevice *Device
 	defaultErr    error
-	localRank     int
+	chooseDevice  func(count int) (int, error)
 )
 
-// SetLocalRank picks the default device of a process that is rank r on its
-// node, one rank per GPU (launch.Topology.LocalRank); where the launcher
-// gives each rank one visible GPU (CUDA_VISIBLE_DEVICES), r mod 1 is 0. It
-// must come before the first DefaultDevice.
-func SetLocalRank(r int) { localRank = r }
+// ChooseDevice sets how DefaultDevice picks its GPU from the number of
+// devices the driver sees: launch.Topology.Device, one rank per GPU of a
+// node. It must come before the first DefaultDevice.
+func ChooseDevice(choose func(count int) (int, error)) { chooseDevice = choose }
 
-// DefaultDevice opens (once) device localRank mod the device count of the
-// driver named by $JKONET_CUDA_LIB, or libcuda.so.1.
+// DefaultDevice opens (once) device 0, or the one ChooseDevice's function
+// picks, of the driver named by $JKONET_CUDA_LIB, or libcuda.so.1.
 func DefaultDevice() (*Device, error) {
 	defaultOnce.Do(func() {
 		ordinal := 0
-		if localRank > 0 {
+		if chooseDevice != nil {
 			drv, err := cuda.Open("")
 			if err == nil {
 				err = drv.Init()
@@ -167,11 +166,13 @@ func DefaultDevice() (*Device, error) {
 			if err == nil {
 				n, err = drv.DeviceCount()
 			}
+			if err == nil {
+				ordinal, err = chooseDevice(n)
+			}
 			if err != nil {
 				defaultErr = err
 				return
 			}
-			ordinal = localRank % max(n, 1)
 		}
 		defaultDevice, defaultErr = OpenDevice("", ordinal)
 	})

@@ -118,7 +118,7 @@ func train(c *cli.Context) error {
 			return err
 		}
 	}
-	cp, err := trainingCouplings(c, set)
+	cp, err := trainingCouplings(c, set, topo)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func train(c *cli.Context) error {
 // file computed from other data or with other options is refused; one
 // without a provenance record (written by another tool) is used with a
 // warning, since nothing can be checked.
-func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, error) {
+func trainingCouplings(c *cli.Context, set *snapshot.Set, topo launch.Topology) (*couplings.Couplings, error) {
 	path := c.String("couplings")
 	opts := couplingOptions(c)
 	if path != "" {
@@ -201,6 +201,9 @@ func trainingCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings,
 	cp, rep, err := computeCouplings(c, set)
 	if err != nil {
 		return nil, err
+	}
+	if topo.Rank != 0 { // every rank computes the same couplings; rank 0 reports and caches them
+		return cp, nil
 	}
 	warnCouplings(c.App.ErrWriter, rep)
 	if path != "" {
@@ -245,7 +248,9 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		rec.FrozenBeta = true
 		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (every target point lies below the density clip); β is frozen at 0")
 	}
-	cudabackend.SetLocalRank(topo.LocalRank) // one GPU per rank of a node
+	if topo.Size > 1 {
+		cudabackend.ChooseDevice(topo.Device) // one GPU per rank of a node
+	}
 	reg, note, err := engine.Resolve(c.String("device"))
 	if err != nil {
 		return nil, err
