@@ -187,6 +187,15 @@ func TestCellsTrainOnH5ad(t *testing.T) {
 	if !slices.Equal(f.Times, []float64{1.5, 7.5, 13.5, 19.5, 25.5}) || f.MeanInterval != 6 {
 		t.Errorf("model times %v, mean interval %v; want the days of --time-values, 6 days apart", f.Times, f.MeanInterval)
 	}
+	// Held-out cells labelled 0..4 against a model trained on days: a
+	// warning names the times, since every τ would be wrong.
+	_, _, errOut := jk(t, slices.Concat([]string{"eval", "--model", dayModel, "--data", ebCells, "--json"}, ebRead)...)
+	if !strings.Contains(errOut, "warning: "+ebCells+" has times [0 1 2 3 4] that "+dayModel+" was not trained at") {
+		t.Errorf("eval on other labels: stderr %q lacks the warning", errOut)
+	}
+	if _, _, errOut = jk(t, slices.Concat([]string{"eval", "--model", dayModel, "--data", ebCells, "--time-values", ebDays}, ebRead)...); strings.Contains(errOut, "warning") {
+		t.Errorf("eval on the training labels warned: %q", errOut)
+	}
 	info := mustRun(t, slices.Concat([]string{"info", "--data", ebCells, "--time-values", ebDays, "--pca", "2"}, ebRead)...)
 	for _, want := range []string{"d = 2", "t = 19.5", "transform: --pca 2 (d = 5 → 2); PCA (exact) fitted on 1000 cells keeps"} {
 		if !strings.Contains(info, want) {

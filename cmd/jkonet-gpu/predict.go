@@ -101,12 +101,28 @@ func modelFromFlags(c *cli.Context) (models.Model, evaluate.PredictOptions, *sna
 		if f.Dim != set.D {
 			return nil, opts, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
 		}
+		if extra := untrainedTimes(set.Times(), f.Times); len(extra) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "warning: %s has times %v that %s was not trained at (it was at %v); τ and the time input come from the labels, so check --time-values\n", c.String("data"), extra, path, f.Times)
+		}
 		opts = modelPredictOptions(f, opts)
 	}
 	if s := c.String("scheme"); s != "" {
 		opts.Scheme = s
 	}
 	return m, opts, set, nil
+}
+
+// untrainedTimes are the data's times that are not among the model's
+// training times: usually held-out cells labelled otherwise than the
+// training cells (days against indices), which makes every τ wrong.
+func untrainedTimes(data, trained []float64) []float64 {
+	var extra []float64
+	for _, t := range data {
+		if !slices.Contains(trained, t) {
+			extra = append(extra, t)
+		}
+	}
+	return extra
 }
 
 // modelPredictOptions sets opts to predict with the model of file f: its
