@@ -32,7 +32,9 @@ func Load(path string, opts LoadOptions) (*Set, error) {
 	case ".csv":
 		s, err = loadCSV(path, opts)
 	case ".h5ad":
-		return nil, fmt.Errorf("%s: h5ad input is not supported yet (convert it to .npz or .csv)", path)
+		// Package h5ad reads AnnData (it imports this package); where a
+		// command reads only .npz and .csv, prepare converts.
+		return nil, fmt.Errorf("%s: here only .npz and .csv are read; convert AnnData with jkonet-gpu prepare --data %s --time-key KEY --out cells.npz", path, path)
 	default:
 		return nil, fmt.Errorf("%s: unknown data format %q (expected .npz or .csv)", path, ext)
 	}

@@ -131,7 +131,7 @@ func TestLoadPathErrors(t *testing.T) {
 	cases := map[string]string{
 		"missing.npz": "missing.npz: cannot read: no such file or directory",
 		"missing.csv": "missing.csv: cannot read: no such file or directory",
-		"cells.h5ad":  "cells.h5ad: h5ad input is not supported yet",
+		"cells.h5ad":  "cells.h5ad: here only .npz and .csv are read; convert AnnData with jkonet-gpu prepare",
 		"data.txt":    `data.txt: unknown data format ".txt" (expected .npz or .csv)`,
 	}
 	for name, want := range cases {
