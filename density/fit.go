@@ -150,11 +150,17 @@ func dataMoments(x []float64, d int, reg float64) (mean, cov []float64) {
 			diff[j] = x[i*d+j] - mean[j]
 		}
 		for j, a := range diff {
-			axpy(a/float64(n), diff, cov[j*d:(j+1)*d])
+			axpy(a/float64(n), diff[:j+1], cov[j*d:j*d+j+1])
 		}
 	}
+	// The upper triangle is the lower one, bit for bit: summed separately,
+	// (a/n)·b and (b/n)·a round differently, and over 10^5 points in d = 50
+	// entries near 0 differed by more than NewMixture's symmetry check allows.
 	for j := 0; j < d; j++ {
 		cov[j*d+j] += reg
+		for k := 0; k < j; k++ {
+			cov[k*d+j] = cov[j*d+k]
+		}
 	}
 	return mean, cov
 }
