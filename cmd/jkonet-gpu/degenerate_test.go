@@ -101,10 +101,11 @@ func degenerateSets() map[string]*snapshot.Set {
 // The fallbacks behind the successes are documented where they are
 // implemented: density.FitMixture fits fewer components when the points
 // hold fewer distinct values than components, and keeps rank-deficient
-// components regularised; its determinant filter may then drop every
-// component, and the score is 0 (preprocess and train warn, train freezes
-// β); exact OT breaks ties between equal costs; split refuses a snapshot
-// that would leave a side empty.
+// components regularised; where its filter keeps no component, one
+// Gaussian fitted to all points replaces the mixture (with a note); where
+// every score still falls below the density clip, train freezes β with a
+// warning; exact OT breaks ties between equal costs; split refuses a
+// snapshot that would leave a side empty.
 var degenerateWant = map[string]map[string]string{
 	"d_gt_n": {
 		"train linear":           "linear models support d ≤ 4",
