@@ -205,6 +205,16 @@ func ComputeProgress(set *snapshot.Set, opts Options, bar *progress.Bar) (*Coupl
 			return nil, nil, fmt.Errorf("snapshot times t=%v → t=%v: the time step relative to the mean interval is %v, expected a finite number > 0 (the times span %v to %v; rescale them)", c.Times[k], c.Times[k+1], v, c.Times[0], c.Times[len(c.Times)-1])
 		}
 	}
+	// Room for max(n, m) pairs a transition, what an exact plan of n = m
+	// points keeps: appends that doubled the arrays held up to three times
+	// their final size at once (1.9 GB of peak memory at 10^5 cells × 5
+	// snapshots in d = 50).
+	rows := 0
+	for k := 0; k+1 < len(snaps); k++ {
+		rows += max(snaps[k].Len(), snaps[k+1].Len())
+	}
+	c.X, c.Y, c.Score = make([]float64, 0, rows*d), make([]float64, 0, rows*d), make([]float64, 0, rows*d)
+	c.W, c.K, c.Tau = make([]float64, 0, rows), make([]int64, 0, rows), make([]float64, 0, rows)
 	rep := &Report{}
 	done := 0
 	for k := 0; k+1 < len(snaps); k++ {
@@ -237,11 +247,11 @@ func ComputeProgress(set *snapshot.Set, opts Options, bar *progress.Bar) (*Coupl
 			c.K = append(c.K, int64(k))
 			c.Tau = append(c.Tau, tau[k])
 		}
-		score := make([]float64, len(pairs)*d)
-		if err := mix.Score(c.Y[first*d:], d, score); err != nil {
+		at := len(c.Score)
+		c.Score = slices.Grow(c.Score, len(pairs)*d)[:at+len(pairs)*d]
+		if err := mix.Score(c.Y[first*d:], d, c.Score[at:]); err != nil {
 			return nil, nil, err
 		}
-		c.Score = append(c.Score, score...)
 	}
 	return c, rep, nil
 }
