@@ -4,7 +4,7 @@
 # (couplings and density scores), train, eval — with each phase's wall time,
 # CPU time and peak resident memory (/usr/bin/time -v), written to
 # bench/scale/results.md. Not part of `make test`: on 2 cores it takes about
-# an hour. It runs under nice -n 10.
+# 15 minutes of CPU time (more wall time on a shared machine), under nice -n 10.
 #
 #   make build && sh bench/scale/run.sh
 #
