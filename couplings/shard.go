@@ -17,8 +17,8 @@ import (
 // transitions k with k mod Count = Index (preprocess --shard i/n). The unit
 // is the whole transition, its OT (blocks included) and its target's
 // density fit: blocks of one transition are not split across shards, since
-// random-order blocks are coupled by one permutation of the whole snapshots
-// and their pairs are sorted across blocks. Transitions are independent, so
+// blocks (random or spatial order) come from one ordering of the whole
+// snapshots and their pairs are sorted across blocks. Transitions are independent, so
 // the shards merged in transition order are the unsharded couplings, bit for
 // bit (Merge).
 type Shard struct{ Index, Count int }

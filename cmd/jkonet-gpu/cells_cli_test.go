@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -235,3 +236,27 @@ func TestCellFlagsOnOtherFormats(t *testing.T) {
 }
 
 func near(a, b, rel float64) bool { return math.Abs(a-b) <= rel*max(1, math.Abs(b)) }
+
+// TestNoOracleInTransformedCoordinates: generated data carry their true
+// energy, which lives in the generator's coordinates; a model trained with
+// --standardize is scored in the transform's, where that energy means
+// nothing, so eval reports no oracle for it (it used to).
+func TestNoOracleInTransformedCoordinates(t *testing.T) {
+	dir := t.TempDir()
+	train, test := smallRun(t, dir)
+	for _, tc := range []struct {
+		flags  []string
+		oracle bool
+	}{{nil, true}, {[]string{"--standardize"}, false}} {
+		model := filepath.Join(dir, fmt.Sprintf("m%v.safetensors", tc.oracle))
+		mustRun(t, slices.Concat([]string{"train", "--data", train, "--model", "potential", "--epochs", "1", "--batch-size", "50",
+			"--checkpoint-every", "0", "--quiet", "--out", model}, tc.flags)...)
+		var res evalResult
+		if err := json.Unmarshal([]byte(mustRun(t, "eval", "--model", model, "--data", test, "--json")), &res); err != nil {
+			t.Fatal(err)
+		}
+		if _, has := res.Baselines["oracle"]; has != tc.oracle {
+			t.Errorf("train flags %v: oracle reported %v, want %v", tc.flags, has, tc.oracle)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
@@ -163,9 +164,14 @@ func truthModel(potential, interaction string, beta, dt float64, set *snapshot.S
 }
 
 // dataTruth is the true energy recorded in a generated file's meta, or nil.
+// Cells mapped by a transform (--dims, --pca, --standardize) have none: the
+// zoo energy lives in the generator's coordinates, not in the transform's.
 func dataTruth(set *snapshot.Set) *models.Truth {
 	var meta generateMeta
 	if len(set.Meta) == 0 || json.Unmarshal(set.Meta, &meta) != nil || meta.Potential == "" {
+		return nil
+	}
+	if t, err := cells.FromMeta(set.Meta); err != nil || t != nil {
 		return nil
 	}
 	t, err := truthModel(meta.Potential, meta.Interaction, meta.Beta, meta.DT, set)
