@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
@@ -81,20 +80,7 @@ func FuzzLoad(f *testing.F) {
 		var err error
 		fuzzcheck.Alloc(t, fuzzcheck.InflatedSize(data), fuzzcheck.PerByte, func() { c, err = Load(path) })
 		if err != nil {
-			msg := err.Error()
-			if strings.ContainsAny(msg, "\n\r") {
-				t.Errorf("error on several lines: %q", msg)
-			}
-			rest, ok := strings.CutPrefix(msg, path+": ")
-			if !ok {
-				t.Fatalf("error %q does not start with the path", msg)
-			}
-			for _, p := range []string{`field "`, `array "`, "pair ", "not an NPZ archive"} {
-				if strings.HasPrefix(rest, p) {
-					return
-				}
-			}
-			t.Errorf("error %q does not say where the fault is", msg)
+			fuzzcheck.Error(t, err, path, `field "`, `array "`, "pair ", "not an NPZ archive")
 			return
 		}
 		checkCouplings(t, c)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -70,4 +71,24 @@ func Dir(f *testing.F) string {
 		return dir
 	}
 	return f.TempDir()
+}
+
+// Error fails t unless err is one line that starts with "path: " and then
+// one of the prefixes that say where the fault is (a field, an array, ...).
+func Error(t testing.TB, err error, path string, prefixes ...string) {
+	t.Helper()
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\r") {
+		t.Errorf("error on several lines: %q", msg)
+	}
+	rest, ok := strings.CutPrefix(msg, path+": ")
+	if !ok {
+		t.Fatalf("error %q does not start with the path", msg)
+	}
+	for _, p := range prefixes {
+		if strings.HasPrefix(rest, p) {
+			return
+		}
+	}
+	t.Errorf("error %q does not say where the fault is (want a prefix among %q)", msg, prefixes)
 }

@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/fuzzcheck"
@@ -22,26 +21,6 @@ import (
 //     for n bytes of CSV, so a size field believed before it is checked
 //     against the bytes present shows up;
 //   - a set loaded is valid and reads back the same after Save.
-
-// checkLoadError checks that err is one line starting with path and then
-// one of the prefixes that say where the fault is.
-func checkLoadError(t *testing.T, err error, path string, prefixes ...string) {
-	t.Helper()
-	msg := err.Error()
-	if strings.ContainsAny(msg, "\n\r") {
-		t.Errorf("error on several lines: %q", msg)
-	}
-	rest, ok := strings.CutPrefix(msg, path+": ")
-	if !ok {
-		t.Fatalf("error %q does not start with the path", msg)
-	}
-	for _, p := range prefixes {
-		if strings.HasPrefix(rest, p) {
-			return
-		}
-	}
-	t.Errorf("error %q does not say where the fault is (want a prefix among %q)", msg, prefixes)
-}
 
 // checkSet checks a loaded set and that Save then Load gives it back.
 func checkSet(t *testing.T, s *Set, dir string) {
@@ -99,7 +78,7 @@ func FuzzLoadNPZ(f *testing.F) {
 		var err error
 		fuzzcheck.Alloc(t, fuzzcheck.InflatedSize(data), 64, func() { s, err = Load(path, LoadOptions{}) })
 		if err != nil {
-			checkLoadError(t, err, path, `field "`, `array "`, "not an NPZ archive")
+			fuzzcheck.Error(t, err, path, `field "`, `array "`, "not an NPZ archive")
 			return
 		}
 		checkSet(t, s, dir)
@@ -123,7 +102,7 @@ func FuzzLoadCSV(f *testing.F) {
 		var err error
 		fuzzcheck.Alloc(t, int64(len(data)+len(timeCol)), 128, func() { s, err = Load(path, LoadOptions{TimeCol: timeCol}) })
 		if err != nil {
-			checkLoadError(t, err, path, "line ", "header ", "no time column ", "no coordinate columns ",
+			fuzzcheck.Error(t, err, path, "line ", "header ", "no time column ", "no coordinate columns ",
 				"empty file ", "no data rows ", "parse error ", "record on line ")
 			return
 		}
