@@ -3,8 +3,6 @@ package collective
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -63,28 +61,16 @@ func OpenMPI(path string) (*MPIComm, error) {
 	if path == "" {
 		path = DefaultMPILibrary
 	}
-	runtime.LockOSThread() // dlerror is per thread
-	defer runtime.UnlockOSThread()
 	// RTLD_GLOBAL: Open MPI's plugins (mca_*.so) resolve their symbols in
 	// libmpi and libopen-pal.
-	handle, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load Open MPI %s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
-	}
 	m := &MPIComm{}
-	for _, s := range []struct {
-		name string
-		fn   any
-	}{
+	handle, err := bind("Open MPI", path, purego.RTLD_NOW|purego.RTLD_GLOBAL, "not an MPI library", []symbol{
 		{"MPI_Init_thread", &m.initThread}, {"MPI_Comm_rank", &m.commRank}, {"MPI_Comm_size", &m.commSize},
 		{"MPI_Allreduce", &m.allreduce}, {"MPI_Bcast", &m.bcast}, {"MPI_Finalize", &m.finalize},
 		{"MPI_Error_string", &m.errorString},
-	} {
-		sym, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			return nil, fmt.Errorf("%s lacks %s: not an MPI library", path, s.name)
-		}
-		purego.RegisterFunc(s.fn, sym)
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, g := range []struct {
 		name string

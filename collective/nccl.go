@@ -3,8 +3,6 @@ package collective
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"strings"
 	"sync"
 	"unsafe"
 
@@ -65,27 +63,14 @@ func OpenNCCL(path string) (*NCCLLib, error) {
 	if path == "" {
 		path = DefaultNCCLLibrary
 	}
-	runtime.LockOSThread() // dlerror is per thread
-	defer runtime.UnlockOSThread()
-	handle, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
-	if err != nil {
-		return nil, fmt.Errorf("cannot load NCCL %s: %s", path, strings.TrimPrefix(err.Error(), path+": "))
-	}
 	l := &NCCLLib{path: path}
 	var getVersion func(v *int32) int32
-	for _, s := range []struct {
-		name string
-		fn   any
-	}{
+	if _, err := bind("NCCL", path, purego.RTLD_NOW|purego.RTLD_LOCAL, "jkonet-gpu needs NCCL 2.23 or later", []symbol{
 		{"ncclGetVersion", &getVersion}, {"ncclGetUniqueId", &l.getUniqueID},
 		{"ncclCommInitRankScalable", &l.initRank}, {"ncclCommInitAll", &l.initAll},
 		{"ncclAllReduce", &l.allReduce}, {"ncclCommDestroy", &l.destroy}, {"ncclGetErrorString", &l.errorString},
-	} {
-		sym, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			return nil, fmt.Errorf("NCCL %s lacks %s (jkonet-gpu needs NCCL 2.23 or later)", path, s.name)
-		}
-		purego.RegisterFunc(s.fn, sym)
+	}); err != nil {
+		return nil, err
 	}
 	var v int32
 	if code := getVersion(&v); code != 0 {
