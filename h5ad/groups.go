@@ -105,7 +105,9 @@ func (w *groupWalk) object(addr uint64, depth int) (int, error) {
 	}
 	msgs, err := w.messages(addr)
 	if err != nil {
-		return 1, nil // not an object header: the library reports it
+		// Refused here, not left to the library: it reads some headers that
+		// this parser finds malformed and goes on to load their heaps.
+		return 0, fmt.Errorf("object at address %d: %w", addr, err)
 	}
 	w.open[addr] = true
 	defer delete(w.open, addr)
