@@ -3,13 +3,20 @@
 # users give the program: npz, snapshot, safetensors, modelfile, couplings),
 # one after another, and stops at the first failure.
 #
-#   scripts/fuzz.sh [seconds]     seconds per target, default 60
+#   scripts/fuzz.sh [budget]      per target: N seconds, or Nx executions;
+#                                 default 60 (make test runs 1000x)
 #
 # Targets are found as the `func FuzzXxx(f *testing.F)` of each package's
 # _test.go files, so a new one is picked up without editing this script.
 # Each runs as
 #
-#   go test -run '^$' -fuzz '^FuzzXxx$' -fuzztime ${seconds}s -fuzzminimizetime 5s ./pkg
+#   go test -run '^$' -fuzz '^FuzzXxx$' -fuzztime BUDGET -fuzzminimizetime 5s ./pkg
+#
+# A time budget can end in "context deadline exceeded" with no failing input
+# written: a race in Go's fuzzing coordinator at the -fuzztime boundary
+# (golang/go#75804, fixed in Go 1.27), not a finding. Such a run is reported
+# and passed over; a real finding always writes its input. An execution
+# count (Nx) has no deadline, so make test's short pass uses one.
 #
 # (-fuzzminimizetime: Go's default of 60 s spent shrinking every new input
 # that widens coverage would take most of a short run). A failure leaves the
@@ -19,10 +26,12 @@
 set -u
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-seconds=${1:-60}
+budget=${1:-60}
 minimize=${FUZZ_MINIMIZE:-5s}
-case $seconds in
-  '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [seconds]" >&2; exit 2 ;;
+case $budget in
+  '' | x | *[!0-9x]* | *x*x | *x?*) echo "usage: scripts/fuzz.sh [seconds | executions followed by x]" >&2; exit 2 ;;
+  *x) fuzztime=$budget ;;
+  *) fuzztime=${budget}s ;;
 esac
 
 # "pkg target" lines, sorted, from the test files that declare fuzz targets.
@@ -33,12 +42,19 @@ if [ -z "$targets" ]; then
   exit 1
 fi
 count=$(echo "$targets" | wc -l)
-echo "fuzz.sh: $count targets, ${seconds}s each"
+echo "fuzz.sh: $count targets, $fuzztime each"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 while read -r pkg name; do
-  echo "== $pkg $name (${seconds}s)"
-  if ! "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "${seconds}s" -fuzzminimizetime "$minimize" "$pkg"; then
-    echo "fuzz.sh: $pkg $name FAILED (the input is in $pkg/testdata/fuzz/$name/)" >&2
-    exit 1
+  echo "== $pkg $name ($fuzztime)"
+  if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1 | tee "$log"; test "${PIPESTATUS[0]}" -eq 0; then
+    continue
   fi
+  if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+    echo "fuzz.sh: $pkg $name stopped on Go's fuzztime deadline race (golang/go#75804), no failing input: not a finding"
+    continue
+  fi
+  echo "fuzz.sh: $pkg $name FAILED (the input is in $pkg/testdata/fuzz/$name/)" >&2
+  exit 1
 done <<< "$targets"
-echo "fuzz.sh: all $count targets ran ${seconds}s without a failure"
+echo "fuzz.sh: all $count targets ran $fuzztime without a failure"
