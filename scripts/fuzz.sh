@@ -1,6 +1,7 @@
 #!/bin/bash
 # fuzz.sh: runs every fuzz target of the repository (the readers of the files
-# users give the program: npz, snapshot, safetensors, modelfile, couplings),
+# users give the program: npz, snapshot, safetensors, modelfile, couplings,
+# h5ad),
 # one after another, and stops at the first failure.
 #
 #   scripts/fuzz.sh [budget]      per target: N seconds, or Nx executions;
