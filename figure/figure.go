@@ -230,7 +230,8 @@ type greyPalette []color.Color
 func (p greyPalette) Colors() []color.Color { return p }
 
 // lossPlot is the training loss per epoch, on a log scale when every loss
-// is positive.
+// is positive and they span a decade or more (log ticks label only powers of
+// ten, so a narrower range would show no number).
 func lossPlot(losses []float64) (*plot.Plot, error) {
 	pl := plot.New()
 	pl.Title.Text = "training loss"
@@ -248,7 +249,9 @@ func lossPlot(losses []float64) (*plot.Plot, error) {
 			lo, hi = lo/2, hi*2
 		}
 		pl.Y.Min, pl.Y.Max = lo, hi
-		pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		if hi >= 10*lo {
+			pl.Y.Scale, pl.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		}
 	}
 	line, err := plotter.NewLine(pts)
 	if err != nil {

@@ -50,3 +50,26 @@ func TestBoundingBoxAndLevels(t *testing.T) {
 }
 
 func d2() Box { return Box{-4, 4, -4, 4} }
+
+// TestLossAxisHasNumbers: the loss axis labels at least two values whether
+// the losses span a decade (log scale) or less (linear). On a log scale a
+// range within one decade could leave the axis without a number (a 100-epoch
+// run with losses from 3.06 to 1.27 drew none); the flat case below fails
+// that way on a log scale.
+func TestLossAxisHasNumbers(t *testing.T) {
+	for _, losses := range [][]float64{{3.056, 2.1, 1.27}, {50, 3, 0.02}, {0.5, 0.5}} {
+		pl, err := lossPlot(losses)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labelled := 0
+		for _, tick := range pl.Y.Tick.Marker.Ticks(pl.Y.Min, pl.Y.Max) {
+			if tick.Label != "" {
+				labelled++
+			}
+		}
+		if labelled < 2 {
+			t.Errorf("losses %v: %d labelled ticks on [%g, %g], want at least 2", losses, labelled, pl.Y.Min, pl.Y.Max)
+		}
+	}
+}
