@@ -27,7 +27,7 @@ var preprocessCommand = &cli.Command{
    On a cluster, --shard i/n (or auto, in a job array) computes the transitions k with
    k mod n = i into a shard file, and preprocess --merge --out couplings.npz SHARD...
    stacks the shards into the file an unsharded run writes (README "Clusters").`,
-	Flags:  slices.Concat([]cli.Flag{preprocessDataFlag, timeColFlag, outFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags, cellFlags, transformFlags),
+	Flags:  slices.Concat([]cli.Flag{preprocessDataFlag, timeColFlag, preprocessOutFlag, seedFlag, jsonFlag, quietFlag, shardFlag, mergeFlag}, couplingFlags, cellFlags, transformFlags),
 	Action: preprocess,
 }
 

@@ -20,10 +20,12 @@ import (
 var (
 	shardFlag = &cli.StringFlag{Name: "shard", Usage: "compute only shard i/n, the transitions k with k mod n = i, into --out for --merge; " +
 		"auto: this job-array task's shard: SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of " + launch.WorldSizeVar}
-	mergeFlag = &cli.BoolFlag{Name: "merge", Usage: "merge the shard files named after the flags into --out, the couplings of an unsharded run " +
+	mergeFlag = &cli.BoolFlag{Name: "merge", Usage: "merge the shard files (the arguments; --out before or after them) into --out, the couplings of an unsharded run " +
 		"(the shards' options are used; with --data, also check that the shards were computed from it)"}
-	// preprocessDataFlag is --data, which --merge does not need.
+	// preprocessDataFlag is --data, which --merge does not need;
+	// preprocessOutFlag is --out, which --merge may take after the shards.
 	preprocessDataFlag = func() *cli.StringFlag { f := *dataFlag; f.Required = false; return &f }()
+	preprocessOutFlag  = func() *cli.StringFlag { f := *outFlag; f.Required = false; return &f }()
 )
 
 // shardOf reads --shard: i/n, or auto from the job array in env; ok is false
@@ -50,24 +52,18 @@ func shardOf(c *cli.Context, env func(string) (string, bool)) (s couplings.Shard
 // mergeShards is preprocess --merge: the shard files (the arguments) merged
 // into --out.
 func mergeShards(c *cli.Context) error {
-	const usage = "preprocess --merge [--data DATA] --out couplings.npz SHARD..."
 	if c.IsSet("shard") {
-		return fmt.Errorf("--shard and --merge are separate steps: %s", usage)
+		return fmt.Errorf("--shard and --merge are separate steps: %s", mergeUsage)
 	}
-	if c.NArg() == 0 {
-		return fmt.Errorf("--merge: no shard files; %s", usage)
+	shards, out, err := mergeArgs(c)
+	if err != nil {
+		return err
 	}
-	for _, arg := range c.Args().Slice() {
-		if strings.HasPrefix(arg, "-") {
-			return fmt.Errorf("--merge: %q after the shard files: the flags go first, %s", arg, usage)
-		}
-	}
-	out := c.String("out")
 	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
 	var parts []*couplings.Part
-	for _, path := range c.Args().Slice() {
+	for _, path := range shards {
 		p, err := couplings.LoadShard(path)
 		if err != nil {
 			return err
@@ -96,6 +92,42 @@ func mergeShards(c *cli.Context) error {
 	return nil
 }
 
+const mergeUsage = "preprocess --merge [--data DATA] --out couplings.npz SHARD... (or SHARD... --out couplings.npz)"
+
+// mergeArgs splits preprocess --merge's arguments into the shard files and
+// --out. The flag parser stops at the first file, so `--merge SHARD... --out
+// FILE`, the order the docs of job arrays suggest, leaves --out among the
+// files; it is taken from there. Any other flag after the files is refused.
+func mergeArgs(c *cli.Context) (shards []string, out string, err error) {
+	out = c.String("out")
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		value, isOut := strings.CutPrefix(arg, "--out=")
+		if arg == "--out" && i+1 < len(args) {
+			value, isOut = args[i+1], true
+			i++
+		}
+		switch {
+		case isOut && out != "":
+			return nil, "", fmt.Errorf("--merge: --out given twice (%s and %s)", out, value)
+		case isOut:
+			out = value
+		case strings.HasPrefix(arg, "-"):
+			return nil, "", fmt.Errorf("--merge: %q after the shard files: only --out may follow them; %s", arg, mergeUsage)
+		default:
+			shards = append(shards, arg)
+		}
+	}
+	switch {
+	case len(shards) == 0:
+		return nil, "", fmt.Errorf("--merge: no shard files; %s", mergeUsage)
+	case out == "":
+		return nil, "", fmt.Errorf("--merge: no --out file; %s", mergeUsage)
+	}
+	return shards, out, nil
+}
+
 // computeShard is preprocess --shard: the shard's couplings of set.
 func computeShard(c *cli.Context, set *snapshot.Set, s couplings.Shard) (*couplings.Couplings, *couplings.Report, error) {
 	cp, rep, err := couplings.ComputeShard(set, couplingOptions(c), s)
@@ -110,6 +142,9 @@ func computeShard(c *cli.Context, set *snapshot.Set, s couplings.Shard) (*coupli
 func checkPreprocessArgs(c *cli.Context) error {
 	if c.String("data") == "" {
 		return fmt.Errorf("preprocess: --data is required (except with --merge)")
+	}
+	if c.String("out") == "" {
+		return fmt.Errorf(`preprocess: --out is required`)
 	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("preprocess: unexpected argument %q (files to merge go with --merge, after the flags)", c.Args().First())

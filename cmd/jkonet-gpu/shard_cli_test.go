@@ -60,8 +60,15 @@ func TestPreprocessShardsAndMerge(t *testing.T) {
 	}
 	mustFail(t, dir, keep, in("other.npz")+": the shards were computed from other data",
 		"preprocess", "--merge", "--data", in("other.npz"), "--out", in("bad.npz"), in("part-0.npz"), in("part-1.npz"), in("part-2.npz"))
-	mustFail(t, dir, keep, `"--quiet" after the shard files: the flags go first`,
+	mustFail(t, dir, keep, `"--quiet" after the shard files: only --out may follow them`,
 		"preprocess", "--merge", "--out", in("bad.npz"), in("part-0.npz"), "--quiet")
+	mustFail(t, dir, keep, "--merge: --out given twice", "preprocess", "--merge", "--out", in("bad.npz"), in("part-0.npz"), "--out", in("bad2.npz"))
+	mustFail(t, dir, keep, "--merge: no --out file", "preprocess", "--merge", in("part-0.npz"), in("part-1.npz"))
+	mustFail(t, dir, keep, "preprocess: --out is required", "preprocess", "--data", in("all.npz"))
+	// The issue's order, --out after the shards, merges the same file.
+	mustRun(t, "preprocess", "--merge", "--quiet", in("part-2.npz"), in("part-0.npz"), in("part-1.npz"), "--out", in("merged-after.npz"))
+	sameFile(t, in("whole.npz"), in("merged-after.npz"))
+	os.Remove(in("merged-after.npz"))
 	mustFail(t, dir, keep, `part-1.npz: field "shard": shard 1/3 of a sharded preprocess, not whole couplings`,
 		"train", "--data", in("all.npz"), "--couplings", in("part-1.npz"), "--epochs", "1", "--out", in("bad.safetensors"))
 	mustFail(t, dir, keep, "--shard auto: no job array in the environment",
