@@ -1,7 +1,7 @@
 package snapshot
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,6 +12,9 @@ import (
 // LoadOptions tunes how Load reads a file.
 type LoadOptions struct {
 	TimeCol string // CSV: name of the time column; "" means "t"
+	// NPZ: the arrays holding the points and the time labels; "" means "x"
+	// and "t". Files of other tools name them otherwise (X and ts, say).
+	XKey, TimeKey string
 }
 
 // Load reads and validates a data set, choosing the reader by extension:
@@ -28,7 +31,7 @@ func Load(path string, opts LoadOptions) (*Set, error) {
 	var err error
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".npz":
-		s, err = loadNPZ(path)
+		s, err = loadNPZ(path, opts)
 	case ".csv":
 		s, err = loadCSV(path, opts)
 	case ".h5ad":
@@ -69,36 +72,37 @@ func (s *Set) Save(path string) error {
 	return npz.WriteFile(path, arch)
 }
 
-func loadNPZ(path string) (*Set, error) {
+func loadNPZ(path string, opts LoadOptions) (*Set, error) {
 	arch, err := npz.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	s, err := fromArchive(arch)
+	s, err := fromArchive(arch, cmp.Or(opts.XKey, "x"), cmp.Or(opts.TimeKey, "t"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
 }
 
-// fromArchive picks the fields out of an archive, checking their dtypes and
-// ranks; Validate checks the rest.
-func fromArchive(arch npz.Archive) (*Set, error) {
-	x := arch.Get("x")
+// fromArchive picks the fields out of an archive, the points and times from
+// the arrays named xKey and tKey, checking their dtypes and ranks; Validate
+// checks the rest.
+func fromArchive(arch npz.Archive, xKey, tKey string) (*Set, error) {
+	x := arch.Get(xKey)
 	if x == nil {
-		return nil, errors.New(`field "x": missing (expected an M×d float array of points)`)
+		return nil, fmt.Errorf(`field %q: missing (expected an M×d float array of points; the file has %s)`, xKey, arrayNames(arch))
 	}
 	if !x.IsFloat() || len(x.Shape) != 2 {
-		return nil, fmt.Errorf(`field "x": expected a 2-D float array, got %s`, describe(x))
+		return nil, fmt.Errorf(`field %q: expected a 2-D float array, got %s`, xKey, describe(x))
 	}
 	s := &Set{X: x.Float, D: x.Shape[1]}
 
-	t := arch.Get("t")
+	t := arch.Get(tKey)
 	if t == nil {
-		return nil, errors.New(`field "t": missing (expected one time label per row of x)`)
+		return nil, fmt.Errorf(`field %q: missing (expected one time label per row of %s; the file has %s)`, tKey, xKey, arrayNames(arch))
 	}
 	if !isNumber(t) || len(t.Shape) != 1 {
-		return nil, fmt.Errorf(`field "t": expected a 1-D numeric array, got %s`, describe(t))
+		return nil, fmt.Errorf(`field %q: expected a 1-D numeric array, got %s`, tKey, describe(t))
 	}
 	s.T = t.Floats()
 
@@ -124,6 +128,18 @@ func fromArchive(arch npz.Archive) (*Set, error) {
 		}
 	}
 	return s, nil
+}
+
+// arrayNames lists an archive's arrays, for errors.
+func arrayNames(arch npz.Archive) string {
+	names := make([]string, len(arch))
+	for i, e := range arch {
+		names[i] = e.Name
+	}
+	if len(names) == 0 {
+		return "no arrays"
+	}
+	return strings.Join(names, ", ")
 }
 
 func isNumber(a *npz.Array) bool { return a.IsFloat() || a.IsInt() }

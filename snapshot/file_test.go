@@ -178,7 +178,7 @@ func TestLoadNPZErrors(t *testing.T) {
 		arch npz.Archive
 		want string
 	}{
-		{with("x", nil), `data.npz: field "x": missing (expected an M×d float array of points)`},
+		{with("x", nil), `data.npz: field "x": missing (expected an M×d float array of points; the file has t, id, dt, meta)`},
 		{with("x", npz.FromFloat64([]int{6}, []float64{1, 2, 3, 4, 5, 6})), `data.npz: field "x": expected a 2-D float array, got float64 array of shape (6,)`},
 		{with("x", npz.FromInt64([]int{3, 2}, []int64{1, 2, 3, 4, 5, 6})), `field "x": expected a 2-D float array, got int64 array of shape (3, 2)`},
 		{with("x", npz.FromFloat64([]int{0, 2}, nil)), `field "x": expected at least one row`},

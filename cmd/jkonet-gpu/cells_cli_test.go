@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/npz"
 	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
@@ -206,7 +207,8 @@ func TestCellsTrainOnH5ad(t *testing.T) {
 }
 
 // TestCellFlagsOnOtherFormats: --time-values maps NPZ and CSV labels;
-// the AnnData-only flags are refused for them, --time-col for h5ad.
+// --x-key and --time-key name NPZ arrays; the AnnData-only flags are
+// refused for NPZ and CSV, --time-col and --x-key for h5ad.
 func TestCellFlagsOnOtherFormats(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "cells.npz")
@@ -222,9 +224,25 @@ func TestCellFlagsOnOtherFormats(t *testing.T) {
 	keep := []string{"cells.npz", "mapped.npz"}
 	mustFail(t, dir, keep, `no time for the label "2" (the data's labels: 0, 0.5, 2)`, "info", "--data", data, "--time-values", "0=0,0.5=1")
 	mustFail(t, dir, keep, `--time-values: label "b": expected a finite number, got "x"`, "info", "--data", data, "--time-values", "a=1,b=x")
-	for _, flag := range []string{"--time-key", "--time-order", "--obsm", "--layer"} {
+	for _, flag := range []string{"--time-order", "--obsm", "--layer"} {
 		mustFail(t, dir, keep, flag+" is for AnnData (.h5ad) input", "info", "--data", data, flag, "day")
 	}
+	// NPZ files of other tools name their arrays otherwise: --x-key and
+	// --time-key pick them, and a missing one is named with the arrays present.
+	other := filepath.Join(dir, "other.npz")
+	if err := npz.WriteFile(other, npz.Archive{
+		{Name: "X", Array: npz.FromFloat64([]int{4, 1}, []float64{1, 2, 3, 4})},
+		{Name: "ts", Array: npz.FromInt64([]int{4}, []int64{0, 0, 1, 1})},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, "other.npz")
+	if got := loadSetWith(t, other, "--x-key", "X", "--time-key", "ts"); !slices.Equal(got.X, []float64{1, 2, 3, 4}) || !slices.Equal(got.T, []float64{0, 0, 1, 1}) {
+		t.Fatalf("--x-key X --time-key ts read x %v, t %v", got.X, got.T)
+	}
+	mustFail(t, dir, keep, `field "x": missing (expected an M×d float array of points; the file has X, ts)`, "info", "--data", other)
+	mustFail(t, dir, keep, `field "day": missing (expected one time label per row of X; the file has X, ts)`, "info", "--data", other, "--x-key", "X", "--time-key", "day")
+	mustFail(t, dir, keep, "--x-key is for NPZ input", "info", "--data", ebCells, "--time-key", "day", "--x-key", "X")
 	mustFail(t, dir, keep, "--time-col is for CSV input; name the obs column of an h5ad file with --time-key", "info", "--data", ebCells, "--time-col", "day")
 	mustFail(t, dir, keep, "name it with --time-key", "info", "--data", ebCells)
 	mustFail(t, dir, keep, "--dims 3: the cells have only 2 columns", "train", "--data", data, "--dims", "3", "--out", filepath.Join(dir, "m.safetensors"))
@@ -259,4 +277,13 @@ func TestNoOracleInTransformedCoordinates(t *testing.T) {
 			t.Errorf("train flags %v: oracle reported %v, want %v", tc.flags, has, tc.oracle)
 		}
 	}
+}
+
+// loadSetWith reads path as the CLI does with the cell flags given, through
+// prepare.
+func loadSetWith(t *testing.T, path string, flags ...string) *snapshot.Set {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "read.npz")
+	mustRun(t, slices.Concat([]string{"prepare", "--data", path, "--quiet", "--out", out}, flags)...)
+	return loadSet(t, out)
 }

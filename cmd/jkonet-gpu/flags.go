@@ -40,7 +40,8 @@ var zooList = strings.Join(zoo.Names(), ", ")
 // transform fitted on the training cells (transformFlags), on every command
 // that reads cells. README "Single-cell time courses" says what each does.
 var (
-	timeKeyFlag     = &cli.StringFlag{Name: "time-key", Usage: "h5ad input: the obs column holding each cell's time (numeric; categorical, in category order; strings with --time-order)"}
+	timeKeyFlag     = &cli.StringFlag{Name: "time-key", Usage: "h5ad input: the obs column holding each cell's time (numeric; categorical, in category order; strings with --time-order); NPZ input: the array of time labels (default t)"}
+	xKeyFlag        = &cli.StringFlag{Name: "x-key", Usage: "NPZ input: the array of points (default x), e.g. X of files written by other tools"}
 	timeOrderFlag   = &cli.StringFlag{Name: "time-order", Usage: "h5ad input: the order of the --time-key values when they are strings, e.g. d0,d1,d3"}
 	timeValuesFlag  = &cli.StringFlag{Name: "time-values", Usage: "the real time of each time label, e.g. 0d=0,8h=0.333,1d=1 (numeric labels as written by %g: 0.5, 1e-05)"}
 	obsmFlag        = &cli.StringFlag{Name: "obsm", Usage: "h5ad input: take the coordinates from this obsm matrix (e.g. X_pca, X_umap) instead of X"}
@@ -49,12 +50,12 @@ var (
 	pcaFlag         = &cli.IntFlag{Name: "pca", Usage: "project on the first k principal components of the training cells (after --dims)"}
 	standardizeFlag = &cli.BoolFlag{Name: "standardize", Usage: "z-score each column (after --dims and --pca) with the training cells' mean and std"}
 
-	cellFlags      = []cli.Flag{timeKeyFlag, timeOrderFlag, timeValuesFlag, obsmFlag, layerFlag}
+	cellFlags      = []cli.Flag{timeKeyFlag, timeOrderFlag, timeValuesFlag, obsmFlag, layerFlag, xKeyFlag}
 	transformFlags = []cli.Flag{dimsFlag, pcaFlag, standardizeFlag}
 )
 
 // h5adOnly are the cell flags that only AnnData input takes.
-var h5adOnly = []string{"time-key", "time-order", "obsm", "layer"}
+var h5adOnly = []string{"time-order", "obsm", "layer"}
 
 // readCells reads --data as it is stored: AnnData by h5ad.Load with the
 // cell flags; NPZ and CSV by snapshot.Load, with --time-values mapping their
@@ -72,6 +73,9 @@ func readCells(c *cli.Context) (*snapshot.Set, error) {
 	if strings.EqualFold(filepath.Ext(path), ".h5ad") {
 		if c.IsSet("time-col") {
 			return nil, fmt.Errorf("%s: --time-col is for CSV input; name the obs column of an h5ad file with --time-key", path)
+		}
+		if c.IsSet("x-key") {
+			return nil, fmt.Errorf("%s: --x-key is for NPZ input; take an h5ad file's coordinates from --obsm or --layer", path)
 		}
 		var order []string
 		if c.IsSet("time-order") {
@@ -93,7 +97,10 @@ func readCells(c *cli.Context) (*snapshot.Set, error) {
 			return nil, fmt.Errorf("%s: --%s is for AnnData (.h5ad) input", path, name)
 		}
 	}
-	set, err := snapshot.Load(path, snapshot.LoadOptions{TimeCol: c.String("time-col")})
+	if isCSV := strings.EqualFold(filepath.Ext(path), ".csv"); isCSV && (c.IsSet("time-key") || c.IsSet("x-key")) {
+		return nil, fmt.Errorf("%s: --time-key and --x-key name NPZ arrays or h5ad keys; a CSV file's time column is --time-col", path)
+	}
+	set, err := snapshot.Load(path, snapshot.LoadOptions{TimeCol: c.String("time-col"), XKey: c.String("x-key"), TimeKey: c.String("time-key")})
 	if err != nil || values == nil {
 		return set, err
 	}
