@@ -3,7 +3,10 @@
 # beforehand (make gpu-check-build, which needs Go; this script needs none):
 #
 #   1. the driver binding and the kernels' parity with the CPU backend,
-#      against the real libcuda (the cuda and cudabackend test binaries);
+#      against the real libcuda (the cuda and cudabackend test binaries),
+#      and the collective tests: TestNCCLOneRank, a one-rank NCCL
+#      communicator, runs where libnccl.so.2 is installed (NVIDIA's CUDA
+#      images have it; set JKONET_NCCL_LIB otherwise), and says why it skips;
 #   2. the default synthetic problem (make run's: styblinski_tang, 2000
 #      particles, potential, 1000 epochs) trained end to end with
 #      --device cuda, and jkonet-star with the exact interaction mean;
@@ -24,7 +27,7 @@ summary=()
 note() { summary+=("$1"); echo "== $1"; }
 elapsed() { local start=$1; echo "$(( $(date +%s%N) - start ))" | awk '{printf "%.1f", $1/1e9}'; }
 
-for f in "$BIN" "$TESTS/cuda.test" "$TESTS/cudabackend.test"; do
+for f in "$BIN" "$TESTS/cuda.test" "$TESTS/cudabackend.test" "$TESTS/collective.test"; do
   [ -x "$f" ] || { echo "gpu-check: $f is missing: run make gpu-check-build first"; exit 2; }
 done
 if command -v nvidia-smi >/dev/null; then
@@ -36,12 +39,14 @@ note "date $(date -u +%F), GPU: $gpu"
 
 # 1. Parity against the real driver. The test binaries run in their
 # package directories, as go test runs them.
-for pkg in cuda cudabackend; do
+for pkg in cuda cudabackend collective; do
   start=$(date +%s%N)
   if (cd $pkg && "../$TESTS/$pkg.test" -test.v -test.count=1) > "$OUT/$pkg-tests.log" 2>&1; then
     result="pass ($(elapsed $start) s; $(grep -c -- '--- PASS' "$OUT/$pkg-tests.log") passed"
     if grep -q "no GPU" "$OUT/$pkg-tests.log"; then
       result="$result, but WITHOUT a GPU: $(grep -m1 -o 'no GPU.*' "$OUT/$pkg-tests.log"))"
+    elif grep -q "no NCCL" "$OUT/$pkg-tests.log"; then
+      result="$result, but WITHOUT NCCL: $(grep -m1 -o 'no NCCL.*' "$OUT/$pkg-tests.log"))"
     else
       result="$result)"
     fi
