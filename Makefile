@@ -114,9 +114,9 @@ $(EMU_LIB): $(KERNEL_HEADERS) $(KERNEL_MODULES:%=$(KERNEL_DIR)/%.cu) $(wildcard 
 # cgo), so a GPU machine without Go can run the script on a copy of the tree.
 gpu-check-build: build
 	@mkdir -p bin/gpu-check
-	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/cuda.test ./cuda
-	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/cudabackend.test ./cudabackend
-	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/collective.test ./collective
+	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/driver.test ./kernels/driver
+	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/cuda.test ./engine/cuda
+	CGO_ENABLED=0 $(GO) test -c -ldflags "-s -w" -o bin/gpu-check/collective.test ./engine/collective
 
 gpu-check: gpu-check-build
 	./scripts/gpu-check.sh

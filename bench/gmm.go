@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/density"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/density"
 )
 
 //go:embed peers/gmm_sklearn.py

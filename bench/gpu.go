@@ -2,17 +2,17 @@ package bench
 
 import (
 	"fmt"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // GPUCase is one row of the CPU-vs-GPU table: an epoch of Pairs coupling
@@ -171,7 +171,7 @@ type GPUReport struct {
 type GPUOptions struct {
 	Budget  time.Duration // timed steps per device and case: at least this long (or a whole epoch), at least one step
 	Repeats int           // rounds of timed steps; the median time per step is reported
-	Device  *cudabackend.Device
+	Device  *cuda.Device
 }
 
 // CompareGPU times an epoch of every case on the CPU backend and, when
@@ -221,7 +221,7 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 
 // newBackend builds the case's model on a device: the CPU backend, or the
 // CUDA backend on dev (float32, the exact interaction mean).
-func newBackend(c GPUCase, p *engine.Problem, dev *cudabackend.Device) (engine.Backend, error) {
+func newBackend(c GPUCase, p *engine.Problem, dev *cuda.Device) (engine.Backend, error) {
 	net, err := networks.NewNet(c.Model(), c.D, c.Seed)
 	if err != nil {
 		return nil, err
@@ -236,14 +236,14 @@ func newBackend(c GPUCase, p *engine.Problem, dev *cudabackend.Device) (engine.B
 		return reg.New(net, p, s)
 	}
 	s.Precision = engine.Float32
-	return cudabackend.New(dev, net, p, s)
+	return cuda.New(dev, net, p, s)
 }
 
 // timeEpoch times an epoch of the case on dev (nil: the CPU): the shuffle
 // and the order upload, a warm-up step, then rounds of steps, each
 // synchronised by Loss, until the budget is spent or the epoch is done. With
 // steps set, the time per step is taken from it instead.
-func timeEpoch(c GPUCase, p *engine.Problem, dev *cudabackend.Device, steps *GPURun, o GPUOptions) (*GPURun, error) {
+func timeEpoch(c GPUCase, p *engine.Problem, dev *cuda.Device, steps *GPURun, o GPUOptions) (*GPURun, error) {
 	b, err := newBackend(c, p, dev)
 	if err != nil {
 		return nil, err

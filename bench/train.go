@@ -3,16 +3,16 @@ package bench
 import (
 	_ "embed"
 	"fmt"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 //go:embed peers/train_torch.py

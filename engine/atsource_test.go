@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 // TestForNetFitsAtSource: for time-potential the backend's loss is the

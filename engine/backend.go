@@ -15,7 +15,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 // Backend runs whole optimisation steps (batch assembly, loss, gradients,

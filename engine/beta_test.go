@@ -5,11 +5,11 @@ import (
 	"math"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/simulate"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/simulate"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // TestRecoversBetaWithTruePotential: with V held at the true potential, β is

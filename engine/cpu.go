@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/jkonet-gpu/jkonet-gpu/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/philox"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/kernels/philox"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 func init() {

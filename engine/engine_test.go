@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // TestAdamStep checks one update by hand: after the first step m̂ = g and

@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"github.com/jkonet-gpu/jkonet-gpu/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
 )
 
 // Parallel is implemented by backends that can train as one rank of a

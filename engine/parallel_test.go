@@ -8,9 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/collective/collectivetest"
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective/collectivetest"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // mixedProblem has three snapshots of different sizes (so two transitions

@@ -3,9 +3,9 @@ package engine
 import (
 	"fmt"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // Problem is what training sees: the coupling pairs, and each snapshot's

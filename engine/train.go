@@ -7,7 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 // Settings are the training hyper-parameters (docs/design.md §4.4).

@@ -3,7 +3,7 @@
 # beforehand (make gpu-check-build, which needs Go; this script needs none):
 #
 #   1. the driver binding and the kernels' parity with the CPU backend,
-#      against the real libcuda (the cuda and cudabackend test binaries),
+#      against the real libcuda (the kernels/driver and engine/cuda test binaries),
 #      and the collective tests: TestNCCLOneRank, a one-rank NCCL
 #      communicator, runs where libnccl.so.2 is installed (NVIDIA's CUDA
 #      images have it; set JKONET_NCCL_LIB otherwise), and says why it skips;
@@ -27,7 +27,7 @@ summary=()
 note() { summary+=("$1"); echo "== $1"; }
 elapsed() { local start=$1; echo "$(( $(date +%s%N) - start ))" | awk '{printf "%.1f", $1/1e9}'; }
 
-for f in "$BIN" "$TESTS/cuda.test" "$TESTS/cudabackend.test" "$TESTS/collective.test"; do
+for f in "$BIN" "$TESTS/driver.test" "$TESTS/cuda.test" "$TESTS/collective.test"; do
   [ -x "$f" ] || { echo "gpu-check: $f is missing: run make gpu-check-build first"; exit 2; }
 done
 if command -v nvidia-smi >/dev/null; then
@@ -39,9 +39,10 @@ note "date $(date -u +%F), GPU: $gpu"
 
 # 1. Parity against the real driver. The test binaries run in their
 # package directories, as go test runs them.
-for pkg in cuda cudabackend collective; do
+for dir in kernels/driver engine/cuda engine/collective; do
+  pkg=${dir##*/}
   start=$(date +%s%N)
-  if (cd $pkg && "../$TESTS/$pkg.test" -test.v -test.count=1) > "$OUT/$pkg-tests.log" 2>&1; then
+  if (cd $dir && "../../$TESTS/$pkg.test" -test.v -test.count=1) > "$OUT/$pkg-tests.log" 2>&1; then
     result="pass ($(elapsed $start) s; $(grep -c -- '--- PASS' "$OUT/$pkg-tests.log") passed"
     if grep -q "no GPU" "$OUT/$pkg-tests.log"; then
       result="$result, but WITHOUT a GPU: $(grep -m1 -o 'no GPU.*' "$OUT/$pkg-tests.log"))"
@@ -50,9 +51,9 @@ for pkg in cuda cudabackend collective; do
     else
       result="$result)"
     fi
-    note "$pkg tests against libcuda: $result"
+    note "$dir tests against libcuda: $result"
   else
-    note "$pkg tests against libcuda: FAIL (see $OUT/$pkg-tests.log)"
+    note "$dir tests against libcuda: FAIL (see $OUT/$pkg-tests.log)"
     grep -E -- '--- FAIL|_test.go' "$OUT/$pkg-tests.log" | head -20
   fi
 done

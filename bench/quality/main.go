@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
 )
 
 // qualityCase is one row: data, split and model.

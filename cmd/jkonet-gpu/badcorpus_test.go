@@ -26,8 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 var updateBad = flag.Bool("update-bad", false, "rewrite testdata/bad/ from badCorpus")

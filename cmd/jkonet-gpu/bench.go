@@ -11,9 +11,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/bench"
-	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 )
 
 var benchCommand = &cli.Command{
@@ -130,7 +130,7 @@ func benchGPU(c *cli.Context) error {
 	var noGPU string
 	switch device := c.String("device"); device {
 	case "auto", "cuda":
-		dev, err := cudabackend.DefaultDevice()
+		dev, err := cuda.DefaultDevice()
 		if err != nil && device == "cuda" {
 			return fmt.Errorf("--device cuda: %w", err)
 		}

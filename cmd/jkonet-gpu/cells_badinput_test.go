@@ -22,7 +22,7 @@ var h5adFixtures = map[string]string{
 func cellBadCorpus(t *testing.T) map[string][]byte {
 	files := map[string][]byte{}
 	for name, fixture := range h5adFixtures {
-		b, err := os.ReadFile(filepath.Join("..", "..", "h5ad", "testdata", fixture))
+		b, err := os.ReadFile(filepath.Join("..", "..", "data", "h5ad", "testdata", fixture))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/npz"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/npz"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 )
 
 // jk runs the CLI in-process and returns its exit status, stdout and stderr.

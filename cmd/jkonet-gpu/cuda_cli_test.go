@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 // child runs the CLI in a child process (the test binary, see TestMain) with

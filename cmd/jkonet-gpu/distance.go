@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
 var distanceCommand = &cli.Command{

@@ -9,12 +9,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
-	"github.com/jkonet-gpu/jkonet-gpu/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/progress"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 var evalCommand = &cli.Command{

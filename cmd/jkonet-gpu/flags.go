@@ -8,13 +8,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/h5ad"
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 )
 
 // Flags shared by several commands are declared once here.

@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/progress"
-	"github.com/jkonet-gpu/jkonet-gpu/simulate"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/simulate"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 )
 
 var generateCommand = &cli.Command{

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 )
 
 var infoCommand = &cli.Command{

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 
-	_ "github.com/jkonet-gpu/jkonet-gpu/cudabackend" // registers --device cuda
+	_ "github.com/jkonet-gpu/jkonet-gpu/engine/cuda" // registers --device cuda
 )
 
 func main() {

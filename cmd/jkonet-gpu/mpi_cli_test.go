@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 // mpirunCLI runs the CLI (this test binary, see TestMain) on n ranks under

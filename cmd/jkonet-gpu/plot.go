@@ -9,11 +9,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
-	"github.com/jkonet-gpu/jkonet-gpu/figure"
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/figure"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 var plotCommand = &cli.Command{

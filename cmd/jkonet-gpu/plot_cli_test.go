@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/figure"
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/figure"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 // trainedLosses is the per-epoch loss that train recorded in a model file.

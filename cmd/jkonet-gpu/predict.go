@@ -8,15 +8,15 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/cells"
-	"github.com/jkonet-gpu/jkonet-gpu/evaluate"
-	"github.com/jkonet-gpu/jkonet-gpu/linear"
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/zoo"
+	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 )
 
 var (

@@ -10,9 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/progress"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 var preprocessCommand = &cli.Command{

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // TestStaleInputsAreRefused: a cached --couplings file is reused only for

@@ -6,10 +6,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/launch"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 )
 
 // Data-parallel training (README "Data-parallel training"): the cluster's
@@ -115,7 +115,7 @@ func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	dev, err := cudabackend.DefaultDevice()
+	dev, err := cuda.DefaultDevice()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -6,10 +6,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/atomicfile"
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/launch"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // Sharded preprocessing (README "Clusters"): `preprocess --shard i/n`

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 // TestMain lets the test binary act as the CLI in a child process, so that a

@@ -17,16 +17,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/cells"
-	"github.com/jkonet-gpu/jkonet-gpu/couplings"
-	"github.com/jkonet-gpu/jkonet-gpu/cudabackend"
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/launch"
-	"github.com/jkonet-gpu/jkonet-gpu/linear"
-	"github.com/jkonet-gpu/jkonet-gpu/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/networks"
-	"github.com/jkonet-gpu/jkonet-gpu/progress"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
 // modelKinds lists every --model value.
@@ -249,7 +249,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		fmt.Fprintln(c.App.ErrWriter, "warning: every density score is 0 (every target point lies below the density clip); β is frozen at 0")
 	}
 	if topo.Size > 1 {
-		cudabackend.ChooseDevice(topo.Device) // one GPU per rank of a node
+		cuda.ChooseDevice(topo.Device) // one GPU per rank of a node
 	}
 	reg, note, err := engine.Resolve(c.String("device"))
 	if err != nil {

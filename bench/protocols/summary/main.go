@@ -18,8 +18,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
-	"github.com/jkonet-gpu/jkonet-gpu/snapshot"
 )
 
 type report struct {

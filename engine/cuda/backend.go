@@ -1,0 +1,801 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"unsafe"
+
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/kernels/driver"
+	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+)
+
+func init() {
+	engine.Register(engine.Registration{Name: "cuda", Available: available, New: newDefault})
+}
+
+// available opens the default device and describes it.
+func available() (string, error) {
+	d, err := DefaultDevice()
+	if err != nil {
+		return "", err
+	}
+	return d.String(), nil
+}
+
+func newDefault(net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
+	d, err := DefaultDevice()
+	if err != nil {
+		return nil, err
+	}
+	return New(d, net, p, s)
+}
+
+// Launch geometry (kernels/step.cu).
+const (
+	threads       = 256 // per block, every kernel but finish_step
+	finishThreads = 1024
+	tileRows      = 32 // rows of an MLP tile
+	hidden        = networks.HiddenWidth
+	lossTerms     = 6
+	// MLP blocks per multiprocessor: the backward kernel needs up to 166
+	// registers a thread (ptxas, sm_80), so two blocks of 256 fill an SM's
+	// 64K registers; the forward kernel needs about a third of that.
+	backwardBlocksPerSM = 2
+	forwardBlocksPerSM  = 3
+)
+
+// The epoch accumulators of finish_step (kernels/step.cu, enum Accum).
+const (
+	accLoss = iota
+	accWeight
+	accPotential
+	accInternal
+	accInteraction
+	accResidual
+	accPairs
+	accBadStep
+	accLast  // 5 values
+	accCount = accLast + 5
+)
+
+// Row sources of the MLP kernels.
+const (
+	sourcePotential   = 0
+	sourceInteraction = 1
+)
+
+// mlpSharedBytes is the dynamic shared memory of an MLP block (MlpShared in
+// kernels/step.cu): the parameters, the tile's inputs and upstream, six
+// tiles of activations, and a row table of 24 bytes a row.
+func mlpSharedBytes(in, dx, elem int) int {
+	ld := hidden + 1
+	values := in*hidden + 3*hidden + hidden*ld + tileRows*(in+dx) + 6*tileRows*ld
+	return (values*elem+7)/8*8 + tileRows*24
+}
+
+// backend is the CUDA Backend of one model on one Device.
+type backend struct {
+	dev      *Device
+	net      *networks.Net
+	problem  *engine.Problem
+	settings engine.Settings
+	suffix   string // kernel suffix, "_f32" or "_f64"
+	elem     int    // bytes per stored value
+	groups   []engine.ParamGroup
+
+	// The model's shape.
+	inV, countV, countU, offU, betaIndex int
+
+	maxBatch, maxRows   int    // pairs and interaction rows of the largest step
+	sharedV, sharedU    uint32 // dynamic shared memory of the MLP kernels
+	gridFwd, gridBwd    int    // MLP blocks at most
+	order               []int32
+	rowStart            []int64 // prefix sums of the interaction rows per pair, in epoch order
+	taken               uint64  // steps taken (1 + the last step number queued)
+	allocations         []driver.DevicePtr
+	m                   deviceArrays
+	accumHost           [accCount]float64
+	flops               float64 // FLOPs of the kernels' arithmetic queued since the last Loss (see stepFLOPs)
+	flopsPerPotRow      float64
+	flopsPerInteractRow float64
+
+	// Data parallel (Join): the group, this rank's stop request, the host
+	// copy of the sum buffer (for a host collective) and whether some rank
+	// asked to stop.
+	group      collective.Group
+	stop       func() bool
+	shared     []float64
+	stopAgreed bool
+}
+
+// deviceArrays are the backend's device memory.
+type deviceArrays struct {
+	// Resident: the pairs, the populations, the model and Adam.
+	pairX, pairY, pairScore  driver.DevicePtr // P×d (stored type)
+	pairW, pairTau, pairTime driver.DevicePtr // P doubles
+	pairTarget               driver.DevicePtr // P int32: the target population
+	pop, popStart            driver.DevicePtr // rows of d (stored type); int64 offsets
+	params, adamM, adamV     driver.DevicePtr // stored type
+	grad, accum              driver.DevicePtr // doubles; grad has room for the sum buffer of queueShared
+	order, rowStart          driver.DevicePtr // the epoch's order (int32) and row prefix sums (int64)
+	gradV, rowGrad, upV, upU driver.DevicePtr // per-step workspaces (stored type)
+	meanU, lossPartial       driver.DevicePtr // doubles
+	partialV, partialU       driver.DevicePtr // per-block parameter gradients (doubles)
+}
+
+// New builds a backend for the model and problem on the device and uploads
+// the data. Settings.Samples SamplesAuto takes the exact interaction mean
+// when its workspace fits in half the free memory, else the largest
+// power-of-two subsample (16 to 1024) that fits in a quarter.
+func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
+	b := &backend{dev: d, net: net, problem: p, settings: s}
+	if s.Precision == "" {
+		b.settings.Precision = engine.Float32
+	}
+	b.suffix, b.elem = "_f32", 4
+	if b.settings.Precision == engine.Float64 {
+		b.suffix, b.elem = "_f64", 8
+	}
+	pairs := p.Pairs.Len()
+	switch {
+	case pairs == 0:
+		return nil, errors.New("no coupling pairs to train on")
+	case pairs > math.MaxInt32:
+		return nil, fmt.Errorf("%d coupling pairs: the CUDA backend takes at most %d", pairs, math.MaxInt32)
+	}
+	for k, pop := range p.Populations {
+		if n := len(pop) / p.D; n == 0 || n > math.MaxUint32 {
+			return nil, fmt.Errorf("snapshot %d has %d points: the CUDA backend needs 1 to %d", k, n, uint32(math.MaxUint32))
+		}
+	}
+	var err error
+	if b.groups, err = engine.ParamGroups(net, s.Freeze); err != nil {
+		return nil, err
+	}
+	b.shape()
+	for _, sh := range []struct {
+		in    int
+		bytes *uint32
+	}{{b.inV, &b.sharedV}, {p.D, &b.sharedU}} {
+		need := mlpSharedBytes(sh.in, p.D, b.elem)
+		if need > d.MaxShared {
+			return nil, fmt.Errorf("the %s model in d = %d needs %d bytes of shared memory per block in %s, and %s has %d; use a smaller d or --precision float32",
+				net.Kind, p.D, need, b.settings.Precision, d.Name, d.MaxShared)
+		}
+		*sh.bytes = uint32(need)
+	}
+	b.maxBatch = min(s.BatchSize, pairs)
+	b.gridFwd, b.gridBwd = forwardBlocksPerSM*d.SMs, backwardBlocksPerSM*d.SMs
+	if err := d.ctx.Do(func() error {
+		for _, f := range []string{"mlp_forward", "mlp_backward"} {
+			if err := d.functions[f+b.suffix].SetMaxDynamicSharedMemory(int(max(b.sharedV, b.sharedU))); err != nil {
+				return err
+			}
+		}
+		if err := b.chooseSamples(); err != nil {
+			return err
+		}
+		return b.upload()
+	}); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// shape reads the model's layout: V's input width and parameter count, U's
+// offset and count, β's index.
+func (b *backend) shape() {
+	net, d := b.net, b.problem.D
+	b.inV = d
+	if net.TimeDependent() {
+		b.inV = d + 1
+	}
+	b.countV = networks.MLPParamCount(b.inV, hidden)
+	b.offU, b.betaIndex = b.countV, -1
+	if net.HasInteraction() {
+		b.countU = networks.MLPParamCount(d, hidden)
+	}
+	if net.HasInternal() {
+		b.betaIndex = b.countV + b.countU
+	}
+	// FLOPs of one row's forward pass with the input gradient (5 products
+	// with 64 columns: z1, z2, a1 and ∇ over W1) and of its backward pass
+	// (the forward again, then u1, W̄1 twice, u2, W̄2 twice, h̄1): 2 FLOPs a
+	// multiply-add.
+	fwd := func(in int) float64 { return 2 * hidden * float64(in+hidden+hidden+d) }
+	bwd := func(in int) float64 { return fwd(in) + 2*hidden*float64(d+d+in+4*hidden) }
+	b.flopsPerPotRow = fwd(b.inV) + bwd(b.inV)
+	b.flopsPerInteractRow = fwd(d) + bwd(d)
+}
+
+// rowsPerPair is the number of interaction rows of pair q: 2S, or the size of
+// its target population for the exact mean.
+func (b *backend) rowsPerPair(q int) int {
+	if s := b.settings.Samples; s > 0 {
+		return 2 * s
+	}
+	return len(b.problem.Populations[b.problem.Pairs.K[q]+1]) / b.problem.D
+}
+
+// chooseSamples resolves SamplesAuto and sizes the interaction rows of the
+// largest step: the maxBatch pairs with the most rows.
+func (b *backend) chooseSamples() error {
+	if !b.net.HasInteraction() {
+		b.settings.Samples = 0
+		return nil
+	}
+	free, _, err := b.dev.MemInfo()
+	if err != nil {
+		return err
+	}
+	rowBytes := uint64(b.problem.D*b.elem) + 8 // rowGrad, plus a margin for the rest
+	if b.settings.Samples == engine.SamplesAuto {
+		b.settings.Samples = autoSamples(free, uint64(b.largestStepRows())*rowBytes, uint64(b.maxBatch)*rowBytes)
+	}
+	b.maxRows = b.largestStepRows()
+	if need := uint64(b.maxRows) * rowBytes; need > free {
+		return fmt.Errorf("the interaction rows of a step need %.1f GiB and %s has %.1f GiB free; use --interaction-samples or a smaller --batch-size",
+			float64(need)/(1<<30), b.dev.Name, float64(free)/(1<<30))
+	}
+	return nil
+}
+
+// autoSamples is the device's default interaction estimator: the exact mean
+// (0) when a step's rows take at most half the free memory, else the largest
+// subsample size S from 1024 down to 16 whose 2S rows per pair take at most a
+// quarter; perPairBytes is the memory of one row of every pair of a step.
+func autoSamples(free, exactBytes, perPairBytes uint64) int {
+	if exactBytes <= free/2 {
+		return 0
+	}
+	s := 1024
+	for s > 16 && 2*uint64(s)*perPairBytes > free/4 {
+		s /= 2
+	}
+	return s
+}
+
+// largestStepRows is the most interaction rows any maxBatch pairs have.
+func (b *backend) largestStepRows() int {
+	if s := b.settings.Samples; s > 0 {
+		return b.maxBatch * 2 * s
+	}
+	rows := make([]int, b.problem.Pairs.Len())
+	for q := range rows {
+		rows[q] = b.rowsPerPair(q)
+	}
+	slices.Sort(rows)
+	total := 0
+	for _, r := range rows[len(rows)-b.maxBatch:] {
+		total += r
+	}
+	return total
+}
+
+// alloc allocates bytes of device memory, freed by Close.
+func (b *backend) alloc(bytes int) (driver.DevicePtr, error) {
+	ptr, err := b.dev.ctx.Alloc(uint64(max(bytes, 8)))
+	if err == nil {
+		b.allocations = append(b.allocations, ptr)
+	}
+	return ptr, err
+}
+
+// storedBytes is the size of n values of the stored type.
+func (b *backend) storedBytes(n int) int { return n * b.elem }
+
+// putStored copies v to dst in the stored type.
+func (b *backend) putStored(dst driver.DevicePtr, v []float64) error {
+	if b.elem == 8 {
+		return driver.CopyToDevice(b.dev.ctx, dst, v)
+	}
+	f := make([]float32, len(v))
+	for i, x := range v {
+		f[i] = float32(x)
+	}
+	return driver.CopyToDevice(b.dev.ctx, dst, f)
+}
+
+// getStored reads len(dst) values of the stored type from src.
+func (b *backend) getStored(dst []float64, src driver.DevicePtr) error {
+	if b.elem == 8 {
+		return driver.CopyFromDevice(b.dev.ctx, dst, src)
+	}
+	f := make([]float32, len(dst))
+	if err := driver.CopyFromDevice(b.dev.ctx, f, src); err != nil {
+		return err
+	}
+	for i, x := range f {
+		dst[i] = float64(x)
+	}
+	return nil
+}
+
+// upload allocates the device arrays and copies the data and the model.
+func (b *backend) upload() error {
+	p, c, d := b.problem, b.problem.Pairs, b.problem.D
+	pairs := c.Len()
+	var pop []float64
+	popStart := []int64{0}
+	for _, x := range p.Populations {
+		pop = append(pop, x...)
+		popStart = append(popStart, int64(len(pop)/d))
+	}
+	times, targets := make([]float64, pairs), make([]int32, pairs)
+	for q := range pairs {
+		times[q] = p.TargetTime(int(c.K[q]))
+		targets[q] = int32(c.K[q] + 1)
+	}
+	m := &b.m
+	nParams := len(b.net.Params)
+	rowsU := max(b.maxRows, 1)
+	for _, a := range []struct {
+		ptr   *driver.DevicePtr
+		bytes int
+	}{
+		{&m.pairX, b.storedBytes(pairs * d)}, {&m.pairY, b.storedBytes(pairs * d)}, {&m.pairScore, b.storedBytes(pairs * d)},
+		{&m.pairW, 8 * pairs}, {&m.pairTau, 8 * pairs}, {&m.pairTime, 8 * pairs}, {&m.pairTarget, 4 * pairs},
+		{&m.pop, b.storedBytes(len(pop))}, {&m.popStart, 8 * len(popStart)},
+		{&m.params, b.storedBytes(nParams)}, {&m.adamM, b.storedBytes(nParams)}, {&m.adamV, b.storedBytes(nParams)},
+		{&m.grad, 8 * sharedLen(nParams)}, {&m.accum, 8 * accCount},
+		{&m.order, 4 * pairs}, {&m.rowStart, 8 * (pairs + 1)},
+		{&m.gradV, b.storedBytes(b.maxBatch * d)}, {&m.rowGrad, b.storedBytes(rowsU * d)},
+		{&m.upV, b.storedBytes(b.maxBatch * d)}, {&m.upU, b.storedBytes(b.maxBatch * 2 * d)},
+		{&m.meanU, 8 * b.maxBatch * 2 * d}, {&m.lossPartial, 8 * lossTerms * blocks(b.maxBatch, threads)},
+		{&m.partialV, 8 * b.gridBwd * b.countV}, {&m.partialU, 8 * b.gridBwd * max(b.countU, 1)},
+	} {
+		var err error
+		if *a.ptr, err = b.alloc(a.bytes); err != nil {
+			return err
+		}
+	}
+	for _, s := range []struct {
+		dst driver.DevicePtr
+		v   []float64
+	}{{m.pairX, c.X}, {m.pairY, c.Y}, {m.pairScore, c.Score}, {m.pop, pop}, {m.params, b.net.Params},
+		{m.adamM, make([]float64, nParams)}, {m.adamV, make([]float64, nParams)}} {
+		if err := b.putStored(s.dst, s.v); err != nil {
+			return err
+		}
+	}
+	for _, s := range []struct {
+		dst driver.DevicePtr
+		v   []float64
+	}{{m.pairW, c.W}, {m.pairTau, c.Tau}, {m.pairTime, times}} {
+		if err := driver.CopyToDevice(b.dev.ctx, s.dst, s.v); err != nil {
+			return err
+		}
+	}
+	if err := driver.CopyToDevice(b.dev.ctx, m.pairTarget, targets); err != nil {
+		return err
+	}
+	if err := driver.CopyToDevice(b.dev.ctx, m.popStart, popStart); err != nil {
+		return err
+	}
+	return b.dev.ctx.Memset(m.accum, 8*accCount)
+}
+
+// blocks is ⌈n / per⌉.
+func blocks(n, per int) int { return (n + per - 1) / per }
+
+func (b *backend) Name() string              { return "cuda" }
+func (b *backend) Settings() engine.Settings { return b.settings }
+
+// SetOrder uploads the order and, for the interaction, the prefix sums of
+// the rows of the pairs in that order.
+func (b *backend) SetOrder(order []int) error {
+	b.order = b.order[:0]
+	for _, q := range order {
+		if q < 0 || q >= b.problem.Pairs.Len() {
+			return fmt.Errorf("order names pair %d of %d", q, b.problem.Pairs.Len())
+		}
+		b.order = append(b.order, int32(q))
+	}
+	b.rowStart = append(b.rowStart[:0], 0)
+	if b.net.HasInteraction() {
+		for _, q := range b.order {
+			b.rowStart = append(b.rowStart, b.rowStart[len(b.rowStart)-1]+int64(b.rowsPerPair(int(q))))
+		}
+	}
+	return b.dev.ctx.Do(func() error {
+		if err := driver.CopyToDevice(b.dev.ctx, b.m.order, b.order); err != nil {
+			return err
+		}
+		return driver.CopyToDevice(b.dev.ctx, b.m.rowStart, b.rowStart)
+	})
+}
+
+// Go mirrors of the kernels' argument structs (kernels/step.cu), field for
+// field: every field is 8 bytes wide.
+type (
+	mlpArgs struct {
+		params                             driver.DevicePtr
+		in, dx, source, rows, lo, batch    int64
+		order, pairY, pairTime, pairTarget driver.DevicePtr
+		rowStart                           driver.DevicePtr
+		samples                            int64
+		pop, popStart                      driver.DevicePtr
+		seed, step                         uint64
+		out, up, partial                   driver.DevicePtr
+	}
+	meansArgs struct {
+		rowGrad, meanU, rowStart driver.DevicePtr
+		lo, d, samples           int64
+	}
+	residualArgs struct {
+		lo, batch, d, sets, interaction, internal, betaIndex int64
+		wsum                                                 float64
+		order, pairX, pairY, pairScore, pairW, pairTau       driver.DevicePtr
+		params, gradV, meanU, upV, upU, lossPartial          driver.DevicePtr
+	}
+	reduceArgs struct {
+		partialV                 driver.DevicePtr
+		blocksV, countV, offsetV int64
+		partialU                 driver.DevicePtr
+		blocksU, countU, offsetU int64
+		grad                     driver.DevicePtr
+	}
+	finishArgs struct {
+		lossPartial                 driver.DevicePtr
+		lossBlocks, batch           int64
+		wsum                        float64
+		step                        uint64
+		betaIndex                   int64
+		grad, accum                 driver.DevicePtr
+		update                      int64
+		params, m, v                driver.DevicePtr
+		lr, beta1, beta2, eps, clip float64
+		c1, c2                      float64
+		groups                      int64
+		groupLo, groupHi, frozen    [3]int64
+	}
+)
+
+// launch runs kernel name (with the precision suffix when suffixed) on a
+// grid of gx × gy blocks.
+func (b *backend) launch(name string, gx, gy, block int, shared uint32, args unsafe.Pointer) error {
+	return b.dev.functions[name].Launch(driver.Dim3{X: uint32(gx), Y: uint32(gy)}, driver.Dim3{X: uint32(block)}, shared, args)
+}
+
+// queue queues step step on order[lo:hi]: the kernels of kernels/step.cu,
+// with Adam when update is set (after Join, through queueShared).
+func (b *backend) queue(lo, hi int, step uint64, update bool) error {
+	if lo < 0 || hi > len(b.order) || lo >= hi {
+		return fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
+	}
+	if hi-lo > b.maxBatch {
+		return fmt.Errorf("step %d: %d pairs, the backend was built for batches of at most %d", step, hi-lo, b.maxBatch)
+	}
+	var wsum float64
+	for _, q := range b.order[lo:hi] {
+		wsum += b.problem.Pairs.W[q]
+	}
+	if b.group != nil {
+		return b.queueShared(lo, hi, step, wsum, update)
+	}
+	lossBlocks, err := b.queueGradient(lo, hi, step, wsum)
+	if err != nil {
+		return err
+	}
+	return b.queueFinish(b.m.lossPartial, lossBlocks, hi-lo, wsum, step, update)
+}
+
+// queueGradient queues the kernels up to the parameter gradient of
+// order[lo:hi] (into grad, but β's) and the residual blocks' loss terms
+// (into lossPartial, one row of lossTerms a block, whose number it returns),
+// with the pair weights w/wsum.
+func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBlocks int, err error) {
+	m, d := &b.m, b.problem.D
+	batch := hi - lo
+	rowsU := 0
+	if b.net.HasInteraction() {
+		rowsU = int(b.rowStart[hi] - b.rowStart[lo])
+	}
+	sets := 1
+	if b.net.HasInteraction() && b.settings.Samples > 0 {
+		sets = 2
+	}
+	mlp := func(net, rows int) mlpArgs {
+		a := mlpArgs{params: m.params, in: int64(b.inV), dx: int64(d), source: sourcePotential, rows: int64(rows),
+			lo: int64(lo), batch: int64(batch), order: m.order, pairY: m.pairY, pairTime: m.pairTime,
+			pairTarget: m.pairTarget, rowStart: m.rowStart, samples: int64(b.settings.Samples), pop: m.pop,
+			popStart: m.popStart, seed: b.settings.Seed, step: step}
+		if net == sourceInteraction {
+			a.params, a.in, a.source = m.params.Add(uint64(b.storedBytes(b.offU))), int64(d), sourceInteraction
+		}
+		return a
+	}
+	tiles := func(rows int) int { return blocks(rows, tileRows) }
+	// Forward: ∇V, ∇U per row and its means.
+	fv := mlp(sourcePotential, batch)
+	fv.out = m.gradV
+	if err := b.launch("mlp_forward"+b.suffix, min(tiles(batch), b.gridFwd), 1, threads, b.sharedV, unsafe.Pointer(&fv)); err != nil {
+		return 0, err
+	}
+	if b.net.HasInteraction() {
+		fu := mlp(sourceInteraction, rowsU)
+		fu.out = m.rowGrad
+		if err := b.launch("mlp_forward"+b.suffix, min(tiles(rowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
+			return 0, err
+		}
+		ma := meansArgs{rowGrad: m.rowGrad, meanU: m.meanU, rowStart: m.rowStart, lo: int64(lo), d: int64(d), samples: int64(b.settings.Samples)}
+		if err := b.launch("pair_means"+b.suffix, batch, sets, threads, 8*threads, unsafe.Pointer(&ma)); err != nil {
+			return 0, err
+		}
+	}
+	// Residuals and the upstreams.
+	lossBlocks = blocks(batch, threads)
+	ra := residualArgs{lo: int64(lo), batch: int64(batch), d: int64(d), sets: int64(sets), betaIndex: int64(b.betaIndex),
+		wsum: wsum, order: m.order, pairX: m.pairX, pairY: m.pairY, pairScore: m.pairScore, pairW: m.pairW,
+		pairTau: m.pairTau, params: m.params, gradV: m.gradV, meanU: m.meanU, upV: m.upV, upU: m.upU, lossPartial: m.lossPartial}
+	if b.net.HasInteraction() {
+		ra.interaction = 1
+	}
+	if b.net.HasInternal() {
+		ra.internal = 1
+	}
+	if err := b.launch("residuals"+b.suffix, lossBlocks, 1, threads, 8*threads, unsafe.Pointer(&ra)); err != nil {
+		return 0, err
+	}
+	// Backward: parameter gradients, summed over the blocks.
+	bv := mlp(sourcePotential, batch)
+	bv.up, bv.partial = m.upV, m.partialV
+	gv := min(tiles(batch), b.gridBwd)
+	if err := b.launch("mlp_backward"+b.suffix, gv, 1, threads, b.sharedV, unsafe.Pointer(&bv)); err != nil {
+		return 0, err
+	}
+	red := reduceArgs{partialV: m.partialV, blocksV: int64(gv), countV: int64(b.countV), partialU: m.partialU,
+		offsetU: int64(b.offU), grad: m.grad}
+	b.flops += float64(batch) * b.flopsPerPotRow
+	if b.net.HasInteraction() {
+		bu := mlp(sourceInteraction, rowsU)
+		bu.up, bu.partial = m.upU, m.partialU
+		gu := min(tiles(rowsU), b.gridBwd)
+		if err := b.launch("mlp_backward"+b.suffix, gu, 1, threads, b.sharedU, unsafe.Pointer(&bu)); err != nil {
+			return 0, err
+		}
+		red.blocksU, red.countU = int64(gu), int64(b.countU)
+		b.flops += float64(rowsU) * b.flopsPerInteractRow
+	}
+	return lossBlocks, b.launch("reduce_partials", blocks(b.countV+b.countU, threads), 1, threads, 0, unsafe.Pointer(&red))
+}
+
+// queueFinish queues finish_step: the step's loss from lossBlocks rows of
+// loss terms at lossPartial, β's gradient, clipping and Adam.
+func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch int, wsum float64, step uint64, update bool) error {
+	m := &b.m
+	t := float64(step + 1)
+	fa := finishArgs{lossPartial: lossPartial, lossBlocks: int64(lossBlocks), batch: int64(batch), wsum: wsum,
+		step: step, betaIndex: int64(b.betaIndex), grad: m.grad, accum: m.accum, params: m.params, m: m.adamM, v: m.adamV,
+		lr: b.settings.LR, beta1: engine.AdamBeta1, beta2: engine.AdamBeta2, eps: engine.AdamEpsilon, clip: b.settings.Clip,
+		c1: 1 - math.Pow(engine.AdamBeta1, t), c2: 1 - math.Pow(engine.AdamBeta2, t), groups: int64(len(b.groups))}
+	if update {
+		fa.update = 1
+	}
+	for i, g := range b.groups {
+		fa.groupLo[i], fa.groupHi[i] = int64(g.Lo), int64(g.Hi)
+		if g.Frozen {
+			fa.frozen[i] = 1
+		}
+	}
+	return b.launch("finish_step"+b.suffix, 1, 1, finishThreads, 8*finishThreads, unsafe.Pointer(&fa))
+}
+
+// sharedLen is the length of the sum buffer of queueShared: the gradient,
+// the loss terms, the stop flag.
+func sharedLen(params int) int { return params + lossTerms + 1 }
+
+// queueShared queues this rank's share order[slo:shi] of the batch
+// (engine.Shard), sums over the ranks the buffer
+//
+//	[ parameter gradient | the lossTerms loss terms | stop ]
+//
+// in grad, then finish_step on the summed terms as one block of the whole
+// batch. The residuals weigh the pairs by w/wsum with the whole batch's
+// wsum, so each rank's gradient and terms are its part of the batch's, and
+// the sum is the batch's (engine.Parallel). β's entry of the summed gradient
+// is not read: finish_step writes it from the summed terms. A rank with no
+// pairs adds zeros. Reading back the stop flag waits for the step.
+func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
+	m, n := &b.m, len(b.net.Params)
+	terms, stopAt := m.grad.Add(uint64(8*n)), m.grad.Add(uint64(8*(n+lossTerms)))
+	slo, shi := engine.Shard(lo, hi, b.group.Rank(), b.group.Size())
+	if shi > slo {
+		lossBlocks, err := b.queueGradient(slo, shi, step, wsum)
+		if err != nil {
+			return err
+		}
+		red := reduceArgs{partialV: m.lossPartial, blocksV: int64(lossBlocks), countV: lossTerms, offsetV: int64(n), grad: m.grad}
+		if err := b.launch("reduce_partials", 1, 1, threads, 0, unsafe.Pointer(&red)); err != nil {
+			return err
+		}
+	} else if err := b.dev.ctx.Memset(m.grad, uint64(8*(n+lossTerms))); err != nil {
+		return err
+	}
+	stop := []float64{0}
+	if b.stop != nil && b.stop() {
+		stop[0] = 1
+	}
+	switch g := b.group.(type) {
+	case collective.Device:
+		if err := driver.CopyToDevice(b.dev.ctx, stopAt, stop); err != nil {
+			return err
+		}
+		if err := g.AllReduceSumDevice(uint64(m.grad), sharedLen(n), 0); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
+			return err
+		}
+	case collective.Collective: // through the host
+		buf := b.shared
+		if err := driver.CopyFromDevice(b.dev.ctx, buf[:n+lossTerms], m.grad); err != nil {
+			return err
+		}
+		buf[n+lossTerms] = stop[0]
+		if err := g.AllReduceSum(buf); err != nil {
+			return fmt.Errorf("step %d: %w", step, err)
+		}
+		if err := driver.CopyToDevice(b.dev.ctx, m.grad, buf[:n+lossTerms]); err != nil {
+			return err
+		}
+		stop[0] = buf[n+lossTerms]
+	}
+	b.stopAgreed = stop[0] > 0
+	return b.queueFinish(terms, 1, hi-lo, wsum, step, update)
+}
+
+// Join makes the backend one rank of g (engine.Parallel): a device
+// collective (NCCL) sums in device memory, a host one (MPI) through a host
+// copy of the sum buffer.
+func (b *backend) Join(g collective.Group, stop func() bool) error {
+	switch g.(type) {
+	case collective.Device, collective.Collective:
+	default:
+		return fmt.Errorf("collective %s sums neither host nor device buffers", g.Name())
+	}
+	b.group, b.stop, b.shared = g, stop, make([]float64, sharedLen(len(b.net.Params)))
+	return nil
+}
+
+func (b *backend) Joined() collective.Group { return b.group }
+func (b *backend) StopAgreed() bool         { return b.stopAgreed }
+
+// Step queues the step; it does not wait for it.
+func (b *backend) Step(lo, hi int, step uint64) error {
+	return b.dev.ctx.Do(func() error {
+		if err := b.queue(lo, hi, step, true); err != nil {
+			return err
+		}
+		b.taken = step + 1
+		return nil
+	})
+}
+
+// readAccum copies the accumulators to the host (waiting for the queued
+// steps).
+func (b *backend) readAccum() error {
+	return driver.CopyFromDevice(b.dev.ctx, b.accumHost[:], b.m.accum)
+}
+
+// lastLoss is the loss of the last step run, from the accumulators.
+func (b *backend) lastLoss() networks.Loss {
+	a := b.accumHost[accLast:]
+	return networks.Loss{Value: a[0], Potential: a[1], Internal: a[2], Interaction: a[3], Residual: a[4]}
+}
+
+func (b *backend) Loss() (networks.Loss, error) {
+	var loss networks.Loss
+	err := b.dev.ctx.Do(func() error {
+		if err := b.readAccum(); err != nil {
+			return err
+		}
+		a := &b.accumHost
+		if bad := a[accBadStep]; bad != 0 {
+			step := uint64(bad) - 1
+			b.taken = step
+			return engine.CheckFinite(b.lastLoss(), step)
+		}
+		inv := 1 / max(a[accPairs], 1)
+		loss = networks.Loss{Value: a[accLoss] / a[accWeight], Potential: a[accPotential] * inv, Internal: a[accInternal] * inv,
+			Interaction: a[accInteraction] * inv, Residual: a[accResidual] * inv}
+		return b.dev.ctx.Memset(b.m.accum, 8*accLast)
+	})
+	return loss, err
+}
+
+// Probe runs the step's kernels without Adam and reads back the loss and
+// the gradient.
+func (b *backend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, error) {
+	grad := make([]float64, len(b.net.Params))
+	var loss networks.Loss
+	err := b.dev.ctx.Do(func() error {
+		if err := b.queue(lo, hi, step, false); err != nil {
+			return err
+		}
+		if err := b.readAccum(); err != nil {
+			return err
+		}
+		if err := driver.CopyFromDevice(b.dev.ctx, grad, b.m.grad); err != nil {
+			return err
+		}
+		loss = b.lastLoss()
+		return engine.CheckFinite(loss, step)
+	})
+	return loss, grad, err
+}
+
+// TakeFLOPs returns the floating-point operations of the kernels' MLP
+// arithmetic queued since the last call (the forward passes, the recomputed
+// forward of the backward passes and the backward passes), for achieved
+// FLOP/s.
+func (b *backend) TakeFLOPs() float64 {
+	f := b.flops
+	b.flops = 0
+	return f
+}
+
+func (b *backend) State() (*engine.State, error) {
+	n := len(b.net.Params)
+	s := &engine.State{Params: make([]float64, n), M: make([]float64, n), V: make([]float64, n)}
+	err := b.dev.ctx.Do(func() error {
+		if err := b.readAccum(); err != nil {
+			return err
+		}
+		s.Steps = b.taken
+		if bad := b.accumHost[accBadStep]; bad != 0 {
+			s.Steps = uint64(bad) - 1
+		}
+		for _, a := range []struct {
+			dst []float64
+			src driver.DevicePtr
+		}{{s.Params, b.m.params}, {s.M, b.m.adamM}, {s.V, b.m.adamV}} {
+			if err := b.getStored(a.dst, a.src); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return s, err
+}
+
+func (b *backend) SetState(s *engine.State) error {
+	if err := s.Check(len(b.net.Params), b.net.Kind); err != nil {
+		return err
+	}
+	return b.dev.ctx.Do(func() error {
+		for _, a := range []struct {
+			dst driver.DevicePtr
+			src []float64
+		}{{b.m.params, s.Params}, {b.m.adamM, s.M}, {b.m.adamV, s.V}} {
+			if err := b.putStored(a.dst, a.src); err != nil {
+				return err
+			}
+		}
+		b.taken = s.Steps
+		return b.dev.ctx.Memset(b.m.accum, 8*accCount)
+	})
+}
+
+// Close frees the backend's device memory (the Device stays open).
+func (b *backend) Close() error {
+	var first error
+	err := b.dev.ctx.Do(func() error {
+		for _, ptr := range b.allocations {
+			if err := b.dev.ctx.Free(ptr); err != nil && first == nil {
+				first = err
+			}
+		}
+		return nil
+	})
+	b.allocations = nil
+	if err != nil {
+		return err
+	}
+	return first
+}

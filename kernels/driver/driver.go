@@ -1,0 +1,275 @@
+// Package cuda is a minimal binding of the CUDA driver API (libcuda), opened
+// at run time with purego, so that a binary built with CGO_ENABLED=0 runs on
+// machines with no GPU and no CUDA driver: there Open or Init simply returns
+// an error.
+//
+// The binding covers what jkonet-gpu needs: device queries, the device's
+// primary context, device memory, PTX modules and kernel launches on the
+// default stream. Every project kernel takes one by-value struct argument;
+// see Function.Launch.
+//
+// The same code drives the project's CPU emulator (bin/libcuda-emu.so, a
+// stand-in libcuda built by `make emulator`): open it by path, or point the
+// JKONET_CUDA_LIB environment variable at it. The emulator exports
+// jkEmuLastError, whose text, when present, is added to errors as
+// Error.Detail.
+//
+// # Threads
+//
+// CUDA keeps the current context per OS thread, and goroutines move between
+// OS threads. Every Context, Module and Function method therefore runs with
+// its goroutine locked to its OS thread and the context made current first
+// (Context.Do); callers need not care which thread they are on.
+package driver
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// DefaultLibrary is the driver library Open loads when given no path and
+// JKONET_CUDA_LIB is unset.
+const DefaultLibrary = "libcuda.so.1"
+
+// LibraryEnv names the environment variable that overrides DefaultLibrary.
+const LibraryEnv = "JKONET_CUDA_LIB"
+
+// api holds the driver entry points, typed after their C signatures:
+// CUresult is a C int (int32 here, so that the upper half of the return
+// register is ignored), CUdevice an int, CUcontext/CUmodule/CUfunction/
+// CUstream opaque pointers kept as uintptr (they point into the driver's
+// memory, never Go's), CUdeviceptr and size_t 64-bit.
+type api struct {
+	cuInit                    func(flags uint32) int32
+	cuDriverGetVersion        func(version *int32) int32
+	cuDeviceGetCount          func(count *int32) int32
+	cuDeviceGet               func(dev *int32, ordinal int32) int32
+	cuDeviceGetName           func(name *byte, length int32, dev int32) int32
+	cuDeviceGetAttribute      func(value *int32, attr int32, dev int32) int32
+	cuDeviceTotalMem          func(bytes *uint64, dev int32) int32
+	cuDevicePrimaryCtxRetain  func(ctx *uintptr, dev int32) int32
+	cuDevicePrimaryCtxRelease func(dev int32) int32
+	cuCtxSetCurrent           func(ctx uintptr) int32
+	cuCtxSynchronize          func() int32
+	cuModuleLoadDataEx        func(mod *uintptr, image *byte, numOptions uint32, options *int32, values *unsafe.Pointer) int32
+	cuModuleGetFunction       func(fn *uintptr, mod uintptr, name string) int32
+	cuModuleUnload            func(mod uintptr) int32
+	cuFuncSetAttribute        func(fn uintptr, attr int32, value int32) int32
+	cuMemAlloc                func(ptr *uint64, bytes uint64) int32
+	cuMemFree                 func(ptr uint64) int32
+	cuMemcpyHtoD              func(dst uint64, src unsafe.Pointer, bytes uint64) int32
+	cuMemcpyDtoH              func(dst unsafe.Pointer, src uint64, bytes uint64) int32
+	cuMemcpyDtoD              func(dst, src uint64, bytes uint64) int32
+	cuMemsetD8                func(dst uint64, value uint8, count uint64) int32
+	cuMemGetInfo              func(free, total *uint64) int32
+	cuLaunchKernel            func(fn uintptr, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes uint32, stream uintptr, params *unsafe.Pointer, extra *unsafe.Pointer) int32
+	cuGetErrorName            func(code int32, str **byte) int32
+	cuGetErrorString          func(code int32, str **byte) int32
+
+	// jkEmuLastError is exported only by the project's CPU emulator; nil
+	// for NVIDIA's driver.
+	jkEmuLastError func() *byte
+}
+
+// Driver is an opened CUDA driver library. Its methods are safe for
+// concurrent use.
+type Driver struct {
+	path   string
+	handle uintptr
+	api    api
+}
+
+// Open loads the CUDA driver library at path and resolves the entry points
+// the package uses. An empty path means $JKONET_CUDA_LIB if set, else
+// DefaultLibrary (found through the dynamic loader's search path). A library
+// that cannot be loaded, or that lacks an entry point, is an error; nothing
+// is called in the library (not even cuInit) until the caller does.
+func Open(path string) (*Driver, error) {
+	if path == "" {
+		path = os.Getenv(LibraryEnv)
+	}
+	if path == "" {
+		path = DefaultLibrary
+	}
+	// dlerror's message is per OS thread: stay on one from dlopen/dlsym to
+	// the dlerror purego calls after them.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	handle, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		// glibc's text starts with the path again: say it once.
+		text := strings.TrimPrefix(dlText(err), path+": ")
+		return nil, fmt.Errorf("cannot load the CUDA driver %s: %s", path, text)
+	}
+	d := &Driver{path: path, handle: handle}
+	a := &d.api
+	for _, s := range []struct {
+		name string
+		fn   any
+	}{
+		{"cuInit", &a.cuInit},
+		{"cuDriverGetVersion", &a.cuDriverGetVersion},
+		{"cuDeviceGetCount", &a.cuDeviceGetCount},
+		{"cuDeviceGet", &a.cuDeviceGet},
+		{"cuDeviceGetName", &a.cuDeviceGetName},
+		{"cuDeviceGetAttribute", &a.cuDeviceGetAttribute},
+		{"cuDeviceTotalMem_v2", &a.cuDeviceTotalMem},
+		{"cuDevicePrimaryCtxRetain", &a.cuDevicePrimaryCtxRetain},
+		{"cuDevicePrimaryCtxRelease_v2", &a.cuDevicePrimaryCtxRelease},
+		{"cuCtxSetCurrent", &a.cuCtxSetCurrent},
+		{"cuCtxSynchronize", &a.cuCtxSynchronize},
+		{"cuModuleLoadDataEx", &a.cuModuleLoadDataEx},
+		{"cuModuleGetFunction", &a.cuModuleGetFunction},
+		{"cuModuleUnload", &a.cuModuleUnload},
+		{"cuFuncSetAttribute", &a.cuFuncSetAttribute},
+		{"cuMemAlloc_v2", &a.cuMemAlloc},
+		{"cuMemFree_v2", &a.cuMemFree},
+		{"cuMemcpyHtoD_v2", &a.cuMemcpyHtoD},
+		{"cuMemcpyDtoH_v2", &a.cuMemcpyDtoH},
+		{"cuMemcpyDtoD_v2", &a.cuMemcpyDtoD},
+		{"cuMemsetD8_v2", &a.cuMemsetD8},
+		{"cuMemGetInfo_v2", &a.cuMemGetInfo},
+		{"cuLaunchKernel", &a.cuLaunchKernel},
+		{"cuGetErrorName", &a.cuGetErrorName},
+		{"cuGetErrorString", &a.cuGetErrorString},
+	} {
+		// purego.RegisterLibFunc would panic on a missing symbol.
+		sym, err := purego.Dlsym(handle, s.name)
+		if err != nil {
+			_ = purego.Dlclose(handle)
+			return nil, fmt.Errorf("the CUDA driver %s lacks %s: %s", path, s.name, dlText(err))
+		}
+		purego.RegisterFunc(s.fn, sym)
+	}
+	if sym, err := purego.Dlsym(handle, "jkEmuLastError"); err == nil {
+		purego.RegisterFunc(&a.jkEmuLastError, sym)
+	}
+	return d, nil
+}
+
+// dlText is a dl* error as one line.
+func dlText(err error) string {
+	s := oneLine(err.Error())
+	if s == "" {
+		return "unknown dynamic loader error"
+	}
+	return s
+}
+
+// Path is the library path or name Open loaded.
+func (d *Driver) Path() string { return d.path }
+
+// IsEmulator reports whether the library is the project's CPU emulator
+// (it exports jkEmuLastError) rather than NVIDIA's driver.
+func (d *Driver) IsEmulator() bool { return d.api.jkEmuLastError != nil }
+
+// Close does nothing: the library stays loaded for the life of the process.
+// Unloading a CUDA driver (dlclose) while a context, module or allocation
+// may still be live, or while the driver's own threads run, can crash the
+// process, and a process rarely has a reason to unload it. Release contexts
+// to free the GPU's resources.
+func (d *Driver) Close() error { return nil }
+
+// Init initialises the driver (cuInit(0)). It must succeed before any other
+// call; on a machine without a usable GPU it returns the driver's *Error
+// (CUDA_ERROR_NO_DEVICE, CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, ...).
+func (d *Driver) Init() error {
+	return d.call("cuInit", func() int32 { return d.api.cuInit(0) })
+}
+
+// Version is the CUDA version the driver supports, as 1000*major+10*minor
+// (12040 is CUDA 12.4).
+func (d *Driver) Version() (int, error) {
+	var v int32
+	err := d.call("cuDriverGetVersion", func() int32 { return d.api.cuDriverGetVersion(&v) })
+	return int(v), err
+}
+
+// DeviceCount is the number of CUDA devices.
+func (d *Driver) DeviceCount() (int, error) {
+	var n int32
+	err := d.call("cuDeviceGetCount", func() int32 { return d.api.cuDeviceGetCount(&n) })
+	return int(n), err
+}
+
+// Device returns the device with the given ordinal, 0 ≤ ordinal <
+// DeviceCount().
+func (d *Driver) Device(ordinal int) (Device, error) {
+	var dev int32
+	err := d.call("cuDeviceGet", func() int32 { return d.api.cuDeviceGet(&dev, int32(ordinal)) })
+	if err != nil {
+		return Device{}, err
+	}
+	return Device{d: d, ordinal: ordinal, handle: dev}, nil
+}
+
+// call runs one driver call f, named name for errors, and turns a
+// non-success result into an *Error. It keeps the goroutine on its OS
+// thread from the call to the error lookups, so that an emulator's
+// thread-local last-error text belongs to this call.
+func (d *Driver) call(name string, f func() int32) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	code := f()
+	if code == 0 {
+		return nil
+	}
+	return d.newError(name, code, "")
+}
+
+// newError builds the *Error for a failed call; extra (a JIT log, say) is
+// appended to the emulator's detail text. It must run on the thread that
+// made the call.
+func (d *Driver) newError(name string, code int32, extra string) *Error {
+	e := &Error{Call: name, Code: int(code)}
+	if d.api.jkEmuLastError != nil {
+		e.Detail = strings.TrimSpace(goString(d.api.jkEmuLastError(), 0))
+	}
+	var s *byte
+	if d.api.cuGetErrorName(code, &s) == 0 {
+		e.Name = goString(s, 0)
+	}
+	s = nil
+	if d.api.cuGetErrorString(code, &s) == 0 {
+		e.Description = goString(s, 0)
+	}
+	if extra = strings.TrimSpace(extra); extra != "" && !strings.Contains(e.Detail, extra) {
+		if e.Detail != "" {
+			e.Detail += "; "
+		}
+		e.Detail += extra
+	}
+	return e
+}
+
+// goString copies the NUL-terminated C string at p (reading at most max
+// bytes when max > 0); nil is "".
+func goString(p *byte, max int) string {
+	if p == nil {
+		return ""
+	}
+	n := 0
+	for (max <= 0 || n < max) && *(*byte)(unsafe.Add(unsafe.Pointer(p), n)) != 0 {
+		n++
+	}
+	return string(unsafe.Slice(p, n))
+}
+
+// oneLine joins the non-empty lines of s with "; ".
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return strings.TrimSpace(s)
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,128 @@
+package couplings
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+)
+
+func TestBlockingChoice(t *testing.T) {
+	def := DefaultOptions()
+	sinkhorn := def
+	sinkhorn.Method = "sinkhorn"
+	explicit := def
+	explicit.Block = 500
+	never := def
+	never.ExactMax = 0
+	for _, c := range []struct {
+		name      string
+		opts      Options
+		n, m      int
+		block     int
+		order     string
+		automatic bool
+	}{
+		{"at the threshold", def, DefaultExactMax, DefaultExactMax, 0, "index", false},
+		{"one above", def, DefaultExactMax + 1, DefaultExactMax, 5001, "spatial", true},
+		{"10^5 cells", def, 100000, 100000, 10000, "spatial", true},
+		{"uneven sizes", def, 100000, 25001, 10000, "spatial", true},
+		{"4 blocks", def, 30001, 100, 7501, "spatial", true},
+		{"sinkhorn is never blocked on its own", sinkhorn, 100000, 100000, 0, "index", false},
+		{"an explicit block size wins", explicit, 100000, 100000, 500, "index", false},
+		{"exact-max 0", never, 100000, 100000, 0, "index", false},
+	} {
+		block, order, auto := c.opts.Blocking(c.n, c.m)
+		if block != c.block || order != c.order || auto != c.automatic {
+			t.Errorf("%s: Blocking(%d, %d) = %d, %s, %v; want %d, %s, %v", c.name, c.n, c.m, block, order, auto, c.block, c.order, c.automatic)
+		}
+	}
+}
+
+// TestAutomaticBlocksMatchExplicit: with the threshold forced low, the
+// automatic choice (3 spatial blocks of 10 for 30 points) gives the
+// couplings that asking for them gives, bit for bit, says so in its report,
+// and differs from index and random blocks, at a lower cost than random
+// blocks. Each block is a permutation, so every source is paired once with
+// weight 1/n.
+func TestAutomaticBlocksMatchExplicit(t *testing.T) {
+	set := randomSet(5, 2, []float64{0, 1, 2}, []int{30, 30, 28})
+	auto := DefaultOptions()
+	auto.ExactMax, auto.Components, auto.Seed = 10, 2, 3
+	explicit := auto
+	explicit.ExactMax, explicit.Block, explicit.BlockOrder = 0, 10, "spatial"
+	index, random := explicit, explicit
+	index.BlockOrder, random.BlockOrder = "index", "random"
+
+	var shown bytes.Buffer
+	bar := progress.NewTo(&shown, "couplings", Work(set, auto))
+	got, rep, err := ComputeProgress(set, auto, bar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, wantRep, err := Compute(set, explicit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pair := range map[string][2][]float64{"x": {got.X, want.X}, "y": {got.Y, want.Y}, "w": {got.W, want.W}, "tau": {got.Tau, want.Tau}, "score": {got.Score, want.Score}} {
+		if !slices.Equal(pair[0], pair[1]) {
+			t.Errorf("%s differs between the automatic and the explicit spatial blocks", name)
+		}
+	}
+	if !slices.Equal(got.K, want.K) {
+		t.Error("k differs between the automatic and the explicit spatial blocks")
+	}
+	for k, tr := range rep.Transitions {
+		w := wantRep.Transitions[k]
+		if !tr.Automatic || w.Automatic || tr.Blocks != 3 || tr.Block != 10 || tr.BlockOrder != "spatial" || w.Blocks != 3 || w.Cost != tr.Cost {
+			t.Errorf("transition %d: report %+v, explicit %+v; want 3 spatial blocks of 10, automatic only in the first", k, tr, w)
+		}
+	}
+	// Transition 0 (30 × 30): each source once, weight 1/30.
+	seen := map[[2]float64]bool{}
+	for p := range 30 {
+		key := [2]float64{got.X[2*p], got.X[2*p+1]}
+		if seen[key] || got.W[p] != 1.0/30 || got.K[p] != 0 {
+			t.Fatalf("pair %d: source seen twice or weight %v ≠ 1/30", p, got.W[p])
+		}
+		seen[key] = true
+	}
+	byIndex, _, err := Compute(set, index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byRandom, randomRep, err := Compute(set, random)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(byIndex.Y, got.Y) || slices.Equal(byRandom.Y, got.Y) {
+		t.Error("index or random blocks gave the same pairs as spatial blocks")
+	}
+	for k, tr := range rep.Transitions {
+		if r := randomRep.Transitions[k]; tr.Cost >= r.Cost || r.BlockOrder != "random" {
+			t.Errorf("transition %d: spatial blocks cost %v, random blocks (%s) %v; want spatial cheaper", k, tr.Cost, r.BlockOrder, r.Cost)
+		}
+	}
+	if Work(set, auto) != 8 || Work(set, explicit) != 8 || Work(set, index) != 8 || Work(set, DefaultOptions()) != 4 {
+		t.Errorf("work units: automatic %d, explicit %d, index %d, unblocked %d; want 8, 8, 8, 4",
+			Work(set, auto), Work(set, explicit), Work(set, index), Work(set, DefaultOptions()))
+	}
+	if !strings.Contains(shown.String(), "couplings 8/8") {
+		t.Errorf("progress did not reach 8/8: %q", shown.String())
+	}
+}
+
+func TestBlockingOptionsRefused(t *testing.T) {
+	set := randomSet(6, 2, []float64{0, 1}, []int{5, 5})
+	order := DefaultOptions()
+	order.BlockOrder = "sideways"
+	negative := DefaultOptions()
+	negative.ExactMax = -1
+	for flag, opts := range map[string]Options{"--ot-block-order": order, "--exact-max": negative} {
+		if _, _, err := Compute(set, opts); err == nil || !strings.Contains(err.Error(), flag) {
+			t.Errorf("%s: %v, want an error naming the flag", flag, err)
+		}
+	}
+}
