@@ -123,7 +123,7 @@ func TestTrainOnEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var rec trainingRecord
+		var rec modelfile.TrainingRecord
 		if err := json.Unmarshal(f.Training, &rec); err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -166,17 +165,11 @@ func recordedTransform(path string, set *snapshot.Set) (*cells.Transform, error)
 // modelTransform is the transform a model was trained with (its training
 // record's "transform"; nil: none), checked against the model's dimension.
 func modelTransform(path string, f *modelfile.File) (*cells.Transform, error) {
-	if len(f.Training) == 0 {
-		return nil, nil
-	}
-	var rec trainingRecord
-	if err := json.Unmarshal(f.Training, &rec); err != nil {
-		return nil, fmt.Errorf("%s: metadata \"training\": %w", path, err)
+	rec, err := f.Record(path)
+	if err != nil || rec == nil || rec.Transform == nil {
+		return nil, err
 	}
 	t := rec.Transform
-	if t == nil {
-		return nil, nil
-	}
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: metadata \"training\": %w", path, err)
 	}

@@ -27,13 +27,13 @@ func mpirunCLI(t *testing.T, mpirun string, n int, args ...string) string {
 }
 
 // loadTrained reads a model file's parameters and its collective and ranks.
-func loadTrained(t *testing.T, path string) ([]float64, trainingRecord) {
+func loadTrained(t *testing.T, path string) ([]float64, modelfile.TrainingRecord) {
 	t.Helper()
 	f, err := modelfile.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec trainingRecord
+	var rec modelfile.TrainingRecord
 	if err := json.Unmarshal(f.Training, &rec); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
@@ -55,38 +53,6 @@ var trainCommand = &cli.Command{
 		seedFlag, quietFlag,
 	}, couplingFlags, cellFlags, transformFlags),
 	Action: train,
-}
-
-// trainingRecord is stored in the model file's "training" metadata.
-type trainingRecord struct {
-	Model              string  `json:"model"`
-	Data               string  `json:"data"`
-	Epochs             int     `json:"epochs,omitempty"`
-	BatchSize          int     `json:"batch_size,omitempty"`
-	LR                 float64 `json:"lr,omitempty"`
-	Seed               uint64  `json:"seed"`
-	InteractionSamples int     `json:"interaction_samples,omitempty"`
-	Coupling           string  `json:"coupling"`
-	Device             string  `json:"device,omitempty"`
-	Collective         string  `json:"collective,omitempty"` // what summed the ranks' gradients (none for one process)
-	Ranks              int     `json:"ranks,omitempty"`
-	Precision          string  `json:"precision,omitempty"`
-	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
-	Beta               float64 `json:"beta"`
-	FinalLoss          float64 `json:"final_loss,omitempty"`
-	// Losses is the loss of every epoch to 4 significant digits (plot's
-	// loss curve needs no more; 1000 epochs take about 8 kB of JSON).
-	Losses  []float64 `json:"losses,omitempty"`
-	Seconds float64   `json:"seconds"`
-	// What the model was trained on: the data's fingerprint
-	// (snapshot.Set.Hash) and the couplings' provenance; --resume refuses a
-	// checkpoint of other data or couplings.
-	DataSHA256 string                `json:"data_sha256,omitempty"`
-	Couplings  *couplings.Provenance `json:"couplings,omitempty"`
-	// Transform maps raw cells into the model's coordinates (--dims,
-	// --pca, --standardize, fitted on the training cells, or recorded by
-	// prepare); eval, predict and plot apply it to raw cells.
-	Transform *cells.Transform `json:"transform,omitempty"`
 }
 
 func train(c *cli.Context) error {
@@ -129,7 +95,7 @@ func train(c *cli.Context) error {
 		}
 		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
-	rec := trainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling"), Couplings: cp.Provenance}
+	rec := modelfile.TrainingRecord{Model: kind, Data: c.String("data"), Seed: c.Uint64("seed"), Coupling: c.String("coupling"), Couplings: cp.Provenance}
 	if rec.Transform, err = recordedTransform(c.String("data"), set); err != nil {
 		return err
 	}
@@ -156,7 +122,7 @@ func train(c *cli.Context) error {
 	if topo.Rank != 0 { // rank 0 writes the model and reports
 		return nil
 	}
-	if f.Training, err = rec.encode(); err != nil {
+	if f.Training, err = rec.Encode(); err != nil {
 		return err
 	}
 	if err := modelfile.Save(out, f); err != nil {
@@ -227,7 +193,7 @@ func trainLinear(kind string, p *engine.Problem) (*modelfile.File, error) {
 	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
 }
 
-func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecord, from *modelfile.File, topo launch.Topology) (result *modelfile.File, err error) {
+func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *modelfile.TrainingRecord, from *modelfile.File, topo launch.Topology) (result *modelfile.File, err error) {
 	s := engine.DefaultSettings()
 	s.Epochs, s.BatchSize, s.LR = c.Int("epochs"), c.Int("batch-size"), c.Float64("lr")
 	s.Seed, s.Precision = c.Uint64("seed"), c.String("precision")
@@ -299,7 +265,7 @@ func trainNet(c *cli.Context, kind string, p *engine.Problem, rec *trainingRecor
 		}
 		f := file(st)
 		f.M, f.V, f.Steps = st.M, st.V, st.Steps
-		if f.Training, err = rec.encode(); err != nil {
+		if f.Training, err = rec.Encode(); err != nil {
 			return err
 		}
 		return modelfile.Save(ckpt, f)
@@ -405,8 +371,8 @@ func loadCheckpoint(path, kind string, d int) (*modelfile.File, error) {
 
 // resume restores the backend from the checkpoint f (read from path),
 // written with the same model, data and settings (only --epochs may grow).
-func resume(path string, f *modelfile.File, rec *trainingRecord, b engine.Backend) error {
-	var old trainingRecord
+func resume(path string, f *modelfile.File, rec *modelfile.TrainingRecord, b engine.Backend) error {
+	var old modelfile.TrainingRecord
 	if err := json.Unmarshal(f.Training, &old); err != nil {
 		return fmt.Errorf("%s: metadata \"training\": %w", path, err)
 	}
@@ -449,22 +415,6 @@ func openLog(c *cli.Context) (io.Writer, func() error, error) {
 		}
 		return f, f.Close, nil
 	}
-}
-
-// encode is the record as JSON for the model file's metadata. A number
-// that is not finite is an error naming its field: JSON has no NaN, and a
-// record that did not encode would leave a checkpoint that --resume cannot
-// read.
-func (r trainingRecord) encode() ([]byte, error) {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"lr", r.LR}, {"beta", r.Beta}, {"final_loss", r.FinalLoss}, {"seconds", r.Seconds}} {
-		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return nil, fmt.Errorf("training record: %s is %v, expected a finite number", f.name, f.v)
-		}
-	}
-	return json.Marshal(r)
 }
 
 func allZero(v []float64) bool {

@@ -159,12 +159,12 @@ func TestBenchSmoke(t *testing.T) {
 // TestTrainingRecordRefusesNonFinite: a number JSON cannot hold is an error
 // naming its field, not metadata silently dropped from the model file.
 func TestTrainingRecordRefusesNonFinite(t *testing.T) {
-	rec := trainingRecord{Model: "potential", LR: 1e-3, Beta: 0.1, Seconds: 2}
-	if b, err := rec.encode(); err != nil || !strings.Contains(string(b), `"lr":0.001`) {
+	rec := modelfile.TrainingRecord{Model: "potential", LR: 1e-3, Beta: 0.1, Seconds: 2}
+	if b, err := rec.Encode(); err != nil || !strings.Contains(string(b), `"lr":0.001`) {
 		t.Fatalf("finite record: %s, %v", b, err)
 	}
 	rec.FinalLoss = math.NaN()
-	if _, err := rec.encode(); err == nil || err.Error() != "training record: final_loss is NaN, expected a finite number" {
+	if _, err := rec.Encode(); err == nil || err.Error() != "training record: final_loss is NaN, expected a finite number" {
 		t.Fatalf("NaN final loss: %v", err)
 	}
 }
