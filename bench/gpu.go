@@ -137,7 +137,7 @@ func (r GPUResult) String() string {
 
 // FusedStepResult is the achieved arithmetic rate of the fused step on the
 // GPU at a large batch: the FLOPs of the MLP arithmetic of one step (see
-// cudabackend's TakeFLOPs) over its median time, against the FP32 peak.
+// engine/cuda's TakeFLOPs) over its median time, against the FP32 peak.
 type FusedStepResult struct {
 	Case     GPUCase `json:"case"`
 	Rows     int     `json:"rows"` // network evaluations per step

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// h5adFixtures are the AnnData files of h5ad/testdata (written by anndata
-// with h5ad/testdata/make_fixtures.py) that the bad-input corpus copies.
+// h5adFixtures are the AnnData files of data/h5ad/testdata (written by
+// anndata with data/h5ad/testdata/make_fixtures.py) that the bad-input
+// corpus copies.
 var h5adFixtures = map[string]string{
 	"cells.h5ad":       "dense.h5ad",       // valid: 30 cells, X 30×4, obs day/stage/constant…, obsm X_pca
 	"not_anndata.h5ad": "not_anndata.h5ad", // an HDF5 file with one dataset

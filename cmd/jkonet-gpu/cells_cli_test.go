@@ -18,7 +18,7 @@ import (
 
 // ebCells is a small AnnData file written by anndata 0.8: 1000
 // embryoid-body cells, 200 a day over 5 days (obs "day", categorical),
-// obsm X_pca their first 5 principal components (h5ad/testdata).
+// obsm X_pca their first 5 principal components (data/h5ad/testdata).
 var ebCells = filepath.Join("..", "..", "data", "h5ad", "testdata", "eb_val_csr_pc5.h5ad")
 
 var ebRead = []string{"--time-key", "day", "--obsm", "X_pca"}

@@ -1,4 +1,4 @@
-// Package cudabackend is the CUDA training backend ("--device cuda"): the
+// Package cuda is the CUDA training backend ("--device cuda"): the
 // whole JKOnet* step (MLP forward, input gradients, the interaction mean,
 // the score term, residuals, parameter gradients, clipping and Adam) runs in
 // the kernels of kernels/step.cu over a batch of pairs, with the pairs,
@@ -6,9 +6,10 @@
 // the loss comes back once per epoch.
 //
 // The driver (libcuda.so.1, or $JKONET_CUDA_LIB) is opened at run time by
-// package cuda, so one binary built without cgo serves GPU and CPU
-// machines; the CPU emulator of kernels/emu runs the same kernels where
-// there is no GPU. Importing the package registers the backend with engine.
+// package driver (kernels/driver), so one binary built without cgo serves
+// GPU and CPU machines; the CPU emulator of kernels/emu runs the same
+// kernels where there is no GPU. Importing the package registers the
+// backend with engine.
 package cuda
 
 import (

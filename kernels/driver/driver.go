@@ -1,4 +1,4 @@
-// Package cuda is a minimal binding of the CUDA driver API (libcuda), opened
+// Package driver is a minimal binding of the CUDA driver API (libcuda), opened
 // at run time with purego, so that a binary built with CGO_ENABLED=0 runs on
 // machines with no GPU and no CUDA driver: there Open or Init simply returns
 // an error.

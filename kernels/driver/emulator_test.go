@@ -13,7 +13,7 @@ import (
 )
 
 // The CPU emulator: $JKONET_EMULATOR_LIB (make test sets it), else
-// $JKONET_CUDA_LIB, else ../bin/libcuda-emu.so (make emulator). Where it is absent the tests skip, unless
+// $JKONET_CUDA_LIB, else ../../bin/libcuda-emu.so (make emulator). Where it is absent the tests skip, unless
 // JKONET_REQUIRE_EMULATOR=1.
 var emu struct {
 	once sync.Once
