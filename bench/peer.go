@@ -1,7 +1,7 @@
 // Package bench compares jkonet-gpu's solvers with their peers side by side in
-// one run on the same machine: POT and scikit-learn through small Python
-// scripts (run with the system's /usr/bin/python3 when Debian's packages are
-// installed), and, later, the CPU backend with the CUDA one.
+// one run on the same machine: POT, scikit-learn and PyTorch through small
+// Python scripts (run with the system's /usr/bin/python3 when Debian's
+// packages are installed), and the CPU backend with the CUDA one (CompareGPU).
 package bench
 
 import (
