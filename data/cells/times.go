@@ -43,6 +43,17 @@ func ParseTimeValues(spec string) (map[string]float64, error) {
 	return values, nil
 }
 
+// ParseTimeOrder reads a --time-order list "d0,d1,d3": the string time
+// labels of an h5ad obs column in time order. Spaces around a label are
+// trimmed; the h5ad reader refuses a label given twice.
+func ParseTimeOrder(spec string) []string {
+	var order []string
+	for label := range strings.SplitSeq(spec, ",") {
+		order = append(order, strings.TrimSpace(label))
+	}
+	return order
+}
+
 // Label is how a numeric time label is written for --time-values: the
 // shortest decimal that reads back as t (strconv 'g', so 1, 0.5, 1e-05).
 func Label(t float64) string { return strconv.FormatFloat(t, 'g', -1, 64) }
