@@ -7,8 +7,8 @@
 // The rule covers every .go file under the module root, test files included
 // (in-package and external _test packages alike): a test that needs a higher
 // layer, such as a model family trained end to end by the engine, lives in
-// the higher layer's tests. Folders named testdata, vendor or bin, or starting
-// with "." or "_", nested modules and the C++ emulator kernels/emu are not
-// read. A top folder that holds Go code but is missing from the order fails
+// the higher layer's tests. Folders named testdata or vendor, or starting
+// with "." or "_", nested modules, the build outputs in bin and the C++
+// emulator kernels/emu are not read. A top folder that holds Go code but is missing from the order fails
 // the test, so a new root folder has to be given its place.
 package layers

@@ -31,8 +31,8 @@ var order = []string{
 }
 
 // skipDirs are folders, relative to the module root, whose Go files are
-// not part of the module's packages.
-var skipDirs = []string{"kernels/emu"}
+// not part of the module's packages: the build outputs and the C++ emulator.
+var skipDirs = []string{"bin", "kernels/emu"}
 
 // violation is an import that breaks the layer order, or Go code in a folder
 // that has no layer.
@@ -94,7 +94,7 @@ func check(root, module string) ([]violation, error) {
 				return nil
 			}
 			name := d.Name()
-			if name == "testdata" || name == "vendor" || name == "bin" ||
+			if name == "testdata" || name == "vendor" ||
 				strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") ||
 				slices.Contains(skipDirs, rel) {
 				return filepath.SkipDir
@@ -208,6 +208,8 @@ func TestCheckReports(t *testing.T) {
 		"data/set/testdata/x.go":  "package x\n\nimport \"example.com/m/cmd/app\"\n",
 		"kernels/emu/x.go":        "package emu\n\nimport \"example.com/m/cmd/app\"\n",
 		"bench/.hidden/x.go":      "package x\n\nimport \"example.com/m/cmd/app\"\n",
+		"bin/x.go":                "package x\n\nimport \"example.com/m/cmd/app\"\n",
+		"data/bin/x.go":           "package x\n\nimport \"example.com/m/cmd/app\"\n",
 		"eval/nested/go.mod":      "module example.com/nested\n",
 		"eval/nested/x.go":        "package x\n\nimport \"example.com/m/cmd/app\"\n",
 	}
@@ -225,6 +227,7 @@ func TestCheckReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []violation{
+		{File: "data/bin/x.go", Import: "example.com/m/cmd/app", FromLayer: "data", ToLayer: "cmd"},
 		{File: "engine/run/run.go", Import: "example.com/m/tools/gen", FromLayer: "engine", ToLayer: "tools"},
 		{File: "engine/run/run.go", Import: "example.com/m", FromLayer: "engine", ToLayer: "."},
 		{File: "ot/plan/plan.go", Import: "example.com/m/engine/run", FromLayer: "ot", ToLayer: "engine"},
@@ -236,7 +239,7 @@ func TestCheckReports(t *testing.T) {
 	if !slices.Equal(vs, want) {
 		t.Errorf("violations:\n%s\nwant:\n%s", lines(vs), lines(want))
 	}
-	got := vs[2].String()
+	got := vs[3].String()
 	for _, part := range []string{"ot/plan/plan.go", "example.com/m/engine/run", "layer ot", "layer engine"} {
 		if !strings.Contains(got, part) {
 			t.Errorf("message %q does not name %q", got, part)
