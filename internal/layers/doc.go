@@ -9,6 +9,7 @@
 // layer, such as a model family trained end to end by the engine, lives in
 // the higher layer's tests. Folders named testdata or vendor, or starting
 // with "." or "_", nested modules, the build outputs in bin and the C++
-// emulator kernels/emu are not read. A top folder that holds Go code but is missing from the order fails
-// the test, so a new root folder has to be given its place.
+// emulator kernels/emu are not read. A top folder that holds Go code but is
+// missing from the order fails the test, so a new root folder has to be
+// given its place.
 package layers
