@@ -2,34 +2,21 @@ package collective
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
 
-	"github.com/ebitengine/purego"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
 )
 
-// symbol is a C function of a library and the Go func variable it binds.
-type symbol struct {
-	name string
-	fn   any
-}
-
-// bind opens the library at path with dlopen flags and binds each symbol;
-// what names the library in errors ("Open MPI", "NCCL") and missing says
-// why a missing symbol matters.
-func bind(what, path string, flags int, missing string, syms []symbol) (uintptr, error) {
-	runtime.LockOSThread() // dlerror is per thread
-	defer runtime.UnlockOSThread()
-	handle, err := purego.Dlopen(path, flags)
+// open opens the library at path and binds fns (internal/dlopen); what
+// names the library in errors ("Open MPI", "NCCL") and missing says why a
+// missing function matters.
+func open(what, path string, scope dlopen.Scope, missing string, fns ...dlopen.Func) (*dlopen.Library, error) {
+	l, err := dlopen.Open(what, path, scope)
 	if err != nil {
-		return 0, fmt.Errorf("cannot load %s %s: %s", what, path, strings.TrimPrefix(err.Error(), path+": "))
+		return nil, err
 	}
-	for _, s := range syms {
-		sym, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			return 0, fmt.Errorf("%s %s lacks %s (%s)", what, path, s.name, missing)
-		}
-		purego.RegisterFunc(s.fn, sym)
+	if err := l.Bind(fns...); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("%w (%s)", err, missing)
 	}
-	return handle, nil
+	return l, nil
 }

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
 )
 
 // DefaultMPILibrary is Open MPI's C library (Debian's libopenmpi3, and Open
@@ -64,11 +64,11 @@ func OpenMPI(path string) (*MPIComm, error) {
 	// RTLD_GLOBAL: Open MPI's plugins (mca_*.so) resolve their symbols in
 	// libmpi and libopen-pal.
 	m := &MPIComm{}
-	handle, err := bind("Open MPI", path, purego.RTLD_NOW|purego.RTLD_GLOBAL, "not an MPI library", []symbol{
-		{"MPI_Init_thread", &m.initThread}, {"MPI_Comm_rank", &m.commRank}, {"MPI_Comm_size", &m.commSize},
-		{"MPI_Allreduce", &m.allreduce}, {"MPI_Bcast", &m.bcast}, {"MPI_Finalize", &m.finalize},
-		{"MPI_Error_string", &m.errorString},
-	})
+	lib, err := open("Open MPI", path, dlopen.Global, "not an MPI library",
+		dlopen.Func{Name: "MPI_Init_thread", Fn: &m.initThread}, dlopen.Func{Name: "MPI_Comm_rank", Fn: &m.commRank},
+		dlopen.Func{Name: "MPI_Comm_size", Fn: &m.commSize}, dlopen.Func{Name: "MPI_Allreduce", Fn: &m.allreduce},
+		dlopen.Func{Name: "MPI_Bcast", Fn: &m.bcast}, dlopen.Func{Name: "MPI_Finalize", Fn: &m.finalize},
+		dlopen.Func{Name: "MPI_Error_string", Fn: &m.errorString})
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func OpenMPI(path string) (*MPIComm, error) {
 		name string
 		dst  *uintptr
 	}{{"ompi_mpi_comm_world", &m.world}, {"ompi_mpi_double", &m.double}, {"ompi_mpi_byte", &m.byteType}, {"ompi_mpi_op_sum", &m.opSum}} {
-		if *g.dst, err = purego.Dlsym(handle, g.name); err != nil {
+		if *g.dst, err = lib.Lookup(g.name); err != nil {
 			return nil, fmt.Errorf("%s lacks %s: not Open MPI (this binding follows Open MPI's ABI)", path, g.name)
 		}
 	}

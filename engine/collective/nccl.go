@@ -6,7 +6,7 @@ import (
 	"sync"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
 )
 
 // DefaultNCCLLibrary is NCCL's library, opened when LoadNCCL is given no path
@@ -65,11 +65,11 @@ func OpenNCCL(path string) (*NCCLLib, error) {
 	}
 	l := &NCCLLib{path: path}
 	var getVersion func(v *int32) int32
-	if _, err := bind("NCCL", path, purego.RTLD_NOW|purego.RTLD_LOCAL, "jkonet-gpu needs NCCL 2.23 or later", []symbol{
-		{"ncclGetVersion", &getVersion}, {"ncclGetUniqueId", &l.getUniqueID},
-		{"ncclCommInitRankScalable", &l.initRank}, {"ncclCommInitAll", &l.initAll},
-		{"ncclAllReduce", &l.allReduce}, {"ncclCommDestroy", &l.destroy}, {"ncclGetErrorString", &l.errorString},
-	}); err != nil {
+	if _, err := open("NCCL", path, dlopen.Local, "jkonet-gpu needs NCCL 2.23 or later",
+		dlopen.Func{Name: "ncclGetVersion", Fn: &getVersion}, dlopen.Func{Name: "ncclGetUniqueId", Fn: &l.getUniqueID},
+		dlopen.Func{Name: "ncclCommInitRankScalable", Fn: &l.initRank}, dlopen.Func{Name: "ncclCommInitAll", Fn: &l.initAll},
+		dlopen.Func{Name: "ncclAllReduce", Fn: &l.allReduce}, dlopen.Func{Name: "ncclCommDestroy", Fn: &l.destroy},
+		dlopen.Func{Name: "ncclGetErrorString", Fn: &l.errorString}); err != nil {
 		return nil, err
 	}
 	var v int32

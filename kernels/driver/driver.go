@@ -23,13 +23,12 @@
 package driver
 
 import (
-	"fmt"
 	"os"
 	"runtime"
 	"strings"
 	"unsafe"
 
-	"github.com/ebitengine/purego"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
 )
 
 // DefaultLibrary is the driver library Open loads when given no path and
@@ -79,9 +78,8 @@ type api struct {
 // Driver is an opened CUDA driver library. Its methods are safe for
 // concurrent use.
 type Driver struct {
-	path   string
-	handle uintptr
-	api    api
+	path string
+	api  api
 }
 
 // Open loads the CUDA driver library at path and resolves the entry points
@@ -96,69 +94,40 @@ func Open(path string) (*Driver, error) {
 	if path == "" {
 		path = DefaultLibrary
 	}
-	// dlerror's message is per OS thread: stay on one from dlopen/dlsym to
-	// the dlerror purego calls after them.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	handle, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
-	if err != nil {
-		// glibc's text starts with the path again: say it once.
-		text := strings.TrimPrefix(dlText(err), path+": ")
-		return nil, fmt.Errorf("cannot load the CUDA driver %s: %s", path, text)
-	}
-	d := &Driver{path: path, handle: handle}
+	d := &Driver{path: path}
 	a := &d.api
-	for _, s := range []struct {
-		name string
-		fn   any
-	}{
-		{"cuInit", &a.cuInit},
-		{"cuDriverGetVersion", &a.cuDriverGetVersion},
-		{"cuDeviceGetCount", &a.cuDeviceGetCount},
-		{"cuDeviceGet", &a.cuDeviceGet},
-		{"cuDeviceGetName", &a.cuDeviceGetName},
-		{"cuDeviceGetAttribute", &a.cuDeviceGetAttribute},
-		{"cuDeviceTotalMem_v2", &a.cuDeviceTotalMem},
-		{"cuDevicePrimaryCtxRetain", &a.cuDevicePrimaryCtxRetain},
-		{"cuDevicePrimaryCtxRelease_v2", &a.cuDevicePrimaryCtxRelease},
-		{"cuCtxSetCurrent", &a.cuCtxSetCurrent},
-		{"cuCtxSynchronize", &a.cuCtxSynchronize},
-		{"cuModuleLoadDataEx", &a.cuModuleLoadDataEx},
-		{"cuModuleGetFunction", &a.cuModuleGetFunction},
-		{"cuModuleUnload", &a.cuModuleUnload},
-		{"cuFuncSetAttribute", &a.cuFuncSetAttribute},
-		{"cuMemAlloc_v2", &a.cuMemAlloc},
-		{"cuMemFree_v2", &a.cuMemFree},
-		{"cuMemcpyHtoD_v2", &a.cuMemcpyHtoD},
-		{"cuMemcpyDtoH_v2", &a.cuMemcpyDtoH},
-		{"cuMemcpyDtoD_v2", &a.cuMemcpyDtoD},
-		{"cuMemsetD8_v2", &a.cuMemsetD8},
-		{"cuMemGetInfo_v2", &a.cuMemGetInfo},
-		{"cuLaunchKernel", &a.cuLaunchKernel},
-		{"cuGetErrorName", &a.cuGetErrorName},
-		{"cuGetErrorString", &a.cuGetErrorString},
-	} {
-		// purego.RegisterLibFunc would panic on a missing symbol.
-		sym, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			_ = purego.Dlclose(handle)
-			return nil, fmt.Errorf("the CUDA driver %s lacks %s: %s", path, s.name, dlText(err))
-		}
-		purego.RegisterFunc(s.fn, sym)
+	lib, err := dlopen.Open("the CUDA driver", path, dlopen.Local, []dlopen.Func{
+		{Name: "cuInit", Fn: &a.cuInit},
+		{Name: "cuDriverGetVersion", Fn: &a.cuDriverGetVersion},
+		{Name: "cuDeviceGetCount", Fn: &a.cuDeviceGetCount},
+		{Name: "cuDeviceGet", Fn: &a.cuDeviceGet},
+		{Name: "cuDeviceGetName", Fn: &a.cuDeviceGetName},
+		{Name: "cuDeviceGetAttribute", Fn: &a.cuDeviceGetAttribute},
+		{Name: "cuDeviceTotalMem_v2", Fn: &a.cuDeviceTotalMem},
+		{Name: "cuDevicePrimaryCtxRetain", Fn: &a.cuDevicePrimaryCtxRetain},
+		{Name: "cuDevicePrimaryCtxRelease_v2", Fn: &a.cuDevicePrimaryCtxRelease},
+		{Name: "cuCtxSetCurrent", Fn: &a.cuCtxSetCurrent},
+		{Name: "cuCtxSynchronize", Fn: &a.cuCtxSynchronize},
+		{Name: "cuModuleLoadDataEx", Fn: &a.cuModuleLoadDataEx},
+		{Name: "cuModuleGetFunction", Fn: &a.cuModuleGetFunction},
+		{Name: "cuModuleUnload", Fn: &a.cuModuleUnload},
+		{Name: "cuFuncSetAttribute", Fn: &a.cuFuncSetAttribute},
+		{Name: "cuMemAlloc_v2", Fn: &a.cuMemAlloc},
+		{Name: "cuMemFree_v2", Fn: &a.cuMemFree},
+		{Name: "cuMemcpyHtoD_v2", Fn: &a.cuMemcpyHtoD},
+		{Name: "cuMemcpyDtoH_v2", Fn: &a.cuMemcpyDtoH},
+		{Name: "cuMemcpyDtoD_v2", Fn: &a.cuMemcpyDtoD},
+		{Name: "cuMemsetD8_v2", Fn: &a.cuMemsetD8},
+		{Name: "cuMemGetInfo_v2", Fn: &a.cuMemGetInfo},
+		{Name: "cuLaunchKernel", Fn: &a.cuLaunchKernel},
+		{Name: "cuGetErrorName", Fn: &a.cuGetErrorName},
+		{Name: "cuGetErrorString", Fn: &a.cuGetErrorString},
+	}...)
+	if err != nil {
+		return nil, err
 	}
-	if sym, err := purego.Dlsym(handle, "jkEmuLastError"); err == nil {
-		purego.RegisterFunc(&a.jkEmuLastError, sym)
-	}
+	_ = lib.Bind(dlopen.Func{Name: "jkEmuLastError", Fn: &a.jkEmuLastError}) // the emulator's only
 	return d, nil
-}
-
-// dlText is a dl* error as one line.
-func dlText(err error) string {
-	s := oneLine(err.Error())
-	if s == "" {
-		return "unknown dynamic loader error"
-	}
-	return s
 }
 
 // Path is the library path or name Open loaded.
