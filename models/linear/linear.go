@@ -49,18 +49,12 @@ type Model struct {
 	theta []float64 // [θ_V (p) | θ_U (p) | θ_β (1)] for linear, [θ_V (p)] for linear-potential
 }
 
-// Pairs is the fitting data: coupling pairs (x_i → y_i, weight w_i) of
-// transitions k, with the score at the target and, for the interaction, the
-// source snapshot of every transition.
-type Pairs struct {
-	D       int
-	X, Y    []float64   // source and target of each pair, row-major pairs×D
-	W       []float64   // coupling weight w_i ≥ 0
-	Tau     []float64   // time step τ_k of the pair's transition
-	Score   []float64   // density score s(y_i), pairs×D (read by the linear kind only)
-	K       []int       // transition of each pair: an index into Sources
-	Sources [][]float64 // source population of transition k, row-major n_k×D (linear kind only)
-}
+// Pairs is the fitting data (the linear kind reads Score and Sources,
+// linear-potential neither).
+//
+// Deprecated: use models.Pairs; this name stays only until train fits
+// through the family table (models.Family.Fit).
+type Pairs = models.Pairs
 
 // New rebuilds a model from saved parameters θ (layout as Layout
 // describes), checking kind, dimension and length.
@@ -156,7 +150,7 @@ func (m *Model) paramCount() int {
 //	(λI + Σ_i τ_i² w_i Y_iᵀY_i) θ = −Σ_i τ_i w_i Y_iᵀ(y_i − x_i),
 //
 // the normal equations of λ‖θ‖² + Σ_i w_i ‖τ_i Y_i θ + (y_i − x_i)‖².
-func Fit(kind string, p *Pairs, lambda float64) (*Model, error) {
+func Fit(kind string, p *models.Pairs, lambda float64) (*Model, error) {
 	m, err := newModel(kind, p.D)
 	if err != nil {
 		return nil, err
@@ -179,7 +173,7 @@ func Fit(kind string, p *Pairs, lambda float64) (*Model, error) {
 	return m, nil
 }
 
-func (m *Model) checkPairs(p *Pairs) error {
+func (m *Model) checkPairs(p *models.Pairs) error {
 	d, n := p.D, len(p.W)
 	if n == 0 {
 		return fmt.Errorf("linear model: no coupling pairs to fit")
@@ -232,7 +226,7 @@ func (m *Model) checkPairs(p *Pairs) error {
 // and b_i = √w_i (y_i − x_i) of a chunk are built in parallel, then folded in
 // serially in pair order (G += AᵀA, r −= Aᵀb), so the result does not depend on
 // the number of cores.
-func (m *Model) normalEquations(p *Pairs) (*mat.SymDense, []float64) {
+func (m *Model) normalEquations(p *models.Pairs) (*mat.SymDense, []float64) {
 	d, cols := p.D, m.paramCount()
 	chunk := max(1, min(linearChunkPairs, linearChunkFloats/(d*cols)))
 	a := make([]float64, chunk*d*cols)
@@ -265,7 +259,7 @@ func (m *Model) normalEquations(p *Pairs) (*mat.SymDense, []float64) {
 // into a (row length paramCount) and b_i = √w_i (y_i − x_i) into b, spreading
 // the pairs over the cores (one interaction workspace each; nil for
 // linear-potential).
-func (m *Model) designRows(p *Pairs, start, end int, a, b []float64, interactions []*linearInteraction) {
+func (m *Model) designRows(p *models.Pairs, start, end int, a, b []float64, interactions []*linearInteraction) {
 	d, cols, nf := p.D, m.paramCount(), m.basis.size()
 	workers := min(runtime.GOMAXPROCS(0), end-start)
 	if interactions != nil {

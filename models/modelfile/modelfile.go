@@ -9,13 +9,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/safetensors"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
-	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
-	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	// The families a model file may hold register themselves in the table
+	// that File.Model, Save and Load read; another family is one more
+	// import, here or in the program.
+	_ "github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	_ "github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 // Format is the value of the "format" metadata key.
@@ -31,8 +33,8 @@ type File struct {
 	MeanInterval float64
 	// Training records the settings the model was trained with (JSON).
 	Training json.RawMessage
-	// Params is the model's flat parameter buffer (networks.Net.Params or
-	// linear.Model.Theta()).
+	// Params is the model's flat parameter buffer, laid out as the kind's
+	// family (models.LookupFamily) says.
 	Params []float64
 	// Checkpoints only: Adam's moments and the number of steps taken.
 	M, V  []float64
@@ -44,41 +46,25 @@ func (f *File) TimeOrigin() float64 { return f.Times[0] }
 
 // Model rebuilds the model the file describes.
 func (f *File) Model() (models.Model, error) {
-	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
-		return linear.New(f.Kind, f.Dim, f.Params)
-	}
-	net, err := networks.NewNet(f.Kind, f.Dim, 0)
+	fam, err := models.LookupFamily(f.Kind)
 	if err != nil {
 		return nil, err
 	}
-	if len(net.Params) != len(f.Params) {
-		return nil, fmt.Errorf("%s model in d = %d has %d parameters, the file holds %d", f.Kind, f.Dim, len(net.Params), len(f.Params))
-	}
-	copy(net.Params, f.Params)
-	return net, nil
-}
-
-// layout names the parameter blocks of the file's model kind.
-func layout(kind string, dim int, params []float64) ([]models.ParamTensor, error) {
-	if kind == linear.Kind || kind == linear.PotentialKind {
-		m, err := linear.New(kind, dim, params)
-		if err != nil {
-			return nil, err
-		}
-		return m.Layout(), nil
-	}
-	net, err := networks.NewNet(kind, dim, 0)
-	if err != nil {
-		return nil, err
-	}
-	return net.Layout(), nil
+	return fam.New(f.Dim, f.Params)
 }
 
 // Save writes f atomically.
 func Save(path string, f *File) error {
-	lay, err := layout(f.Kind, f.Dim, f.Params)
+	fam, err := models.LookupFamily(f.Kind)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	lay, err := fam.Layout(f.Dim)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if want := paramCount(lay); want != len(f.Params) {
+		return fmt.Errorf("%s: %s model in d = %d has %d parameters, got %d", path, f.Kind, f.Dim, want, len(f.Params))
 	}
 	tensors := map[string]safetensors.Tensor{}
 	for _, t := range lay {
@@ -93,10 +79,8 @@ func Save(path string, f *File) error {
 		"mean_interval": strconv.FormatFloat(f.MeanInterval, 'g', -1, 64),
 		"parameters":    strconv.Itoa(len(f.Params)),
 	}
-	if f.Kind != linear.Kind && f.Kind != linear.PotentialKind {
-		meta["layers"] = fmt.Sprintf("MLP in→%d→%d→1, softplus", networks.HiddenWidth, networks.HiddenWidth)
-	} else {
-		meta["features"] = "monomials Π v_i^e_i, e_i ∈ {0..4}, then bumps exp(−‖x−c‖²/0.5), c on linspace(−4, 4, 10)^d, row-major"
+	for k, v := range fam.FileMeta {
+		meta[k] = v
 	}
 	if len(f.Training) > 0 {
 		meta["training"] = string(f.Training)
@@ -151,43 +135,39 @@ func fromTensors(tensors map[string]safetensors.Tensor, meta map[string]string) 
 		return nil, fmt.Errorf("metadata \"parameters\": expected a positive count, got %q", meta["parameters"])
 	}
 	// Nothing is allocated from a declared size before it is checked against
-	// the values the file holds: a network in dimension d has at least
-	// d·HiddenWidth parameters, and its layout fixes the count; a linear
-	// model checks d ≤ 4 and the count against its features itself.
+	// the values the file holds: the family's layout (which allocates
+	// nothing in proportion to d) fixes the count, and every tensor is
+	// checked before the parameters are copied out.
 	values := 0
 	for _, t := range tensors {
 		values += len(t.Data) + len(t.Int)
 	}
-	var lay []models.ParamTensor
-	if f.Kind == linear.Kind || f.Kind == linear.PotentialKind {
-		if count > values {
-			return nil, fmt.Errorf("metadata \"parameters\": %d parameters declared, but the file holds only %d values", count, values)
-		}
-		f.Params = make([]float64, count)
-		if lay, err = layout(f.Kind, f.Dim, f.Params); err != nil {
-			return nil, fmt.Errorf("metadata \"kind\": %w", err)
-		}
-	} else {
-		if slices.Contains(networks.Kinds(), f.Kind) && f.Dim > values/networks.HiddenWidth {
+	fam, err := models.LookupFamily(f.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("metadata \"kind\": %w", err)
+	}
+	lay, err := fam.Layout(f.Dim)
+	if err != nil {
+		return nil, fmt.Errorf("metadata \"kind\": %w", err)
+	}
+	if want := paramCount(lay); want != count {
+		if want > values {
 			return nil, fmt.Errorf("metadata \"dim\": a %s model in d = %d has more parameters than the %d values the file holds", f.Kind, f.Dim, values)
 		}
-		if lay, err = layout(f.Kind, f.Dim, nil); err != nil {
-			return nil, fmt.Errorf("metadata \"kind\": %w", err)
-		}
-		if want := paramCount(lay); want != count {
-			return nil, fmt.Errorf("metadata \"parameters\": a %s model in d = %d has %d parameters, got %d", f.Kind, f.Dim, want, count)
-		}
-		f.Params = make([]float64, count)
+		return nil, fmt.Errorf("metadata \"parameters\": a %s model in d = %d has %d parameters, got %d", f.Kind, f.Dim, want, count)
 	}
 	for _, t := range lay {
 		ten, ok := tensors[t.Name]
-		if !ok || ten.Int != nil || len(ten.Data) != t.Size() || t.Offset+t.Size() > count {
+		if !ok || ten.Int != nil || len(ten.Data) != t.Size() {
 			return nil, fmt.Errorf("tensor %q: expected a float tensor of shape %v for the %s model", t.Name, t.Shape, f.Kind)
 		}
 		if err := checkFinite(t.Name, ten.Data); err != nil {
 			return nil, err
 		}
-		copy(f.Params[t.Offset:], ten.Data)
+	}
+	f.Params = make([]float64, count)
+	for _, t := range lay {
+		copy(f.Params[t.Offset:], tensors[t.Name].Data)
 	}
 	if s, ok := meta["training"]; ok {
 		if !json.Valid([]byte(s)) {

@@ -90,8 +90,8 @@ func NewNet(kind string, d int, seed uint64) (*Net, error) {
 	if k.name == "" {
 		return nil, fmt.Errorf("unknown network model %q (want one of: %s)", kind, strings.Join(Kinds(), ", "))
 	}
-	if d < 1 {
-		return nil, fmt.Errorf("%s model: dimension %d, want at least 1", kind, d)
+	if err := k.checkDim(d); err != nil {
+		return nil, err
 	}
 	n := &Net{Kind: kind, D: d, kind: k}
 	n.Params = make([]float64, n.paramCount())
@@ -153,33 +153,42 @@ func (n *Net) Beta() float64 {
 // Layout names the tensors of Params: "V.W1", "V.b1", "V.W2", "V.b2", "V.W3",
 // "V.b3", the same with "U." for the interaction, and "beta" (a scalar, shape
 // []).
-func (n *Net) Layout() []models.ParamTensor {
-	v := n.potential()
-	layout := mlpLayout("V.", v.In, v.Hidden, 0)
-	if n.kind.interaction {
-		layout = append(layout, mlpLayout("U.", n.D, HiddenWidth, len(v.Params))...)
+func (n *Net) Layout() []models.ParamTensor { return n.kind.layout(n.D) }
+
+// layout is Net.Layout for the variant in dimension d, computed without
+// a Net, so a model file's declared dimension can be checked before
+// anything is allocated from it.
+func (k netKind) layout(d int) []models.ParamTensor {
+	in := k.potentialInputs(d)
+	layout := mlpLayout("V.", in, HiddenWidth, 0)
+	if k.interaction {
+		layout = append(layout, mlpLayout("U.", d, HiddenWidth, MLPParamCount(in, HiddenWidth))...)
 	}
-	if i := n.betaIndex(); i >= 0 {
-		layout = append(layout, models.ParamTensor{Name: "beta", Offset: i, Shape: []int{}})
+	if k.internal {
+		layout = append(layout, models.ParamTensor{Name: "beta", Offset: k.paramCount(d) - 1, Shape: []int{}})
 	}
 	return layout
 }
 
 // potentialInputs is the input dimension of V.
-func (n *Net) potentialInputs() int {
-	if n.kind.timed {
-		return n.D + 1
+func (n *Net) potentialInputs() int { return n.kind.potentialInputs(n.D) }
+
+func (k netKind) potentialInputs(d int) int {
+	if k.timed {
+		return d + 1
 	}
-	return n.D
+	return d
 }
 
 // paramCount is the length of Params for the variant and dimension.
-func (n *Net) paramCount() int {
-	count := MLPParamCount(n.potentialInputs(), HiddenWidth)
-	if n.kind.interaction {
-		count += MLPParamCount(n.D, HiddenWidth)
+func (n *Net) paramCount() int { return n.kind.paramCount(n.D) }
+
+func (k netKind) paramCount(d int) int {
+	count := MLPParamCount(k.potentialInputs(d), HiddenWidth)
+	if k.interaction {
+		count += MLPParamCount(d, HiddenWidth)
 	}
-	if n.kind.internal {
+	if k.internal {
 		count++
 	}
 	return count
