@@ -24,14 +24,6 @@ const (
 	AdamEpsilon = 1e-8
 )
 
-// ParamGroup is a contiguous range [Lo, Hi) of the flat parameter buffer
-// that is clipped as one network ("V", "U" or "beta").
-type ParamGroup struct {
-	Name   string
-	Lo, Hi int
-	Frozen bool
-}
-
 func newAdam(s Settings, groups []ParamGroup, size int) *adam {
 	return &adam{lr: s.LR, beta1: AdamBeta1, beta2: AdamBeta2, eps: AdamEpsilon, clip: s.Clip, groups: groups,
 		m: make([]float64, size), v: make([]float64, size)}

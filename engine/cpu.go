@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
 	"github.com/jkonet-gpu/jkonet-gpu/kernels/philox"
@@ -128,32 +127,6 @@ func newCPU(net *networks.Net, p *Problem, s Settings) (Backend, error) {
 		b.total = make([]float64, len(net.Params))
 	}
 	return b, nil
-}
-
-// ParamGroups splits the model's flat buffer into the networks that are
-// clipped separately: "V", "U" and "beta", by tensor-name prefix, marking
-// those named in freeze.
-func ParamGroups(net *networks.Net, freeze []string) ([]ParamGroup, error) {
-	var groups []ParamGroup
-	for _, t := range net.Layout() {
-		name, _, _ := strings.Cut(t.Name, ".")
-		if len(groups) == 0 || groups[len(groups)-1].Name != name {
-			groups = append(groups, ParamGroup{Name: name, Lo: t.Offset})
-		}
-		groups[len(groups)-1].Hi = t.Offset + t.Size()
-	}
-	for _, f := range freeze {
-		found := false
-		for i := range groups {
-			if groups[i].Name == f {
-				groups[i].Frozen, found = true, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("cannot freeze %q: the %s model has no such network", f, net.Kind)
-		}
-	}
-	return groups, nil
 }
 
 func (b *cpuBackend) Name() string       { return b.name }
