@@ -6,12 +6,10 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
@@ -42,30 +40,31 @@ func preprocess(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
 	set, err := loadDataFor(c)
 	if err != nil {
 		return err
 	}
+	req, out, what := couplingRequest(c), c.String("out"), ""
 	var cp *couplings.Couplings
 	var rep *couplings.Report
 	if sharded {
-		cp, rep, err = computeShard(c, set, shard)
-	} else {
-		cp, rep, err = computeCouplings(c, set)
+		what = fmt.Sprintf("shard %s of the transitions, ", shard)
+		if cp, rep, err = req.ComputeShard(set, shard); err == nil {
+			err = cp.SaveShard(out, shard)
+		}
+	} else if cp, rep, err = req.Compute(set); err == nil {
+		err = cp.Save(out)
 	}
 	if err != nil {
 		return err
 	}
-	save, what := cp.Save, ""
-	if sharded {
-		save = func(path string) error { return cp.SaveShard(path, shard) }
-		what = fmt.Sprintf("shard %s of the transitions, ", shard)
-	}
-	if err := save(out); err != nil {
-		return err
-	}
-	warnCouplings(c.App.ErrWriter, rep)
+	rep.Warn(c.App.ErrWriter)
+	return printPreprocess(c, rep, fmt.Sprintf("wrote %s: %s%d pairs\n", out, what, cp.Len()))
+}
+
+// printPreprocess prints preprocess's report (--json: as JSON), ending
+// with wrote.
+func printPreprocess(c *cli.Context, rep *couplings.Report, wrote string) error {
 	w := c.App.Writer
 	if c.Bool("json") {
 		enc := json.NewEncoder(w)
@@ -88,7 +87,7 @@ func preprocess(c *cli.Context) error {
 	for _, s := range rep.Snapshots {
 		fmt.Fprintf(w, "density t=%g: %d points, %d components kept, mean log-likelihood %.4f, %.3f s\n", s.Time, s.Points, s.Components, s.LogLikelihood, s.Seconds)
 	}
-	fmt.Fprintf(w, "wrote %s: %s%d pairs\n", out, what, cp.Len())
+	fmt.Fprint(w, wrote)
 	return nil
 }
 
@@ -119,40 +118,17 @@ func couplingOptions(c *cli.Context) couplings.Options {
 	}
 }
 
-// computeCouplings computes the couplings of set with the coupling flags,
-// with a progress bar (unless --quiet or piped).
-func computeCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, *couplings.Report, error) {
-	opts := couplingOptions(c)
-	bar := progress.New("couplings", couplings.Work(set, opts), c.Bool("quiet"))
-	cp, rep, err := couplings.ComputeProgress(set, opts, bar)
-	bar.Done()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c.String("data"), err)
-	}
-	return cp, rep, nil
+// couplingRequest is the couplings.Request of the coupling flags, --data,
+// --quiet and stderr: what preprocess, and train when it computes the
+// couplings, ask for. train adds the --couplings file and its rank.
+func couplingRequest(c *cli.Context) couplings.Request {
+	return couplings.Request{Data: c.String("data"), Options: couplingOptions(c), Quiet: c.Bool("quiet"), Warnings: c.App.ErrWriter}
 }
 
-// warnCouplings tells the user, on stderr, what would otherwise go unseen:
-// exact OT that was blocked automatically (one line), Sinkhorn that stopped
-// at its cap, and snapshots whose score is 0.
-func warnCouplings(w io.Writer, rep *couplings.Report) {
-	var blocked []string
-	for _, t := range rep.Transitions {
-		if t.Automatic {
-			blocked = append(blocked, fmt.Sprintf("t=%g → t=%g: %d × %d points in %d blocks of ≤ %d", t.From, t.To, t.N, t.M, t.Blocks, t.Block))
-		}
-	}
-	if len(blocked) > 0 {
-		fmt.Fprintf(w, "note: exact OT above --exact-max points a snapshot is solved in spatial blocks (README \"Scale\"): %s\n", strings.Join(blocked, "; "))
-	}
-	for _, t := range rep.Transitions {
-		if t.Converged != nil && !*t.Converged {
-			fmt.Fprintf(w, "warning: sinkhorn t=%g → t=%g did not converge in %d iterations (marginal error %.2g); raise --sinkhorn-max-iter or --epsilon\n", t.From, t.To, t.Iterations, t.MarginalError)
-		}
-	}
-	for _, s := range rep.Snapshots {
-		if s.Note != "" {
-			fmt.Fprintf(w, "warning: density t=%g: %s\n", s.Time, s.Note)
-		}
-	}
+// computeCouplings and warnCouplings serve train.go's trainingCouplings
+// until training calls couplings.LoadOrCompute; delete them then.
+func computeCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, *couplings.Report, error) {
+	return couplingRequest(c).Compute(set)
 }
+
+func warnCouplings(w io.Writer, rep *couplings.Report) { rep.Warn(w) }

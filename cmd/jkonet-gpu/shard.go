@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
@@ -126,15 +125,6 @@ func mergeArgs(c *cli.Context) (shards []string, out string, err error) {
 		return nil, "", fmt.Errorf("--merge: no --out file; %s", mergeUsage)
 	}
 	return shards, out, nil
-}
-
-// computeShard is preprocess --shard: the shard's couplings of set.
-func computeShard(c *cli.Context, set *snapshot.Set, s couplings.Shard) (*couplings.Couplings, *couplings.Report, error) {
-	cp, rep, err := couplings.ComputeShard(set, couplingOptions(c), s)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c.String("data"), err)
-	}
-	return cp, rep, nil
 }
 
 // checkPreprocessArgs checks what every preprocess but --merge needs: --data
