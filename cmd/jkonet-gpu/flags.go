@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
-	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
@@ -53,63 +51,25 @@ var (
 	transformFlags = []cli.Flag{dimsFlag, pcaFlag, standardizeFlag}
 )
 
-// h5adOnly are the cell flags that only AnnData input takes.
-var h5adOnly = []string{"time-order", "obsm", "layer"}
-
-// readCells reads --data as it is stored: AnnData by h5ad.Load with the
-// cell flags; NPZ and CSV by snapshot.Load, with --time-values mapping their
-// numeric labels to real times, and the AnnData-only flags refused.
-func readCells(c *cli.Context) (*snapshot.Set, error) {
-	path := c.String("data")
-	var values map[string]float64
+// readOptions are the cell flags (cellFlags, transformFlags, --time-col)
+// as the options of cells.Read and cells.Load.
+func readOptions(c *cli.Context) (cells.ReadOptions, error) {
+	opts := cells.ReadOptions{
+		TimeCol: c.String("time-col"), TimeKey: c.String("time-key"), XKey: c.String("x-key"),
+		Obsm: c.String("obsm"), Layer: c.String("layer"),
+		Transform: transformOptions(c), Given: c.IsSet,
+	}
+	if c.IsSet("time-order") {
+		opts.TimeOrder = cells.ParseTimeOrder(c.String("time-order"))
+	}
 	if c.IsSet("time-values") {
-		v, err := cells.ParseTimeValues(c.String("time-values"))
+		values, err := cells.ParseTimeValues(c.String("time-values"))
 		if err != nil {
-			return nil, err
+			return opts, err
 		}
-		values = v
+		opts.TimeValues = values
 	}
-	if strings.EqualFold(filepath.Ext(path), ".h5ad") {
-		if c.IsSet("time-col") {
-			return nil, fmt.Errorf("%s: --time-col is for CSV input; name the obs column of an h5ad file with --time-key", path)
-		}
-		if c.IsSet("x-key") {
-			return nil, fmt.Errorf("%s: --x-key is for NPZ input; take an h5ad file's coordinates from --obsm or --layer", path)
-		}
-		var order []string
-		if c.IsSet("time-order") {
-			for label := range strings.SplitSeq(c.String("time-order"), ",") {
-				order = append(order, strings.TrimSpace(label))
-			}
-		}
-		set, err := h5ad.Load(path, h5ad.Options{
-			TimeKey: c.String("time-key"), TimeOrder: order, TimeValues: values,
-			Obsm: c.String("obsm"), Layer: c.String("layer"),
-		})
-		if err != nil && !c.IsSet("time-key") {
-			return nil, fmt.Errorf("%w; name it with --time-key", err)
-		}
-		return set, err
-	}
-	for _, name := range h5adOnly {
-		if c.IsSet(name) {
-			return nil, fmt.Errorf("%s: --%s is for AnnData (.h5ad) input", path, name)
-		}
-	}
-	if isCSV := strings.EqualFold(filepath.Ext(path), ".csv"); isCSV && (c.IsSet("time-key") || c.IsSet("x-key")) {
-		return nil, fmt.Errorf("%s: --time-key and --x-key name NPZ arrays or h5ad keys; a CSV file's time column is --time-col", path)
-	}
-	set, err := snapshot.Load(path, snapshot.LoadOptions{TimeCol: c.String("time-col"), XKey: c.String("x-key"), TimeKey: c.String("time-key")})
-	if err != nil || values == nil {
-		return set, err
-	}
-	if err := cells.MapTimes(set, values); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := set.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: after --time-values: %w", path, err)
-	}
-	return set, nil
+	return opts, nil
 }
 
 // transformOptions are the --dims, --pca and --standardize flags. A
@@ -119,47 +79,30 @@ func transformOptions(c *cli.Context) cells.Options {
 	return cells.Options{Dims: c.Int("dims"), PCA: c.Int("pca"), Standardize: c.Bool("standardize")}
 }
 
-// loadData reads --data (readCells) and, with --dims, --pca or
-// --standardize, fits the transform on these cells and applies it; the
-// result records the transform in its meta (docs/formats.md §1).
+// readCells reads --data as it is stored (cells.Read with the cell flags).
+func readCells(c *cli.Context) (*snapshot.Set, error) {
+	opts, err := readOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	return cells.Read(c.String("data"), opts)
+}
+
+// loadData reads --data and, with --dims, --pca or --standardize, fits the
+// transform on these cells and applies it (cells.Load); the result records
+// the transform in its meta (docs/formats.md §1).
 func loadData(c *cli.Context) (*snapshot.Set, error) {
-	set, err := readCells(c)
+	opts, err := readOptions(c)
 	if err != nil {
 		return nil, err
 	}
-	path := c.String("data")
-	prior, err := recordedTransform(path, set)
-	if err != nil {
-		return nil, err
-	}
-	opts := transformOptions(c)
-	if opts.IsZero() {
-		return set, nil
-	}
-	if prior != nil {
-		return nil, fmt.Errorf("%s: the cells are already transformed (%s, recorded in its meta); give the raw cells or drop %s", path, prior.Options(), opts)
-	}
-	t, err := cells.Fit(set, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if set, err = t.Apply(set); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return set, nil
+	return cells.Load(c.String("data"), opts)
 }
 
 // recordedTransform is the transform a prepared file's meta records (nil
 // for raw cells), checked against the file's dimension.
 func recordedTransform(path string, set *snapshot.Set) (*cells.Transform, error) {
-	t, err := cells.FromMeta(set.Meta)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if t != nil && t.OutputDim() != set.D {
-		return nil, fmt.Errorf(`%s: field "meta": the recorded transform gives d = %d, but x has d = %d`, path, t.OutputDim(), set.D)
-	}
-	return t, nil
+	return cells.Recorded(path, set)
 }
 
 // modelTransform is the transform a model was trained with (its training
@@ -190,33 +133,10 @@ func cellsForModel(c *cli.Context, set *snapshot.Set, modelPath string, f *model
 }
 
 // mapRecorded maps the cells read from --data with the transform t
-// recorded in source (a model or a prepared file; nil: none): raw cells get
-// t; cells that record a transform must record t itself. Explicit --dims,
-// --pca or --standardize must name t: nothing is fitted on held-out cells.
+// recorded in source (cells.MapRecorded): explicit --dims, --pca or
+// --standardize must name t, as nothing is fitted on held-out cells.
 func mapRecorded(c *cli.Context, set *snapshot.Set, source string, t *cells.Transform) (*snapshot.Set, error) {
-	have := cells.Options{}
-	if t != nil {
-		have = t.Options()
-	}
-	if asked := transformOptions(c); !asked.IsZero() && asked != have {
-		return nil, fmt.Errorf("%s: records %s, not %s; drop the flags (the recorded transform is applied to raw cells)", source, have, asked)
-	}
-	path := c.String("data")
-	recorded, err := recordedTransform(path, set)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case recorded != nil && !cells.Equal(recorded, t):
-		return nil, fmt.Errorf("%s: the cells were transformed (%s) with other numbers than %s records (%s); give the raw cells", path, recorded.Options(), source, have)
-	case recorded == nil && t != nil:
-		out, err := t.Apply(set)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return out, nil
-	}
-	return set, nil
+	return cells.MapRecorded(c.String("data"), set, source, t, transformOptions(c))
 }
 
 // loadDataWith reads --data for a command that uses the model file

@@ -35,8 +35,9 @@ func Load(path string, opts LoadOptions) (*Set, error) {
 	case ".csv":
 		s, err = loadCSV(path, opts)
 	case ".h5ad":
-		// Package h5ad reads AnnData (it imports this package); where a
-		// command reads only .npz and .csv, prepare converts.
+		// Cells of any format are read by cells.Read (AnnData by package
+		// h5ad, which imports this one); a command that reads points
+		// only, as distance does, is told how to convert.
 		return nil, fmt.Errorf("%s: here only .npz and .csv are read; convert AnnData with jkonet-gpu prepare --data %s --time-key KEY --out cells.npz", path, path)
 	default:
 		return nil, fmt.Errorf("%s: unknown data format %q (expected .npz or .csv)", path, ext)
