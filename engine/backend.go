@@ -1,20 +1,27 @@
-// Package engine trains JKOnet* models: it shuffles the coupling pairs into
-// batches and runs optimisation steps on a Backend chosen by name from a
-// registry (cpu and cpu-graph always; cuda registered by package cudabackend,
-// which finds the GPU at run time). Interaction samples come from the
-// counter-based generator of package philox, keyed by (seed, step, pair,
-// slot), so every backend draws the same samples and a resumed run repeats
-// its steps. Checkpoints are the CLI's: it writes the State a backend
-// returns. A backend that implements Parallel trains as one rank of a
-// data-parallel group, summing across the ranks with package collective.
+// Package engine trains JKOnet* models. Run is the one entry point: it
+// reads or computes the couplings, resolves --device to a backend through
+// the registry (each backend registers its own device facts: auto's rank
+// and probe, precisions, how a rank picks its device, its collectives),
+// joins the ranks of a data-parallel run, resumes and writes checkpoints,
+// and returns the model with its training record. Train shuffles the
+// coupling pairs into batches and runs optimisation steps on a Backend (cpu
+// and cpu-graph always; cuda registered by package engine/cuda, which finds
+// the GPU at run time). Interaction samples come from the counter-based
+// generator of package philox, keyed by (seed, step, pair, slot), so every
+// backend draws the same samples and a resumed run repeats its steps. A
+// backend that implements Parallel trains as one rank of a data-parallel
+// group, summing across the ranks with package collective.
 package engine
 
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
@@ -78,13 +85,69 @@ func (s *State) Check(n int, kind string) error {
 // Factory builds a backend for the model and problem.
 type Factory func(net *networks.Net, p *Problem, s Settings) (Backend, error)
 
-// Registration is a backend in the registry.
+// Registration is a backend in the registry, with the facts about its
+// device that the rest of the program asks: whether and how --device auto
+// may take it, the precisions it runs, how a rank picks its device, and
+// which collectives can sum its buffers. Nothing outside a backend's own
+// package names it: adding a backend is one package that registers itself
+// and one import.
 type Registration struct {
 	Name string
+	// Label names the device in one-line notes ("the CPU", "CUDA").
+	Label string
+	// Auto ranks the backend for --device auto, which takes the available
+	// backend of highest rank; 0: auto never takes it.
+	Auto int
 	// Available says whether the backend can run here, and if not why; a
 	// device backend also returns a one-line description of the device.
+	// It is called only when the backend is asked for (by name or auto).
 	Available func() (device string, err error)
-	New       Factory
+	// Precisions are what the backend computes in, its default first.
+	Precisions []string
+	// PickDevice, if set, tells the backend how a rank of a node picks its
+	// device among those visible (launch.Topology.Device); it is called
+	// before Available when several ranks train.
+	PickDevice func(pick func(visible int) (int, error))
+	// Collectives are what can sum the backend's buffers across ranks, in
+	// the order --collective auto prefers them.
+	Collectives []CollectiveOffer
+	New         Factory
+}
+
+// CollectiveOffer is a collective a backend can sum with.
+type CollectiveOffer struct {
+	Name string // collective.MPI, collective.NCCL
+	// Unavailable says why the collective cannot be used here (nil: it
+	// can); nil for one that is always tried.
+	Unavailable func() error
+	// Open joins this process to the ranks of topo.
+	Open func(topo launch.Topology) (group collective.Group, close func() error, err error)
+}
+
+// Runs reports whether the backend computes in precision.
+func (r Registration) Runs(precision string) bool { return slices.Contains(r.Precisions, precision) }
+
+// offers is the backend's collectives for collective.Choose.
+func (r Registration) offers() []collective.Offer {
+	var out []collective.Offer
+	for _, c := range r.Collectives {
+		o := collective.Offer{Name: c.Name}
+		if c.Unavailable != nil {
+			o.Unavailable = c.Unavailable()
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// collectiveOffer is the backend's offer named name, if any.
+func (r Registration) collectiveOffer(name string) (CollectiveOffer, bool) {
+	for _, c := range r.Collectives {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return CollectiveOffer{}, false
 }
 
 var registry = map[string]Registration{}
@@ -92,6 +155,12 @@ var registry = map[string]Registration{}
 // Register adds a backend; accelerated backends register themselves from an
 // init function of their package.
 func Register(r Registration) { registry[r.Name] = r }
+
+// Lookup is the registered backend name.
+func Lookup(name string) (Registration, bool) {
+	r, ok := registry[name]
+	return r, ok
+}
 
 // Backends lists the registered backend names, sorted.
 func Backends() []string {
@@ -103,23 +172,28 @@ func Backends() []string {
 	return names
 }
 
+// autoOrder is the backends --device auto may take, highest rank first.
+func autoOrder() []Registration {
+	var rs []Registration
+	for _, r := range registry {
+		if r.Auto > 0 {
+			rs = append(rs, r)
+		}
+	}
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Auto > rs[j].Auto })
+	return rs
+}
+
 // ErrUnavailable wraps the reason a named device cannot be used.
 var ErrUnavailable = errors.New("unavailable")
 
 // Resolve maps a --device value to a registered, available backend. "auto"
-// prefers cuda and falls back to cpu. note is one line for the user: the
-// device "auto" chose and, for the CPU, why.
+// takes the available backend of highest Auto rank, so an accelerator
+// before the CPU. note is one line for the user: the device chosen and,
+// when auto passed over a backend, why.
 func Resolve(device string) (r Registration, note string, err error) {
 	if device == "auto" {
-		c, ok := registry["cuda"]
-		if !ok {
-			return registry["cpu"], "device auto: using the CPU (this build has no CUDA backend)", nil
-		}
-		name, err := c.Available()
-		if err != nil {
-			return registry["cpu"], fmt.Sprintf("device auto: using the CPU (CUDA unavailable: %v)", err), nil
-		}
-		return c, "device auto: using CUDA on " + name, nil
+		return resolveAuto()
 	}
 	r, ok := registry[device]
 	if !ok {
@@ -133,4 +207,30 @@ func Resolve(device string) (r Registration, note string, err error) {
 		note = fmt.Sprintf("device %s: %s", device, name)
 	}
 	return r, note, nil
+}
+
+// resolveAuto probes the backends auto may take in order and takes the
+// first that answers.
+func resolveAuto() (Registration, string, error) {
+	order := autoOrder()
+	var passed []string
+	for _, r := range order {
+		desc, err := r.Available()
+		if err != nil {
+			passed = append(passed, fmt.Sprintf("%s unavailable: %v", r.Label, err))
+			continue
+		}
+		switch {
+		case desc != "":
+			desc = fmt.Sprintf("device auto: using %s on %s", r.Label, desc)
+		case len(passed) > 0:
+			desc = fmt.Sprintf("device auto: using %s (%s)", r.Label, strings.Join(passed, "; "))
+		case len(order) == 1:
+			desc = fmt.Sprintf("device auto: using %s (this build has no accelerated backend)", r.Label)
+		default:
+			desc = "device auto: using " + r.Label
+		}
+		return r, desc, nil
+	}
+	return Registration{}, "", fmt.Errorf("--device auto: %w: %s", ErrUnavailable, strings.Join(passed, "; "))
 }

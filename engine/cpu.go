@@ -10,8 +10,11 @@ import (
 
 func init() {
 	always := func() (string, error) { return "", nil }
-	Register(Registration{Name: "cpu", Available: always, New: newCPU})
-	Register(Registration{Name: "cpu-graph", Available: always, New: newCPUGraph})
+	cpu := Registration{Name: "cpu", Label: "the CPU", Auto: 1, Available: always,
+		Precisions: []string{Float64}, Collectives: []CollectiveOffer{MPIOffer}, New: newCPU}
+	Register(cpu)
+	cpu.Name, cpu.Auto, cpu.New = "cpu-graph", 0, newCPUGraph // the independent check of the fused loss, never auto's choice
+	Register(cpu)
 }
 
 // DefaultCPUSamples is the size of each of the two interaction subsamples per

@@ -10,6 +10,8 @@ package collective
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Names of the collectives, as --collective and the training record spell
@@ -63,25 +65,47 @@ func (Single) Close() error                 { return nil }
 // nothing can sum across them.
 var ErrNoCollective = errors.New("nothing can sum across the ranks")
 
-// Choose resolves --collective for a process that is one of size ranks.
-// byMPI says mpirun launched it, cuda that it trains on a GPU, and ncclErr
-// why libnccl cannot be used (nil when it opens). auto picks nccl on a GPU
-// when there are several ranks and NCCL opens, else mpi when launched by
-// mpirun, else none; none with several ranks, and a named collective that
-// cannot run, are refused with one line.
-func Choose(want string, size int, byMPI, cuda bool, ncclErr error) (string, error) {
+// Offer is a collective that the training backend can sum its buffers
+// with, and why it cannot be used here (nil when it can).
+type Offer struct {
+	Name        string
+	Unavailable error
+}
+
+// sums says what each collective sums, for the error of one a backend does
+// not offer.
+var sums = map[string]string{MPI: "MPI sums host buffers", NCCL: "NCCL sums GPU buffers"}
+
+// NotOfferedError is Choose's error for a collective the training backend
+// cannot sum with; the caller knows which backends can.
+type NotOfferedError struct{ Name string }
+
+func (e *NotOfferedError) Error() string { return fmt.Sprintf("--collective %s: %s", e.Name, sums[e.Name]) }
+
+// Choose resolves --collective for a process that is one of size ranks,
+// training on a backend that can sum with offers, in its order of
+// preference. byMPI says mpirun launched the process. auto takes the first
+// offer that can serve: mpi when mpirun launched the process (even one
+// rank), another collective when there are several ranks and it is
+// available (nccl on a GPU); else none. none with several ranks, and a
+// named collective that is not offered or cannot run, are refused with one
+// line.
+func Choose(want string, size int, byMPI bool, offers []Offer) (string, error) {
 	switch want {
 	case Auto:
-		switch {
-		case size > 1 && cuda && ncclErr == nil:
-			return NCCL, nil
-		case byMPI:
-			return MPI, nil
-		case size > 1:
-			why := "not launched by mpirun"
-			if cuda {
-				why += fmt.Sprintf(", and NCCL is unavailable (%v)", ncclErr)
+		why := "not launched by mpirun"
+		for _, o := range offers {
+			switch {
+			case o.Name == MPI && byMPI:
+				return MPI, nil
+			case o.Name == MPI:
+			case o.Unavailable != nil:
+				why += fmt.Sprintf(", and %s is unavailable (%v)", strings.ToUpper(o.Name), o.Unavailable)
+			case size > 1:
+				return o.Name, nil
 			}
+		}
+		if size > 1 {
 			return "", fmt.Errorf("--collective auto: %d ranks but %w (%s)", size, ErrNoCollective, why)
 		}
 		return None, nil
@@ -90,16 +114,15 @@ func Choose(want string, size int, byMPI, cuda bool, ncclErr error) (string, err
 			return "", fmt.Errorf("--collective none: %d ranks were launched and %w; use --collective mpi or nccl, or run one process", size, ErrNoCollective)
 		}
 		return None, nil
-	case MPI: // mpirun, or srun --mpi=pmix: MPI_Init finds out, and the caller compares sizes
-		return MPI, nil
-	case NCCL:
-		if !cuda {
-			return "", errors.New("--collective nccl: NCCL sums GPU buffers; train with --device cuda")
+	case MPI, NCCL: // mpi: mpirun, or srun --mpi=pmix: MPI_Init finds out, and the caller compares sizes
+		i := slices.IndexFunc(offers, func(o Offer) bool { return o.Name == want })
+		if i < 0 {
+			return "", &NotOfferedError{Name: want}
 		}
-		if ncclErr != nil {
-			return "", fmt.Errorf("--collective nccl: %w", ncclErr)
+		if err := offers[i].Unavailable; err != nil {
+			return "", fmt.Errorf("--collective %s: %w", want, err)
 		}
-		return NCCL, nil
+		return want, nil
 	}
 	return "", fmt.Errorf("--collective: expected auto, none, mpi or nccl, got %q", want)
 }

@@ -36,11 +36,15 @@ func TestChoose(t *testing.T) {
 		{want: None, size: 3, errMatch: "--collective none: 3 ranks were launched"},
 		{want: MPI, size: 2, got: MPI},
 		{want: NCCL, size: 2, cuda: true, got: NCCL},
-		{want: NCCL, size: 2, errMatch: "--collective nccl: NCCL sums GPU buffers; train with --device cuda"},
+		{want: NCCL, size: 2, errMatch: "--collective nccl: NCCL sums GPU buffers"},
 		{want: NCCL, size: 2, cuda: true, ncclErr: noNCCL, errMatch: "--collective nccl: cannot load NCCL"},
 		{want: "gloo", size: 2, errMatch: `--collective: expected auto, none, mpi or nccl, got "gloo"`},
 	} {
-		got, err := Choose(c.want, c.size, c.byMPI, c.cuda, c.ncclErr)
+		offers := []Offer{{Name: MPI}} // the CPU's
+		if c.cuda {
+			offers = []Offer{{Name: NCCL, Unavailable: c.ncclErr}, {Name: MPI}}
+		}
+		got, err := Choose(c.want, c.size, c.byMPI, offers)
 		if c.errMatch != "" {
 			if err == nil || !strings.Contains(err.Error(), c.errMatch) || strings.Contains(err.Error(), "\n") {
 				t.Errorf("%+v: got %q, %v; want one line with %q", c, got, err, c.errMatch)

@@ -13,27 +13,6 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
-func init() {
-	engine.Register(engine.Registration{Name: "cuda", Available: available, New: newDefault})
-}
-
-// available opens the default device and describes it.
-func available() (string, error) {
-	d, err := DefaultDevice()
-	if err != nil {
-		return "", err
-	}
-	return d.String(), nil
-}
-
-func newDefault(net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
-	d, err := DefaultDevice()
-	if err != nil {
-		return nil, err
-	}
-	return New(d, net, p, s)
-}
-
 // Launch geometry (kernels/step.cu).
 const (
 	threads       = 256 // per block, every kernel but finish_step

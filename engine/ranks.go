@@ -1,14 +1,12 @@
-package main
+package engine
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
-	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 )
 
@@ -17,11 +15,18 @@ import (
 // trains on its share of every batch, and the collective sums the gradients.
 // Rank 0 alone writes checkpoints, the model and progress.
 
-var collectiveFlag = &cli.StringFlag{Name: "collective", Value: collective.Auto,
-	Usage: "what sums the gradients of the ranks a launcher started: auto (nccl on GPUs, mpi under mpirun, none for one process), none, mpi or nccl"}
+// RendezvousTimeout bounds how long NCCL's bootstrap waits for every rank.
+const RendezvousTimeout = 5 * time.Minute
 
-// rendezvousTimeout bounds how long NCCL's bootstrap waits for every rank.
-const rendezvousTimeout = 5 * time.Minute
+// MPIOffer is Open MPI, which sums host buffers for any backend: the CPU's
+// directly, a device backend's through a host copy.
+var MPIOffer = CollectiveOffer{Name: collective.MPI, Open: func(launch.Topology) (collective.Group, func() error, error) {
+	m, err := collective.OpenMPI("")
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.Close, nil
+}}
 
 // ranks is the collective a backend joined and what closes it.
 type ranks struct {
@@ -54,37 +59,31 @@ func (r *ranks) sumShare(total time.Duration) string {
 		r.Rank(), r.host.spent.Seconds(), total.Seconds(), 100*r.host.spent.Seconds()/total.Seconds(), r.Name())
 }
 
-// joinRanks opens the collective --collective names for this process of
-// topo and joins the backend to it; stop is this rank's stop request. For
-// one process the group is Single, which the backend does not join: one
-// process trains as without a collective.
-func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func() bool) (*ranks, error) {
+// joinRanks opens the collective want names (--collective), among those
+// the backend reg offers, for this process of topo and joins the backend
+// to it; stop is this rank's stop request. For one process the group is
+// Single, which the backend does not join: one process trains as without a
+// collective.
+func joinRanks(want string, reg Registration, topo launch.Topology, b Backend, stop func() bool) (*ranks, error) {
 	none := func() error { return nil }
-	onGPU := b.Name() == "cuda"
-	var ncclErr error
-	if onGPU {
-		_, ncclErr = collective.LoadNCCL()
+	name, err := collective.Choose(want, topo.Size, topo.Launcher == launch.Mpirun, reg.offers())
+	var notOffered *collective.NotOfferedError
+	if errors.As(err, &notOffered) {
+		if by := offeredBy(notOffered.Name); len(by) > 0 {
+			return nil, fmt.Errorf("%w; train with --device %s", err, strings.Join(by, " or "))
+		}
+		return nil, fmt.Errorf("%w, and no backend of this build offers it", err)
 	}
-	name, err := collective.Choose(c.String("collective"), topo.Size, topo.Launcher == launch.Mpirun, onGPU, ncclErr)
 	if err != nil {
 		return nil, err
 	}
-	var group collective.Group
-	closeGroup := none
-	switch name {
-	case collective.None:
+	if name == collective.None {
 		return &ranks{Group: collective.Single{}, close: none}, nil
-	case collective.MPI:
-		m, err := collective.OpenMPI("")
-		if err != nil {
-			return nil, fmt.Errorf("--collective mpi: %w", err)
-		}
-		group, closeGroup = m, m.Close
-	case collective.NCCL:
-		group, closeGroup, err = openNCCL(topo)
-		if err != nil {
-			return nil, fmt.Errorf("--collective nccl: %w", err)
-		}
+	}
+	offer, _ := reg.collectiveOffer(name)
+	group, closeGroup, err := offer.Open(topo)
+	if err != nil {
+		return nil, fmt.Errorf("--collective %s: %w", name, err)
 	}
 	r := &ranks{Group: group, close: closeGroup}
 	if h, ok := group.(collective.Collective); ok {
@@ -95,7 +94,7 @@ func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func
 		closeGroup()
 		return nil, fmt.Errorf("--collective %s: the launcher says %s, %s says rank %d of %d", name, topo, name, group.Rank(), group.Size())
 	}
-	par, ok := b.(engine.Parallel)
+	par, ok := b.(Parallel)
 	if !ok {
 		closeGroup()
 		return nil, fmt.Errorf("--collective %s: the %s backend cannot train data-parallel", name, b.Name())
@@ -107,15 +106,24 @@ func joinRanks(c *cli.Context, topo launch.Topology, b engine.Backend, stop func
 	return r, nil
 }
 
-// openNCCL makes the NCCL communicator of this rank on the backend's GPU:
-// rank 0's unique id reaches the others by MPI's broadcast under mpirun,
-// else through the launcher's coordinator address.
-func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
-	lib, err := collective.LoadNCCL()
-	if err != nil {
-		return nil, nil, err
+// offeredBy lists the registered backends that can sum with collective
+// name, sorted.
+func offeredBy(name string) []string {
+	var out []string
+	for _, b := range Backends() {
+		if _, ok := registry[b].collectiveOffer(name); ok {
+			out = append(out, b)
+		}
 	}
-	dev, err := cuda.DefaultDevice()
+	return out
+}
+
+// OpenNCCL makes the NCCL communicator of this rank of topo; within runs
+// the call with the device's context current (a device backend's). Rank
+// 0's unique id reaches the others by MPI's broadcast under mpirun, else
+// through the launcher's coordinator address.
+func OpenNCCL(topo launch.Topology, within func(func() error) error) (collective.Group, func() error, error) {
+	lib, err := collective.LoadNCCL()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,14 +147,14 @@ func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
 			return nil, nil, err
 		}
 	case topo.Coordinator != "":
-		if id, err = collective.Rendezvous(topo.Coordinator, topo.Rank, topo.Size, id, rendezvousTimeout); err != nil {
+		if id, err = collective.Rendezvous(topo.Coordinator, topo.Rank, topo.Size, id, RendezvousTimeout); err != nil {
 			return nil, nil, err
 		}
 	default:
 		return nil, nil, fmt.Errorf("%s names no coordinator to share NCCL's id: launch with mpirun, or set MASTER_ADDR and MASTER_PORT", topo)
 	}
 	var comm *collective.NCCLComm
-	if err := dev.Do(func() (err error) {
+	if err := within(func() (err error) {
 		comm, err = lib.NewComm(id, topo.Rank, topo.Size)
 		return err
 	}); err != nil {
@@ -154,7 +162,7 @@ func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
 		return nil, nil, err
 	}
 	closeAll := func() error {
-		err := dev.Do(comm.Close)
+		err := within(comm.Close)
 		if merr := closeMPI(); err == nil {
 			err = merr
 		}
