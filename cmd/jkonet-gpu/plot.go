@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -42,64 +41,31 @@ func plotAction(c *cli.Context) error {
 	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
-	dataPath, modelPath := c.String("data"), c.String("model")
-	var set *snapshot.Set
-	if dataPath != "" {
-		s, err := loadDataWith(c, modelPath)
-		if err != nil {
-			return err
-		}
-		set = thin(s, figure.MaxDrawn)
-	}
-	var f *modelfile.File
-	if modelPath != "" {
-		var err error
-		if f, err = modelfile.Load(modelPath); err != nil {
-			return err
-		}
-		if set != nil && f.Dim != set.D {
-			return fmt.Errorf("%s: the model is for d = %d but %s has d = %d", modelPath, f.Dim, dataPath, set.D)
-		}
-		if set == nil && f.Dim != 2 {
-			return fmt.Errorf("%s: without --data plot draws 2-D potentials only, the model has d = %d (with --data it draws the plane of the cells)", modelPath, f.Dim)
-		}
+	set, f, err := plotInputs(c)
+	if err != nil {
+		return err
 	}
 	plane, err := plotPlane(c, set)
 	if err != nil {
 		return err
 	}
-	fig := figure.Figure{Labels: plane.Labels}
-	var drawn [][]float64 // every point drawn, for the region
-	if set != nil {
-		for _, s := range set.Snapshots() {
-			xy := plane.Project(s.X)
-			fig.Observed = append(fig.Observed, figure.Points{Time: s.Time, XY: xy})
-			drawn = append(drawn, xy)
-		}
-	}
+	fig := figure.Figure{Labels: plane.Labels, Observed: figure.Observed(set, plane)}
 	if f != nil {
 		panel, err := learnedPanel(c, f, set, plane)
 		if err != nil {
 			return err
 		}
-		for _, p := range panel.Predicted {
-			drawn = append(drawn, p.XY)
-		}
 		fig.Panels = append(fig.Panels, panel)
 		if fig.Losses, err = recordedLosses(f); err != nil {
-			return fmt.Errorf("%s: %w", modelPath, err)
+			return fmt.Errorf("%s: %w", c.String("model"), err)
 		}
 	}
-	if name := c.String("truth"); name != "" {
-		ref := set
-		if ref == nil {
-			ref = &snapshot.Set{D: 2}
-		}
-		t, err := truthModel(name, "", 0, c.Float64("dt"), ref)
+	if c.String("truth") != "" {
+		panel, err := truthPanel(c, set, plane)
 		if err != nil {
 			return err
 		}
-		fig.Panels = append(fig.Panels, figure.Panel{Title: "true V (" + name + ")", V: plane.OnPlane(t.PotentialAt(0))})
+		fig.Panels = append(fig.Panels, panel)
 	}
 	switch {
 	case len(fig.Panels) == 0 && set == nil:
@@ -107,14 +73,43 @@ func plotAction(c *cli.Context) error {
 	case len(fig.Panels) == 0:
 		fig.Panels = []figure.Panel{{Title: "cells"}}
 	}
-	fig.Box = figure.BoundingBox(drawn...)
+	fig.Box = fig.Frame()
 	return atomicfile.Write(out, func(w io.Writer) error {
 		err := figure.WritePNG(w, fig)
-		if err != nil && dataPath != "" {
-			return fmt.Errorf("%s: %w", dataPath, err) // the region is the data's
+		if err != nil && c.String("data") != "" {
+			return fmt.Errorf("%s: %w", c.String("data"), err) // the region is the data's
 		}
 		return err
 	})
+}
+
+// plotInputs reads --data (mapped by the model's transform, at most
+// figure.MaxDrawn cells a snapshot) and --model, either of which may be
+// absent (nil), and checks that they go together.
+func plotInputs(c *cli.Context) (*snapshot.Set, *modelfile.File, error) {
+	dataPath, modelPath := c.String("data"), c.String("model")
+	var set *snapshot.Set
+	if dataPath != "" {
+		s, err := loadDataWith(c, modelPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		set = thin(s, figure.MaxDrawn)
+	}
+	if modelPath == "" {
+		return set, nil, nil
+	}
+	f, err := modelfile.Load(modelPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if set != nil && f.Dim != set.D {
+		return nil, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", modelPath, f.Dim, dataPath, set.D)
+	}
+	if set == nil && f.Dim != 2 {
+		return nil, nil, fmt.Errorf("%s: without --data plot draws 2-D potentials only, the model has d = %d (with --data it draws the plane of the cells)", modelPath, f.Dim)
+	}
+	return set, f, nil
 }
 
 // plotPlane is the plane drawn: the coordinates in d = 2 (and without
@@ -141,45 +136,30 @@ func plotPlane(c *cli.Context, set *snapshot.Set) (figure.Plane, error) {
 }
 
 // learnedPanel is the model's potential on the plane and, with data of two
-// times or more, its one-step predictions from each observed snapshot
-// (rows that are not finite are left out, with a warning).
+// times or more, its one-step predictions from each observed snapshot.
 func learnedPanel(c *cli.Context, f *modelfile.File, set *snapshot.Set, plane figure.Plane) (figure.Panel, error) {
-	m, err := f.Model()
+	s, err := evaluate.FromFile(f, predictOptions(c))
 	if err != nil {
 		return figure.Panel{}, fmt.Errorf("%s: %w", c.String("model"), err)
 	}
-	last := (f.Times[len(f.Times)-1] - f.TimeOrigin()) / f.MeanInterval
-	panel := figure.Panel{Title: "learned V (" + f.Kind + ")", V: plane.OnPlane(m.PotentialAt(last))}
-	if set == nil || len(set.Times()) < 2 {
-		return panel, nil
-	}
-	opts := evaluate.DefaultPredictOptions()
-	opts.Seed = c.Uint64("seed")
-	opts = modelPredictOptions(f, opts)
-	if s := c.String("scheme"); s != "" {
-		opts.Scheme = s
-	}
-	preds, err := predictAndWarn(c, m, set, opts)
+	panel, err := figure.LearnedPanel(f, withScheme(c, s), set, plane, c.App.ErrWriter)
 	if err != nil {
-		return panel, err
-	}
-	dropped := 0
-	for _, p := range preds {
-		var finite []float64
-		for i := 0; i < len(p.X); i += set.D {
-			row := p.X[i : i+set.D]
-			if !slices.ContainsFunc(row, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }) {
-				finite = append(finite, row...)
-			} else {
-				dropped++
-			}
-		}
-		panel.Predicted = append(panel.Predicted, figure.Points{Time: p.To, XY: plane.Project(finite)})
-	}
-	if dropped > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %d predicted cells are not finite and are not drawn\n", dropped)
+		return panel, fmt.Errorf("%s: %w", c.String("data"), err)
 	}
 	return panel, nil
+}
+
+// truthPanel is the true potential of --truth on the plane.
+func truthPanel(c *cli.Context, set *snapshot.Set, plane figure.Plane) (figure.Panel, error) {
+	name, ref := c.String("truth"), set
+	if ref == nil {
+		ref = &snapshot.Set{D: 2}
+	}
+	t, err := evaluate.TrueEnergy(name, "", 0, c.Float64("dt"), ref)
+	if err != nil {
+		return figure.Panel{}, err
+	}
+	return figure.Panel{Title: "true V (" + name + ")", V: plane.OnPlane(t.PotentialAt(0))}, nil
 }
 
 // recordedLosses is the loss per epoch that train records in the model
