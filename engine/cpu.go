@@ -43,42 +43,8 @@ type cpuBackend struct {
 	groups   [][]int                        // exact: the step's pairs by target snapshot
 	total    []float64                      // exact: the step's gradient, summed over the groups
 	graphs   map[[2]int]*networks.GraphLoss // by batch size and samples; nil for the fused loss
-	sum      epochSum
-
-	// Data parallel (Join): the group, this rank's stop request, the sum
-	// buffer of probeShared and whether some rank asked to stop.
-	group      collective.Collective
-	stop       func() bool
-	shared     []float64
-	stopAgreed bool
-}
-
-// epochSum accumulates the losses of the steps since the last Loss call.
-type epochSum struct {
-	loss, weight                               float64 // Σ_steps Σw·L and Σ_steps Σw
-	potential, internal, interaction, residual float64 // sums over pairs
-	pairs                                      int
-}
-
-// add adds a step of the given pairs with weights summing to w.
-func (e *epochSum) add(l networks.Loss, w float64, pairs int) {
-	e.loss += w * l.Value
-	e.weight += w
-	n := float64(pairs)
-	e.potential += n * l.Potential
-	e.internal += n * l.Internal
-	e.interaction += n * l.Interaction
-	e.residual += n * l.Residual
-	e.pairs += pairs
-}
-
-// mean is the epoch's loss, and resets the sum.
-func (e *epochSum) mean() networks.Loss {
-	inv := 1 / float64(max(e.pairs, 1))
-	l := networks.Loss{Value: e.loss / e.weight, Potential: e.potential * inv, Internal: e.internal * inv,
-		Interaction: e.interaction * inv, Residual: e.residual * inv}
-	*e = epochSum{}
-	return l
+	epoch    EpochMean                      // the steps since the last Loss
+	shard    *ShardSum                      // data parallel (Join); nil for one process
 }
 
 func newCPUGraph(net *networks.Net, p *Problem, s Settings) (Backend, error) {
@@ -146,12 +112,16 @@ func (b *cpuBackend) Step(lo, hi int, step uint64) error {
 	if err != nil {
 		return err
 	}
-	b.sum.add(loss, b.weight(b.order[lo:hi]), hi-lo)
+	b.epoch.Add(loss, b.weight(b.order[lo:hi]), hi-lo)
 	b.opt.update(b.net.Params, b.grad)
 	return nil
 }
 
-func (b *cpuBackend) Loss() (networks.Loss, error) { return b.sum.mean(), nil }
+func (b *cpuBackend) Loss() (networks.Loss, error) {
+	l := b.epoch.Mean()
+	b.epoch = EpochMean{}
+	return l, nil
+}
 
 // weight is Σ w over the pairs.
 func (b *cpuBackend) weight(pairs []int) float64 {
@@ -169,7 +139,7 @@ func (b *cpuBackend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, e
 	if lo < 0 || hi > len(b.order) || lo >= hi {
 		return networks.Loss{}, nil, fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
 	}
-	if b.group != nil {
+	if b.shard != nil {
 		return b.probeShared(lo, hi, step)
 	}
 	loss, err := b.evaluate(b.order[lo:hi], step)
@@ -189,59 +159,40 @@ func (b *cpuBackend) evaluate(pairs []int, step uint64) (networks.Loss, error) {
 	return b.loss()
 }
 
-// probeShared evaluates this rank's share order[slo:shi] of the batch and
-// sums over the ranks the buffer
-//
-//	[ (W_r/W)·g_r | W_r·L_r, n_r·(potential, internal, interaction, residual) | stop ]
-//
-// (Parallel): the gradient and loss of the whole batch, and the stop
-// requests. The finiteness check comes after the sum, so every rank sees
-// the same verdict; a rank with no pairs adds zeros.
+// probeShared evaluates this rank's share order[slo:shi] of the batch into
+// the sum buffer (ShardSum.Pack) and sums it over the ranks: the gradient
+// and loss of the whole batch, and the stop requests. The finiteness check
+// comes after the sum, so every rank sees the same verdict.
 func (b *cpuBackend) probeShared(lo, hi int, step uint64) (networks.Loss, []float64, error) {
-	slo, shi := Shard(lo, hi, b.group.Rank(), b.group.Size())
+	slo, shi := b.shard.Shard(lo, hi)
 	w, wr := b.weight(b.order[lo:hi]), b.weight(b.order[slo:shi])
-	n, buf := len(b.grad), b.shared
-	clear(buf)
+	var l networks.Loss
 	if shi > slo {
-		l, err := b.evaluate(b.order[slo:shi], step)
-		if err != nil {
+		var err error
+		if l, err = b.evaluate(b.order[slo:shi], step); err != nil {
 			return l, nil, err
 		}
-		for i, g := range b.grad {
-			buf[i] = g * (wr / w)
-		}
-		m := float64(shi - slo)
-		copy(buf[n:], []float64{wr * l.Value, m * l.Potential, m * l.Internal, m * l.Interaction, m * l.Residual})
 	}
-	buf[n+5] = stopFlag(b.stop)
-	if err := b.group.AllReduceSum(buf); err != nil {
-		return networks.Loss{}, nil, fmt.Errorf("step %d: %w", step, err)
+	b.shard.Pack(b.grad, l, wr, w, shi-slo)
+	if err := b.shard.Sum(step); err != nil {
+		return networks.Loss{}, nil, err
 	}
-	copy(b.grad, buf[:n])
-	t, pairs := buf[n:], float64(hi-lo)
-	loss := networks.Loss{Value: t[0] / w, Potential: t[1] / pairs, Internal: t[2] / pairs, Interaction: t[3] / pairs, Residual: t[4] / pairs}
-	b.stopAgreed = t[5] > 0
+	copy(b.grad, b.shard.Grad())
+	loss := b.shard.Loss(w, hi-lo)
 	return loss, b.grad, CheckFinite(loss, step)
 }
 
 // Join makes the backend one rank of g (Parallel); g must sum host buffers.
 func (b *cpuBackend) Join(g collective.Group, stop func() bool) error {
-	c, ok := g.(collective.Collective)
-	if !ok {
+	if _, ok := g.(collective.Collective); !ok {
 		return fmt.Errorf("the %s backend sums host buffers, and collective %s sums GPU buffers only", b.name, g.Name())
 	}
-	b.group, b.stop, b.shared = c, stop, make([]float64, len(b.grad)+6)
+	b.shard = NewShardSum(g, stop, len(b.grad))
 	return nil
 }
 
-func (b *cpuBackend) Joined() collective.Group {
-	if b.group == nil {
-		return nil
-	}
-	return b.group
-}
-
-func (b *cpuBackend) StopAgreed() bool { return b.stopAgreed }
+func (b *cpuBackend) Joined() collective.Group { return b.shard.Group() }
+func (b *cpuBackend) StopAgreed() bool         { return b.shard.StopAgreed() }
 
 // evaluateExact evaluates a step with the exact interaction mean. The target
 // snapshots may differ in size, and a batch holds one sample count, so the

@@ -38,11 +38,3 @@ func Shard(lo, hi, rank, size int) (slo, shi int) {
 	n := hi - lo
 	return lo + n*rank/size, lo + n*(rank+1)/size
 }
-
-// stopFlag is the value a rank adds to a step's sum: 1 when asked to stop.
-func stopFlag(stop func() bool) float64 {
-	if stop != nil && stop() {
-		return 1
-	}
-	return 0
-}

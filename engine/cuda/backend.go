@@ -19,7 +19,6 @@ const (
 	finishThreads = 1024
 	tileRows      = 32 // rows of an MLP tile
 	hidden        = networks.HiddenWidth
-	lossTerms     = 6
 	// MLP blocks per multiprocessor: the backward kernel needs up to 166
 	// registers a thread (ptxas, sm_80), so two blocks of 256 fill an SM's
 	// 64K registers; the forward kernel needs about a third of that.
@@ -27,7 +26,8 @@ const (
 	forwardBlocksPerSM  = 3
 )
 
-// The epoch accumulators of finish_step (kernels/step.cu, enum Accum).
+// The epoch accumulators of finish_step (kernels/step.cu, enum Accum):
+// accLoss to accPairs are engine.EpochMean's fields.
 const (
 	accLoss = iota
 	accWeight
@@ -82,13 +82,9 @@ type backend struct {
 	flopsPerPotRow      float64
 	flopsPerInteractRow float64
 
-	// Data parallel (Join): the group, this rank's stop request, the host
-	// copy of the sum buffer (for a host collective) and whether some rank
-	// asked to stop.
-	group      collective.Group
-	stop       func() bool
-	shared     []float64
-	stopAgreed bool
+	// Data parallel (Join); nil for one process. Its host buffer serves a
+	// host collective; a device one sums grad in place.
+	shard *engine.ShardSum
 }
 
 // deviceArrays are the backend's device memory.
@@ -99,7 +95,7 @@ type deviceArrays struct {
 	pairTarget               driver.DevicePtr // P int32: the target population
 	pop, popStart            driver.DevicePtr // rows of d (stored type); int64 offsets
 	params, adamM, adamV     driver.DevicePtr // stored type
-	grad, accum              driver.DevicePtr // doubles; grad has room for the sum buffer of queueShared
+	grad, accum              driver.DevicePtr // doubles; grad has room for the sum buffer (engine.SumLayout)
 	order, rowStart          driver.DevicePtr // the epoch's order (int32) and row prefix sums (int64)
 	gradV, rowGrad, upV, upU driver.DevicePtr // per-step workspaces (stored type)
 	meanU, lossPartial       driver.DevicePtr // doubles
@@ -321,11 +317,11 @@ func (b *backend) upload() error {
 		{&m.pairW, 8 * pairs}, {&m.pairTau, 8 * pairs}, {&m.pairTime, 8 * pairs}, {&m.pairTarget, 4 * pairs},
 		{&m.pop, b.storedBytes(len(pop))}, {&m.popStart, 8 * len(popStart)},
 		{&m.params, b.storedBytes(nParams)}, {&m.adamM, b.storedBytes(nParams)}, {&m.adamV, b.storedBytes(nParams)},
-		{&m.grad, 8 * sharedLen(nParams)}, {&m.accum, 8 * accCount},
+		{&m.grad, 8 * engine.SumLayout{Params: nParams}.Len()}, {&m.accum, 8 * accCount},
 		{&m.order, 4 * pairs}, {&m.rowStart, 8 * (pairs + 1)},
 		{&m.gradV, b.storedBytes(b.maxBatch * d)}, {&m.rowGrad, b.storedBytes(rowsU * d)},
 		{&m.upV, b.storedBytes(b.maxBatch * d)}, {&m.upU, b.storedBytes(b.maxBatch * 2 * d)},
-		{&m.meanU, 8 * b.maxBatch * 2 * d}, {&m.lossPartial, 8 * lossTerms * blocks(b.maxBatch, threads)},
+		{&m.meanU, 8 * b.maxBatch * 2 * d}, {&m.lossPartial, 8 * engine.LossTerms * blocks(b.maxBatch, threads)},
 		{&m.partialV, 8 * b.gridBwd * b.countV}, {&m.partialU, 8 * b.gridBwd * max(b.countU, 1)},
 	} {
 		var err error
@@ -454,7 +450,7 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	for _, q := range b.order[lo:hi] {
 		wsum += b.problem.Pairs.W[q]
 	}
-	if b.group != nil {
+	if b.shard != nil {
 		return b.queueShared(lo, hi, step, wsum, update)
 	}
 	lossBlocks, err := b.queueGradient(lo, hi, step, wsum)
@@ -466,7 +462,8 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 
 // queueGradient queues the kernels up to the parameter gradient of
 // order[lo:hi] (into grad, but β's) and the residual blocks' loss terms
-// (into lossPartial, one row of lossTerms a block, whose number it returns),
+// (into lossPartial, one row of engine.LossTerms a block, whose number it
+// returns, in the order of the sum buffer's terms),
 // with the pair weights w/wsum.
 func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBlocks int, err error) {
 	m, d := &b.m, b.problem.D
@@ -565,85 +562,73 @@ func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch in
 	return b.launch("finish_step"+b.suffix, 1, 1, finishThreads, 8*finishThreads, unsafe.Pointer(&fa))
 }
 
-// sharedLen is the length of the sum buffer of queueShared: the gradient,
-// the loss terms, the stop flag.
-func sharedLen(params int) int { return params + lossTerms + 1 }
-
 // queueShared queues this rank's share order[slo:shi] of the batch
-// (engine.Shard), sums over the ranks the buffer
-//
-//	[ parameter gradient | the lossTerms loss terms | stop ]
-//
-// in grad, then finish_step on the summed terms as one block of the whole
-// batch. The residuals weigh the pairs by w/wsum with the whole batch's
-// wsum, so each rank's gradient and terms are its part of the batch's, and
-// the sum is the batch's (engine.Parallel). β's entry of the summed gradient
-// is not read: finish_step writes it from the summed terms. A rank with no
+// (engine.ShardSum.Shard), sums over the ranks the buffer of
+// engine.SumLayout in grad, then finish_step on the summed terms as one
+// block of the whole batch. The residuals weigh the pairs by w/wsum with the
+// whole batch's wsum, so each rank's gradient and terms are its part of the
+// batch's (engine.TermLoss is (W_r/W)·L_r), and the sum is the batch's
+// (engine.Parallel). β's entry of the summed gradient is not read:
+// finish_step writes it from the summed engine.TermBeta. A rank with no
 // pairs adds zeros. Reading back the stop flag waits for the step.
 func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
-	m, n := &b.m, len(b.net.Params)
-	terms, stopAt := m.grad.Add(uint64(8*n)), m.grad.Add(uint64(8*(n+lossTerms)))
-	slo, shi := engine.Shard(lo, hi, b.group.Rank(), b.group.Size())
+	m, sum := &b.m, b.shard
+	terms, stopAt := m.grad.Add(uint64(8*sum.Terms())), m.grad.Add(uint64(8*sum.Stop()))
+	slo, shi := sum.Shard(lo, hi)
 	if shi > slo {
 		lossBlocks, err := b.queueGradient(slo, shi, step, wsum)
 		if err != nil {
 			return err
 		}
-		red := reduceArgs{partialV: m.lossPartial, blocksV: int64(lossBlocks), countV: lossTerms, offsetV: int64(n), grad: m.grad}
+		red := reduceArgs{partialV: m.lossPartial, blocksV: int64(lossBlocks), countV: engine.LossTerms, offsetV: int64(sum.Terms()), grad: m.grad}
 		if err := b.launch("reduce_partials", 1, 1, threads, 0, unsafe.Pointer(&red)); err != nil {
 			return err
 		}
-	} else if err := b.dev.ctx.Memset(m.grad, uint64(8*(n+lossTerms))); err != nil {
+	} else if err := b.dev.ctx.Memset(m.grad, uint64(8*sum.Stop())); err != nil {
 		return err
 	}
-	stop := []float64{0}
-	if b.stop != nil && b.stop() {
-		stop[0] = 1
-	}
-	switch g := b.group.(type) {
+	switch g := sum.Group().(type) {
 	case collective.Device:
+		stop := []float64{sum.StopFlag()}
 		if err := driver.CopyToDevice(b.dev.ctx, stopAt, stop); err != nil {
 			return err
 		}
-		if err := g.AllReduceSumDevice(uint64(m.grad), sharedLen(n), 0); err != nil {
+		if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
 		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
 			return err
 		}
+		sum.Agree(stop[0])
 	case collective.Collective: // through the host
-		buf := b.shared
-		if err := driver.CopyFromDevice(b.dev.ctx, buf[:n+lossTerms], m.grad); err != nil {
+		if err := driver.CopyFromDevice(b.dev.ctx, sum.Buf[:sum.Stop()], m.grad); err != nil {
 			return err
 		}
-		buf[n+lossTerms] = stop[0]
-		if err := g.AllReduceSum(buf); err != nil {
-			return fmt.Errorf("step %d: %w", step, err)
-		}
-		if err := driver.CopyToDevice(b.dev.ctx, m.grad, buf[:n+lossTerms]); err != nil {
+		if err := sum.Sum(step); err != nil {
 			return err
 		}
-		stop[0] = buf[n+lossTerms]
+		if err := driver.CopyToDevice(b.dev.ctx, m.grad, sum.Buf[:sum.Stop()]); err != nil {
+			return err
+		}
 	}
-	b.stopAgreed = stop[0] > 0
 	return b.queueFinish(terms, 1, hi-lo, wsum, step, update)
 }
 
 // Join makes the backend one rank of g (engine.Parallel): a device
-// collective (NCCL) sums in device memory, a host one (MPI) through a host
-// copy of the sum buffer.
+// collective (NCCL) sums in device memory, a host one (MPI) through the
+// host copy of the sum buffer.
 func (b *backend) Join(g collective.Group, stop func() bool) error {
 	switch g.(type) {
 	case collective.Device, collective.Collective:
 	default:
 		return fmt.Errorf("collective %s sums neither host nor device buffers", g.Name())
 	}
-	b.group, b.stop, b.shared = g, stop, make([]float64, sharedLen(len(b.net.Params)))
+	b.shard = engine.NewShardSum(g, stop, len(b.net.Params))
 	return nil
 }
 
-func (b *backend) Joined() collective.Group { return b.group }
-func (b *backend) StopAgreed() bool         { return b.stopAgreed }
+func (b *backend) Joined() collective.Group { return b.shard.Group() }
+func (b *backend) StopAgreed() bool         { return b.shard.StopAgreed() }
 
 // Step queues the step; it does not wait for it.
 func (b *backend) Step(lo, hi int, step uint64) error {
@@ -680,9 +665,9 @@ func (b *backend) Loss() (networks.Loss, error) {
 			b.taken = step
 			return engine.CheckFinite(b.lastLoss(), step)
 		}
-		inv := 1 / max(a[accPairs], 1)
-		loss = networks.Loss{Value: a[accLoss] / a[accWeight], Potential: a[accPotential] * inv, Internal: a[accInternal] * inv,
-			Interaction: a[accInteraction] * inv, Residual: a[accResidual] * inv}
+		e := engine.EpochMean{Loss: a[accLoss], Weight: a[accWeight], Potential: a[accPotential], Internal: a[accInternal],
+			Interaction: a[accInteraction], Residual: a[accResidual], Pairs: a[accPairs]}
+		loss = e.Mean()
 		return b.dev.ctx.Memset(b.m.accum, 8*accLast)
 	})
 	return loss, err
