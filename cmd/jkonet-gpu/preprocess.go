@@ -3,13 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
@@ -118,17 +116,9 @@ func couplingOptions(c *cli.Context) couplings.Options {
 	}
 }
 
-// couplingRequest is the couplings.Request of the coupling flags, --data,
-// --quiet and stderr: what preprocess, and train when it computes the
-// couplings, ask for. train adds the --couplings file and its rank.
+// couplingRequest is preprocess's couplings.Request: the coupling flags,
+// --data, --quiet and stderr. (train builds its own in engine.Run from the
+// same couplingOptions.)
 func couplingRequest(c *cli.Context) couplings.Request {
 	return couplings.Request{Data: c.String("data"), Options: couplingOptions(c), Quiet: c.Bool("quiet"), Warnings: c.App.ErrWriter}
 }
-
-// computeCouplings and warnCouplings serve train.go's trainingCouplings
-// until training calls couplings.LoadOrCompute; delete them then.
-func computeCouplings(c *cli.Context, set *snapshot.Set) (*couplings.Couplings, *couplings.Report, error) {
-	return couplingRequest(c).Compute(set)
-}
-
-func warnCouplings(w io.Writer, rep *couplings.Report) { rep.Warn(w) }
