@@ -12,6 +12,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/npz"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/simulate"
 )
 
 // jk runs the CLI in-process and returns its exit status, stdout and stderr.
@@ -131,11 +132,11 @@ func TestGenerateWarnsWhenStepsFold(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var meta generateMeta
+		var meta simulate.Spec
 		if err := json.Unmarshal(set.Meta, &meta); err != nil || len(meta.Folded) != 2 {
 			t.Fatalf("dt %s: meta %s (%v)", tc.dt, set.Meta, err)
 		}
-		if folded := slices.Max(meta.Folded) > foldWarning; folded != tc.folds {
+		if folded := slices.Max(meta.Folded) > simulate.FoldWarning; folded != tc.folds {
 			t.Errorf("dt %s: stored fractions %v", tc.dt, meta.Folded)
 		}
 	}
