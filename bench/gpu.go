@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"math/rand/v2"
 	"runtime"
 	"slices"
@@ -10,8 +9,8 @@ import (
 	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
 
@@ -171,19 +170,26 @@ type GPUReport struct {
 type GPUOptions struct {
 	Budget  time.Duration // timed steps per device and case: at least this long (or a whole epoch), at least one step
 	Repeats int           // rounds of timed steps; the median time per step is reported
-	Device  *cuda.Device
+	GPU     *Accelerator  // the accelerated side; nil: the CPU half only
+}
+
+// Accelerator is the accelerated side of CompareGPU: a registered backend
+// that --device auto prefers to the CPU (ResolveGPU), and its device.
+type Accelerator struct {
+	Backend engine.Registration
+	Device  string // the device in one line (Backend.Available)
 }
 
 // CompareGPU times an epoch of every case on the CPU backend and, when
-// o.Device is set, on the CUDA backend (float32), and the fused step at
-// large batches on the GPU. Both sides start from the same network. A CPU
-// step costs the same whatever the number of pairs, so the CPU's step is
-// timed once per model, dimension and target population, and its epochs
+// o.GPU is set, on the accelerated backend (float32), and the fused step
+// at large batches on its device. Both sides start from the same network.
+// A CPU step costs the same whatever the number of pairs, so the CPU's step
+// is timed once per model, dimension and target population, and its epochs
 // are that time per step times their steps plus their own shuffle.
 func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 	rep := &GPUReport{Date: time.Now().UTC().Format("2006-01-02"), Threads: runtime.GOMAXPROCS(0)}
-	if o.Device != nil {
-		rep.Device = o.Device.String()
+	if o.GPU != nil {
+		rep.Device = o.GPU.Device
 	}
 	cpuSteps := map[GPUCase]*GPURun{} // by the case with Pairs 0
 	for _, c := range cases {
@@ -198,15 +204,15 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 		if _, ok := cpuSteps[key]; !ok {
 			cpuSteps[key] = res.CPU
 		}
-		if o.Device != nil {
-			if res.GPU, err = timeEpoch(c, p, o.Device, nil, o); err != nil {
+		if o.GPU != nil {
+			if res.GPU, err = timeEpoch(c, p, o.GPU, nil, o); err != nil {
 				return nil, fmt.Errorf("bench: %s on the GPU: %w", c.Name(), err)
 			}
 			res.Ratio = res.GPU.EpochSeconds / res.CPU.EpochSeconds
 		}
 		rep.Epochs = append(rep.Epochs, res)
 	}
-	if o.Device == nil {
+	if o.GPU == nil {
 		return rep, nil
 	}
 	for _, c := range fusedCases(cases) {
@@ -220,38 +226,38 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 }
 
 // newBackend builds the case's model on a device: the CPU backend, or the
-// CUDA backend on dev (float32, the exact interaction mean).
-func newBackend(c GPUCase, p *engine.Problem, dev *cuda.Device) (engine.Backend, error) {
+// accelerated backend gpu (float32); both take the exact interaction mean.
+func newBackend(c GPUCase, p *engine.Problem, gpu *Accelerator) (engine.Backend, error) {
 	net, err := networks.NewNet(c.Model(), c.D, c.Seed)
 	if err != nil {
 		return nil, err
 	}
 	s := engine.DefaultSettings()
 	s.BatchSize, s.Seed, s.Samples = c.Batch, c.Seed, 0
-	if dev == nil {
-		reg, _, err := engine.Resolve("cpu")
+	if gpu == nil {
+		reg, _, err := engine.Resolve(cpuName)
 		if err != nil {
 			return nil, err
 		}
 		return reg.New(net, p, s)
 	}
 	s.Precision = engine.Float32
-	return cuda.New(dev, net, p, s)
+	return gpu.Backend.New(net, p, s)
 }
 
-// timeEpoch times an epoch of the case on dev (nil: the CPU): the shuffle
+// timeEpoch times an epoch of the case on gpu (nil: the CPU): the shuffle
 // and the order upload, a warm-up step, then rounds of steps, each
 // synchronised by Loss, until the budget is spent or the epoch is done. With
 // steps set, the time per step is taken from it instead.
-func timeEpoch(c GPUCase, p *engine.Problem, dev *cuda.Device, steps *GPURun, o GPUOptions) (*GPURun, error) {
-	b, err := newBackend(c, p, dev)
+func timeEpoch(c GPUCase, p *engine.Problem, gpu *Accelerator, steps *GPURun, o GPUOptions) (*GPURun, error) {
+	b, err := newBackend(c, p, gpu)
 	if err != nil {
 		return nil, err
 	}
 	defer b.Close()
-	run := &GPURun{Device: "cpu", Precision: b.Settings().Precision}
-	if dev != nil {
-		run.Device = "cuda"
+	run := &GPURun{Device: cpuName, Precision: b.Settings().Precision}
+	if gpu != nil {
+		run.Device = gpu.Backend.Name
 	}
 	start := time.Now()
 	order := rand.New(rand.NewPCG(c.Seed, 1)).Perm(c.Pairs)
@@ -337,11 +343,12 @@ func fusedCases(cases []GPUCase) []GPUCase {
 }
 
 // fusedStep times full steps of one large batch on the GPU and counts their
-// FLOPs.
+// FLOPs; the backend counts them (TakeFLOPs) and knows its device's FP32
+// peak (PeakFLOPS, 0 or absent: unknown).
 func fusedStep(c GPUCase, o GPUOptions) (FusedStepResult, error) {
-	res := FusedStepResult{Case: c, Peak: o.Device.PeakFLOPS()}
+	res := FusedStepResult{Case: c}
 	p := GPUProblem(c)
-	b, err := newBackend(c, p, o.Device)
+	b, err := newBackend(c, p, o.GPU)
 	if err != nil {
 		return res, err
 	}
@@ -351,7 +358,10 @@ func fusedStep(c GPUCase, o GPUOptions) (FusedStepResult, error) {
 	}
 	counter, ok := b.(interface{ TakeFLOPs() float64 })
 	if !ok {
-		return res, fmt.Errorf("the CUDA backend does not count FLOPs")
+		return res, fmt.Errorf("the %s backend does not count FLOPs", o.GPU.Backend.Label)
+	}
+	if peak, ok := b.(interface{ PeakFLOPS() float64 }); ok {
+		res.Peak = peak.PeakFLOPS()
 	}
 	res.Rows = c.Pairs
 	if c.Targets > 0 {

@@ -1,19 +1,11 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/bench"
-	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 )
 
 var benchCommand = &cli.Command{
@@ -38,145 +30,15 @@ var benchCommand = &cli.Command{
 }
 
 func benchAction(c *cli.Context) error {
-	what := strings.Split(c.String("what"), ",")
-	for _, w := range what {
-		if w != "ot" && w != "gmm" && w != "train" && w != "gpu" {
-			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm, train, gpu)", w)
-		}
+	o := bench.Options{
+		What: strings.Split(c.String("what"), ","), Sizes: c.IntSlice("sizes"), Repeats: c.Int("repeats"),
+		Seconds: c.Float64("seconds"), Device: c.String("device"), JSON: c.String("json"),
 	}
-	repeats, sizes := c.Int("repeats"), c.IntSlice("sizes")
-	if repeats < 1 {
-		return fmt.Errorf("--repeats: expected at least 1, got %d", repeats)
+	if c.IsSet("dims") {
+		o.Dims = c.IntSlice("dims")
 	}
-	for _, n := range sizes {
-		if n < 2 {
-			return fmt.Errorf("--sizes: expected point counts ≥ 2, got %d", n)
-		}
+	if c.IsSet("targets") {
+		o.Targets = c.IntSlice("targets")
 	}
-	if slices.Contains(what, "gpu") {
-		if err := benchGPU(c); err != nil {
-			return err
-		}
-	}
-	if slices.Contains(what, "ot") {
-		cases := bench.DefaultOTCases()
-		if len(sizes) > 0 {
-			cases = nil
-			for _, d := range []int{2, 5} {
-				for _, n := range sizes {
-					cases = append(cases, bench.OTCase{N: n, M: n, D: d, Seed: 1})
-				}
-			}
-		}
-		err := runComparison(c, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd",
-			func() ([]bench.OTResult, error) { return bench.CompareExactOT(cases, repeats) })
-		if err != nil {
-			return err
-		}
-	}
-	if slices.Contains(what, "gmm") {
-		cases := bench.DefaultMixtureCases()
-		if len(sizes) > 0 {
-			for i := range cases {
-				cases[i].N = sizes[0]
-			}
-		}
-		err := runComparison(c, "Gaussian mixture fit: jkonet-gpu density.FitMixture vs scikit-learn GaussianMixture",
-			func() ([]bench.MixtureResult, error) { return bench.CompareMixture(cases, repeats) })
-		if err != nil {
-			return err
-		}
-	}
-	if slices.Contains(what, "train") {
-		cases := bench.DefaultStepCases()
-		if len(sizes) > 0 {
-			cases = bench.StepCases(sizes)
-		}
-		err := runComparison(c, "jkonet-star training step: jkonet-gpu cpu backend vs PyTorch (CPU, float64, same threads)",
-			func() ([]bench.StepResult, error) { return bench.CompareTrainingStep(cases, repeats) })
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// benchGPU runs the CPU-vs-GPU table (the CPU half alone without a GPU).
-func benchGPU(c *cli.Context) error {
-	pairs, dims, targets := bench.DefaultGPUPairs, bench.DefaultGPUDims, bench.DefaultGPUTargets
-	for _, f := range []struct {
-		name string
-		dst  *[]int
-	}{{"sizes", &pairs}, {"dims", &dims}, {"targets", &targets}} {
-		if c.IsSet(f.name) {
-			*f.dst = c.IntSlice(f.name)
-			for _, v := range *f.dst {
-				if v < 1 {
-					return fmt.Errorf("--%s: expected positive values, got %d", f.name, v)
-				}
-			}
-		}
-	}
-	seconds := c.Float64("seconds")
-	if !(seconds >= 0) || seconds > 3600 {
-		return fmt.Errorf("--seconds: expected a budget from 0 to 3600 s, got %v", seconds)
-	}
-	if path := c.String("json"); path != "" {
-		if err := atomicfile.CheckWritable(path); err != nil {
-			return err
-		}
-	}
-	opts := bench.GPUOptions{Budget: time.Duration(seconds * float64(time.Second)), Repeats: c.Int("repeats")}
-	var noGPU string
-	switch device := c.String("device"); device {
-	case "auto", "cuda":
-		dev, err := cuda.DefaultDevice()
-		if err != nil && device == "cuda" {
-			return fmt.Errorf("--device cuda: %w", err)
-		}
-		if err != nil {
-			noGPU = err.Error()
-		}
-		opts.Device = dev
-	case "cpu":
-		noGPU = "--device cpu"
-	default:
-		return fmt.Errorf("--device: bench --what gpu takes auto, cuda or cpu, got %q", device)
-	}
-	rep, err := bench.CompareGPU(bench.GPUCases(pairs, dims, targets), opts)
-	if err != nil {
-		return err
-	}
-	rep.NoGPU = noGPU
-	fmt.Fprintln(c.App.Writer, "CPU vs GPU: JKOnet* training epochs, jkonet-gpu cpu backend vs cuda backend")
-	for _, line := range rep.Lines() {
-		fmt.Fprintln(c.App.Writer, "  "+line)
-	}
-	if path := c.String("json"); path != "" {
-		return atomicfile.Write(path, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
-		})
-	}
-	return nil
-}
-
-// runComparison prints the title, runs the comparison and prints its
-// results one row each; a missing peer becomes a note, other errors stand.
-func runComparison[R fmt.Stringer](c *cli.Context, title string, compare func() ([]R, error)) error {
-	w := c.App.Writer
-	fmt.Fprintln(w, title)
-	results, err := compare()
-	if errors.Is(err, bench.ErrNoPeer) {
-		fmt.Fprintf(w, "  skipped: %v\n", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, r := range results {
-		fmt.Fprintln(w, "  "+r.String())
-	}
-	return nil
+	return bench.Run(c.App.Writer, o)
 }
