@@ -16,7 +16,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
-	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
@@ -77,15 +77,17 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if len(set.Times()) < 2 {
 		return nil, fmt.Errorf("%s: training needs at least 2 snapshot times, got %d", job.DataPath, len(set.Times()))
 	}
-	isLinear := job.Model == linear.Kind || job.Model == linear.PotentialKind
-	if isLinear && set.D > linear.MaxDim {
-		return nil, fmt.Errorf("%s: linear models support d ≤ %d (the feature grid has 10^d bumps); the data have d = %d", job.DataPath, linear.MaxDim, set.D)
+	family, err := models.LookupFamily(job.Model)
+	if err != nil {
+		return nil, fmt.Errorf("--model: %w", err)
+	}
+	if _, err := family.Layout(set.D); err != nil { // e.g. linear models above their MaxDim
+		return nil, fmt.Errorf("%s: %w", job.DataPath, err)
 	}
 	// A checkpoint of another model is refused before the couplings are
 	// computed.
 	var ckpt *modelfile.File
 	if job.Resume != "" {
-		var err error
 		if ckpt, err = loadCheckpoint(job.Resume, job.Model, set.D); err != nil {
 			return nil, err
 		}
@@ -108,8 +110,8 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	}
 	start := time.Now()
 	var f *modelfile.File
-	if isLinear {
-		f, err = trainLinear(job.Model, problem)
+	if family.Fit != nil {
+		f, err = fitClosedForm(family, problem)
 	} else {
 		f, err = job.trainNet(ctx, problem, &rec, ckpt)
 	}
@@ -142,17 +144,19 @@ func (job *Job) couplings() (*couplings.Couplings, error) {
 		Follower: job.Topology.Rank != 0, Quiet: job.Quiet, Warnings: job.Notes})
 }
 
-func trainLinear(kind string, p *Problem) (*modelfile.File, error) {
+// fitClosedForm fits a family solved in closed form (Family.Fit) to the
+// problem's pairs.
+func fitClosedForm(family models.Family, p *Problem) (*modelfile.File, error) {
 	c := p.Pairs
-	pairs := &linear.Pairs{D: p.D, X: c.X, Y: c.Y, W: c.W, Tau: c.Tau, Score: c.Score, Sources: p.Populations[:len(p.Populations)-1]}
+	pairs := &models.Pairs{D: p.D, X: c.X, Y: c.Y, W: c.W, Tau: c.Tau, Score: c.Score, Sources: p.Populations[:len(p.Populations)-1]}
 	for _, k := range c.K {
 		pairs.K = append(pairs.K, int(k))
 	}
-	m, err := linear.Fit(kind, pairs, linear.DefaultRidge)
+	params, err := family.Fit(pairs)
 	if err != nil {
 		return nil, err
 	}
-	return &modelfile.File{Kind: kind, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: m.Theta()}, nil
+	return &modelfile.File{Kind: family.Name, Dim: p.D, Times: c.Times, MeanInterval: p.MeanInterval, Params: params}, nil
 }
 
 // device resolves job.Device to a backend and the settings it can run:

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +15,8 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/simulate"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
@@ -139,5 +144,95 @@ func TestCollectiveNotOffered(t *testing.T) {
 	_, err := engine.Run(context.Background(), job)
 	if err == nil || err.Error() != "--collective nccl: NCCL sums GPU buffers; train with --device gpu-double" {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// driftKind is a model family that exists only in this test, solved in
+// closed form: V(x) = c·x, c the weighted least-squares solution of the
+// JKO residual τc + (y − x) = 0 over the pairs, c = Σ w τ (x − y) / Σ w τ².
+const driftKind = "test-drift"
+
+type driftModel []float64
+
+func (m driftModel) Dim() int                          { return len(m) }
+func (m driftModel) PotentialAt(float64) models.Energy { return m }
+func (m driftModel) Interaction() models.Energy        { return nil }
+func (m driftModel) Beta() float64                     { return 0 }
+func (m driftModel) Eval(x []float64, d int, val, grad []float64) {
+	for i := range len(x) / d {
+		for a := range d {
+			if val != nil {
+				val[i] += m[a] * x[i*d+a]
+			}
+			if grad != nil {
+				grad[i*d+a] = m[a]
+			}
+		}
+	}
+}
+
+// fitDrift is the family's Fit.
+func fitDrift(p *models.Pairs) ([]float64, error) {
+	c, den := make([]float64, p.D), 0.0
+	for i, w := range p.W {
+		tau := p.Tau[i]
+		for a := range p.D {
+			c[a] += w * tau * (p.X[i*p.D+a] - p.Y[i*p.D+a])
+		}
+		den += w * tau * tau
+	}
+	for a := range c {
+		c[a] /= den
+	}
+	return c, nil
+}
+
+func init() {
+	models.RegisterFamily(models.Family{
+		Name: driftKind, Scheme: models.Explicit, Fit: fitDrift,
+		New: func(d int, params []float64) (models.Model, error) {
+			if len(params) != d {
+				return nil, fmt.Errorf("%s model in d = %d has %d parameters, got %d", driftKind, d, d, len(params))
+			}
+			return driftModel(slices.Clone(params)), nil
+		},
+		Layout: func(d int) ([]models.ParamTensor, error) {
+			return []models.ParamTensor{{Name: "c", Shape: []int{d}}}, nil
+		},
+	})
+}
+
+// TestFamilyAddedFromOutside: a closed-form family registered by another
+// package trains through Run from its Fit alone, on the pairs of the
+// job's couplings, and its model file reads back through the table.
+func TestFamilyAddedFromOutside(t *testing.T) {
+	job := smallJob(t, "cpu")
+	job.Model = driftKind
+	res := run(t, job)
+	cp, _, err := couplings.Compute(job.Data, job.CouplingOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := fitDrift(&models.Pairs{D: cp.D, X: cp.X, Y: cp.Y, W: cp.W, Tau: cp.Tau})
+	if res.File.Kind != driftKind || res.Record.Model != driftKind || !slices.Equal(res.File.Params, want) {
+		t.Fatalf("trained %s %v, want %s %v", res.File.Kind, res.File.Params, driftKind, want)
+	}
+	if math.Abs(want[0])+math.Abs(want[1]) == 0 {
+		t.Fatal("the fitted drift is 0: the test cannot tell a fit from none")
+	}
+	path := filepath.Join(t.TempDir(), "drift.safetensors")
+	if err := modelfile.Save(path, res.File); err != nil {
+		t.Fatal(err)
+	}
+	f, err := modelfile.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := m.(driftModel); !ok || !slices.Equal(got, want) {
+		t.Fatalf("read back %#v", m)
 	}
 }

@@ -15,9 +15,8 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
-	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
-	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
 // collectiveFlag is --collective: what sums the ranks' gradients
@@ -25,8 +24,8 @@ import (
 var collectiveFlag = &cli.StringFlag{Name: "collective", Value: collective.Auto,
 	Usage: "what sums the gradients of the ranks a launcher started: auto (nccl on GPUs, mpi under mpirun, none for one process), none, mpi or nccl"}
 
-// modelKinds lists every --model value.
-var modelKinds = append(networks.Kinds(), linear.Kind, linear.PotentialKind)
+// modelKinds lists every --model value: the registered model families.
+var modelKinds = models.FamilyNames()
 
 var trainCommand = &cli.Command{
 	Name:  "train",
@@ -55,8 +54,8 @@ var trainCommand = &cli.Command{
 
 func train(c *cli.Context) error {
 	kind := c.String("model")
-	if !slices.Contains(modelKinds, kind) {
-		return fmt.Errorf("--model: unknown model %q (expected one of: %s)", kind, strings.Join(modelKinds, ", "))
+	if _, err := models.LookupFamily(kind); err != nil { // before any data is read
+		return fmt.Errorf("--model: %w", err)
 	}
 	topo, err := launch.FromOS()
 	if err != nil {

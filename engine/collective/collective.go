@@ -80,7 +80,9 @@ var sums = map[string]string{MPI: "MPI sums host buffers", NCCL: "NCCL sums GPU 
 // cannot sum with; the caller knows which backends can.
 type NotOfferedError struct{ Name string }
 
-func (e *NotOfferedError) Error() string { return fmt.Sprintf("--collective %s: %s", e.Name, sums[e.Name]) }
+func (e *NotOfferedError) Error() string {
+	return fmt.Sprintf("--collective %s: %s", e.Name, sums[e.Name])
+}
 
 // Choose resolves --collective for a process that is one of size ranks,
 // training on a backend that can sum with offers, in its order of

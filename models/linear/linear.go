@@ -49,13 +49,6 @@ type Model struct {
 	theta []float64 // [θ_V (p) | θ_U (p) | θ_β (1)] for linear, [θ_V (p)] for linear-potential
 }
 
-// Pairs is the fitting data (the linear kind reads Score and Sources,
-// linear-potential neither).
-//
-// Deprecated: use models.Pairs; this name stays only until train fits
-// through the family table (models.Family.Fit).
-type Pairs = models.Pairs
-
 // New rebuilds a model from saved parameters θ (layout as Layout
 // describes), checking kind, dimension and length.
 func New(kind string, d int, theta []float64) (*Model, error) {

@@ -2,6 +2,7 @@ package linear
 
 import (
 	"fmt"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/models/energytest"
 	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 	"math"
@@ -191,8 +192,8 @@ func TestLinearEnergy(t *testing.T) {
 // randomLinearPairs builds a small fitting problem: transitions with source
 // populations of different sizes, pairs whose source is a point of that
 // population, random targets, weights, scores and uneven time steps.
-func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *Pairs {
-	p := &Pairs{D: d}
+func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *models.Pairs {
+	p := &models.Pairs{D: d}
 	for k, n := range popSizes {
 		src := zoo.Uniform(rng, n, d)
 		p.Sources = append(p.Sources, src)
@@ -214,7 +215,7 @@ func randomLinearPairs(rng *rand.Rand, d int, popSizes []int) *Pairs {
 // bruteForceDesign stacks, pair by pair and coordinate by coordinate, the
 // rows √w_i τ_i Y_i[a, :] of the full design matrix A and the entries
 // √w_i (y_i − x_i)_a of b, with the interaction mean taken by a plain loop.
-func bruteForceDesign(kind string, p *Pairs) (*mat.Dense, *mat.VecDense) {
+func bruteForceDesign(kind string, p *models.Pairs) (*mat.Dense, *mat.VecDense) {
 	d := p.D
 	b, _ := newLinearBasis(d)
 	nf := b.size()
@@ -377,7 +378,7 @@ func TestFitLinearRecoversPotential(t *testing.T) {
 	truth := func(v []float64) (g0, g1 float64) { return v[0] + 0.4*v[0]*v[0]*v[0], v[1] }
 	thetaNorm2 := 0.5*0.5 + 0.5*0.5 + 0.1*0.1
 	rng := rand.New(rand.NewPCG(9, 10))
-	p := &Pairs{D: d}
+	p := &models.Pairs{D: d}
 	for k, tau := range []float64{1, 1} {
 		src := zoo.Uniform(rng, n, d)
 		for i := range src {
@@ -449,7 +450,7 @@ func TestFitLinearRecoversPotential(t *testing.T) {
 
 func TestLinearRefusesHighDimension(t *testing.T) {
 	const want = "linear models support d ≤ 4 (the feature grid has 10^d bumps); got d = 5"
-	_, errFit := Fit(Kind, &Pairs{D: 5, X: make([]float64, 5), Y: make([]float64, 5), W: []float64{1}}, 0.01)
+	_, errFit := Fit(Kind, &models.Pairs{D: 5, X: make([]float64, 5), Y: make([]float64, 5), W: []float64{1}}, 0.01)
 	_, errNew := New(PotentialKind, 5, nil)
 	for _, err := range []error{errFit, errNew} {
 		if err == nil || err.Error() != want {
@@ -459,22 +460,22 @@ func TestLinearRefusesHighDimension(t *testing.T) {
 }
 
 func TestLinearBadInput(t *testing.T) {
-	good := func() *Pairs { return randomLinearPairs(rand.New(rand.NewPCG(11, 12)), 2, []int{5, 4}) }
+	good := func() *models.Pairs { return randomLinearPairs(rand.New(rand.NewPCG(11, 12)), 2, []int{5, 4}) }
 	cases := []struct {
 		name, kind string
 		lambda     float64
-		edit       func(p *Pairs)
+		edit       func(p *models.Pairs)
 		wantInErr  string
 	}{
-		{"unknown kind", "quadratic", 0.01, func(*Pairs) {}, `"quadratic"`},
-		{"negative λ", Kind, -1, func(*Pairs) {}, "λ"},
-		{"short Y", Kind, 0.01, func(p *Pairs) { p.Y = p.Y[1:] }, "Y has 17 values, expected 18"},
-		{"missing score", Kind, 0.01, func(p *Pairs) { p.Score = nil }, "Score"},
-		{"NaN target", Kind, 0.01, func(p *Pairs) { p.Y[3] = math.NaN() }, "Y[3]"},
-		{"negative weight", PotentialKind, 0.01, func(p *Pairs) { p.W[2] = -1 }, "pair 2"},
-		{"transition out of range", Kind, 0.01, func(p *Pairs) { p.K[1] = 2 }, "transition 2"},
-		{"ragged source", Kind, 0.01, func(p *Pairs) { p.Sources[1] = p.Sources[1][1:] }, "transition 1"},
-		{"no pairs", Kind, 0.01, func(p *Pairs) { *p = Pairs{D: 2} }, "no coupling pairs"},
+		{"unknown kind", "quadratic", 0.01, func(*models.Pairs) {}, `"quadratic"`},
+		{"negative λ", Kind, -1, func(*models.Pairs) {}, "λ"},
+		{"short Y", Kind, 0.01, func(p *models.Pairs) { p.Y = p.Y[1:] }, "Y has 17 values, expected 18"},
+		{"missing score", Kind, 0.01, func(p *models.Pairs) { p.Score = nil }, "Score"},
+		{"NaN target", Kind, 0.01, func(p *models.Pairs) { p.Y[3] = math.NaN() }, "Y[3]"},
+		{"negative weight", PotentialKind, 0.01, func(p *models.Pairs) { p.W[2] = -1 }, "pair 2"},
+		{"transition out of range", Kind, 0.01, func(p *models.Pairs) { p.K[1] = 2 }, "transition 2"},
+		{"ragged source", Kind, 0.01, func(p *models.Pairs) { p.Sources[1] = p.Sources[1][1:] }, "transition 1"},
+		{"no pairs", Kind, 0.01, func(p *models.Pairs) { *p = models.Pairs{D: 2} }, "no coupling pairs"},
 	}
 	for _, c := range cases {
 		p := good()
