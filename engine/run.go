@@ -51,8 +51,8 @@ type Job struct {
 	// none), opened once the run is set up.
 	LogJSON string
 	// Stdout receives the "-" log; Notes one-line notes and warnings
-	// (stderr). Quiet silences the notes and the progress bar, not the
-	// warnings.
+	// (stderr; nil discards them). Quiet silences the notes and the
+	// progress bar, not the warnings.
 	Stdout, Notes io.Writer
 	Quiet         bool
 }
@@ -73,6 +73,9 @@ type Result struct {
 // signal: then it writes a checkpoint and returns an error naming it).
 // Only rank 0 writes files and notes.
 func Run(ctx context.Context, job Job) (*Result, error) {
+	if job.Notes == nil {
+		job.Notes = io.Discard
+	}
 	set := job.Data
 	if len(set.Times()) < 2 {
 		return nil, fmt.Errorf("%s: training needs at least 2 snapshot times, got %d", job.DataPath, len(set.Times()))
@@ -104,9 +107,11 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", job.DataPath, err)
 	}
 	rec := modelfile.TrainingRecord{Model: job.Model, Data: job.DataPath, Seed: job.Settings.Seed, Coupling: job.CouplingOptions.Method,
-		Couplings: cp.Provenance, Transform: job.Transform, DataSHA256: set.Hash()}
+		Couplings: cp.Provenance, Transform: job.Transform}
 	if cp.Provenance != nil {
 		rec.DataSHA256 = cp.Provenance.Data // checked equal to set.Hash()
+	} else {
+		rec.DataSHA256 = set.Hash()
 	}
 	start := time.Now()
 	var f *modelfile.File
