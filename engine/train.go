@@ -111,7 +111,7 @@ func CheckFinite(l networks.Loss, step uint64) error {
 
 // Train runs the epochs from the backend's current state (fresh, or set by
 // SetState with state.Steps steps done) to s.Epochs. Each epoch shuffles
-// all pairs with the PCG stream (seed, epoch) and steps through them in
+// all pairs with the PCG stream (seed, 2³² + epoch) and steps through them in
 // batches; step numbers are global, so a run that stops at any step and
 // resumes from its state repeats the same steps. The loss is read once per
 // epoch. When ctx is cancelled Train waits for the queued steps and returns
