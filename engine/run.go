@@ -179,7 +179,10 @@ func (job *Job) device(s Settings) (Registration, Settings, error) {
 	if err != nil {
 		return reg, s, err
 	}
-	if job.Device == "auto" && s.Precision != "" && !reg.Runs(s.Precision) {
+	if s.Precision != "" && !reg.Runs(s.Precision) {
+		if job.Device != "auto" {
+			return reg, s, fmt.Errorf("--precision %s: %s computes in %s only", s.Precision, reg.Label, strings.Join(reg.Precisions, " or "))
+		}
 		note += fmt.Sprintf("; %s computes in %s", reg.Label, strings.Join(reg.Precisions, " or "))
 		s.Precision = ""
 	}

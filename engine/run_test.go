@@ -127,8 +127,8 @@ func TestAutoFallsBackToAPrecisionTheBackendRuns(t *testing.T) {
 	}
 	job = smallJob(t, "mirror")
 	job.Settings.Precision = engine.Float32
-	if _, err := engine.Run(context.Background(), job); err == nil {
-		t.Fatal("--device mirror --precision float32 accepted")
+	if _, err := engine.Run(context.Background(), job); err == nil || err.Error() != "--precision float32: Mirror computes in float64 only" {
+		t.Fatalf("--device mirror --precision float32: %v", err)
 	}
 }
 

@@ -89,7 +89,7 @@ func TestDeviceWithoutGPU(t *testing.T) {
 		!strings.HasSuffix(strings.TrimSpace(stderr), "the CPU computes in float64") {
 		t.Fatalf("--device auto: %q", stderr)
 	}
-	mustFail(t, dir, []string{"all.npz", "train.npz", "test.npz", "m.safetensors", "m.safetensors.ckpt"}, "--precision float32: the CPU backends compute in float64 only",
+	mustFail(t, dir, []string{"all.npz", "train.npz", "test.npz", "m.safetensors", "m.safetensors.ckpt"}, "--precision float32: the CPU computes in float64 only",
 		"train", "--data", train, "--model", "potential", "--device", "cpu", "--precision", "float32", "--out", filepath.Join(dir, "x.safetensors"))
 	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1")
 	if status != 0 || !strings.Contains(stdout, "no GPU (cannot load the CUDA driver") || strings.Count(stdout, "no GPU") != 1 || !strings.Contains(stdout, "P100 d2 U exact over 10") {
