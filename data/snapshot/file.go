@@ -3,10 +3,12 @@ package snapshot
 import (
 	"cmp"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/npz"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 )
 
 // LoadOptions tunes how Load reads a file.
@@ -54,8 +56,34 @@ func Load(path string, opts LoadOptions) (*Set, error) {
 // Save writes the set as NPZ (x, t, then id, dt and meta when present),
 // atomically. The same set always gives byte-identical files.
 func (s *Set) Save(path string) error {
+	return SaveAll([]string{path}, s)
+}
+
+// SaveAll saves sets[i] to paths[i] (as Save), all or none: every file is
+// complete on disk before any is renamed into place, so a failure (a full
+// disk) leaves none of them changed.
+func SaveAll(paths []string, sets ...*Set) error {
+	var outs []atomicfile.Output
+	for i, s := range sets {
+		path := paths[i]
+		arch, err := s.archive(path)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, atomicfile.Output{Path: path, Fill: func(w io.Writer) error {
+			if err := npz.Write(w, arch); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return nil
+		}})
+	}
+	return atomicfile.WriteAll(outs...)
+}
+
+// archive is the NPZ archive Save writes.
+func (s *Set) archive(path string) (npz.Archive, error) {
 	if err := s.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	arch := npz.Archive{
 		{Name: "x", Array: npz.FromFloat64([]int{s.Len(), s.D}, s.X)},
@@ -70,7 +98,7 @@ func (s *Set) Save(path string) error {
 	if s.Meta != nil {
 		arch = append(arch, npz.Entry{Name: "meta", Array: npz.FromBytes(s.Meta)})
 	}
-	return npz.WriteFile(path, arch)
+	return arch, nil
 }
 
 func loadNPZ(path string, opts LoadOptions) (*Set, error) {
