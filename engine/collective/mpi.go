@@ -37,16 +37,17 @@ const (
 // ompi_mpi_op_sum; MPICH's are integers), which is what Debian and most
 // clusters' CPU partitions ship.
 type MPIComm struct {
-	mu                             sync.Mutex // MPI_THREAD_SERIALIZED: one call at a time
-	rank, size                     int
-	world, double, byteType, opSum uintptr // MPI_Comm, MPI_Datatype, MPI_Op: addresses of Open MPI's globals
-	finalized                      bool
-	initThread                     func(argc, argv unsafe.Pointer, required int32, provided *int32) int32
-	commRank, commSize             func(comm uintptr, v *int32) int32
-	allreduce                      func(send uintptr, recv unsafe.Pointer, count int32, datatype, op, comm uintptr) int32
-	bcast                          func(buf unsafe.Pointer, count int32, datatype uintptr, root int32, comm uintptr) int32
-	finalize                       func() int32
-	errorString                    func(code int32, text *byte, length *int32) int32
+	mu                      sync.Mutex // MPI_THREAD_SERIALIZED: one call at a time
+	rank, size              int
+	world, double, byteType uintptr // MPI_Comm, MPI_Datatype: addresses of Open MPI's globals
+	opSum, opMax            uintptr // MPI_Op: likewise
+	finalized               bool
+	initThread              func(argc, argv unsafe.Pointer, required int32, provided *int32) int32
+	commRank, commSize      func(comm uintptr, v *int32) int32
+	allreduce               func(send uintptr, recv unsafe.Pointer, count int32, datatype, op, comm uintptr) int32
+	bcast                   func(buf unsafe.Pointer, count int32, datatype uintptr, root int32, comm uintptr) int32
+	finalize                func() int32
+	errorString             func(code int32, text *byte, length *int32) int32
 }
 
 // OpenMPI loads Open MPI (path, else $JKONET_MPI_LIB, else
@@ -75,7 +76,7 @@ func OpenMPI(path string) (*MPIComm, error) {
 	for _, g := range []struct {
 		name string
 		dst  *uintptr
-	}{{"ompi_mpi_comm_world", &m.world}, {"ompi_mpi_double", &m.double}, {"ompi_mpi_byte", &m.byteType}, {"ompi_mpi_op_sum", &m.opSum}} {
+	}{{"ompi_mpi_comm_world", &m.world}, {"ompi_mpi_double", &m.double}, {"ompi_mpi_byte", &m.byteType}, {"ompi_mpi_op_sum", &m.opSum}, {"ompi_mpi_op_max", &m.opMax}} {
 		if *g.dst, err = lib.Lookup(g.name); err != nil {
 			return nil, fmt.Errorf("%s lacks %s: not Open MPI (this binding follows Open MPI's ABI)", path, g.name)
 		}
@@ -120,14 +121,38 @@ func (m *MPIComm) Size() int    { return m.size }
 // AllReduceSum is MPI_Allreduce(MPI_IN_PLACE, buf, MPI_DOUBLE, MPI_SUM) on
 // MPI_COMM_WORLD. Open MPI's reduction order depends only on the ranks and
 // the length, so every rank gets the same bits.
+//
+// The ranks first agree on the length (an MPI_MAX of n and −n, two values
+// whatever the length): ranks that would sum buffers of different lengths,
+// which Open MPI answers with a read past the end of the shorter one, all
+// return a *LengthError instead.
 func (m *MPIComm) AllReduceSum(buf []float64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := float64(len(buf))
+	span := [2]float64{n, -n}
+	if err := m.check("MPI_Allreduce", m.allreduce(mpiInPlace, unsafe.Pointer(&span[0]), 2, m.double, m.opMax, m.world)); err != nil {
+		return err
+	}
+	if span[0] != -span[1] {
+		return &LengthError{Rank: m.rank, Len: len(buf), Min: int(-span[1]), Max: int(span[0])}
+	}
 	if len(buf) == 0 {
 		return nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	code := m.allreduce(mpiInPlace, unsafe.Pointer(&buf[0]), int32(len(buf)), m.double, m.opSum, m.world)
 	return m.check("MPI_Allreduce", code)
+}
+
+// LengthError is a sum the ranks would have made over buffers of different
+// lengths, refused on every rank before any is read.
+type LengthError struct {
+	Rank, Len int // this rank and its buffer's length
+	Min, Max  int // the shortest and longest buffer among the ranks
+}
+
+func (e *LengthError) Error() string {
+	return fmt.Sprintf("the ranks sum buffers of different lengths (%d to %d values; rank %d has %d): they train different models or settings", e.Min, e.Max, e.Rank, e.Len)
 }
 
 // Broadcast copies root's buf to every rank's (MPI_Bcast of MPI_BYTE).

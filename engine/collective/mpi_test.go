@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,6 +75,26 @@ func TestMPIChild(t *testing.T) {
 		if v != byte(i*7+3) {
 			t.Fatalf("rank %d: broadcast byte %d is %d, want %d", m.Rank(), i, v, byte(i*7+3))
 		}
+	}
+	// Buffers of different lengths (rank r sums r+5 values) are refused on
+	// every rank, and the next sum of equal lengths works.
+	var le *LengthError
+	if err := m.AllReduceSum(make([]float64, m.Rank()+5)); !errors.As(err, &le) || le.Min != 5 || le.Max != 7 ||
+		err.Error() != fmt.Sprintf("the ranks sum buffers of different lengths (5 to 7 values; rank %d has %d): they train different models or settings", m.Rank(), m.Rank()+5) {
+		t.Fatalf("rank %d: sums of 5 to 7 values: %v", m.Rank(), err)
+	}
+	one := []float64{1}
+	if err := m.AllReduceSum(one); err != nil || one[0] != 3 {
+		t.Fatalf("rank %d: after the refused sum: %v, %v", m.Rank(), one, err)
+	}
+	// Rank 2 trains with another --lr: every rank says so.
+	lr := "0.001"
+	if m.Rank() == 2 {
+		lr = "0.1"
+	}
+	want := "the ranks disagree on --lr: rank 0 has 0.001, rank 2 has 0.1; launch every rank with the same build, data and training flags"
+	if err := Agree(m, []Field{{"model", "potential"}, {"--lr", lr}}); err == nil || err.Error() != want {
+		t.Fatalf("rank %d: Agree: %v", m.Rank(), err)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
