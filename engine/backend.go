@@ -21,7 +21,6 @@ import (
 	"strings"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
@@ -120,8 +119,8 @@ type CollectiveOffer struct {
 	// Unavailable says why the collective cannot be used here (nil: it
 	// can); nil for one that is always tried.
 	Unavailable func() error
-	// Open joins this process to the ranks of topo.
-	Open func(topo launch.Topology) (group collective.Group, close func() error, err error)
+	// Open joins this process to the ranks of j.Topology.
+	Open func(j Joining) (group collective.Group, close func() error, err error)
 }
 
 // Runs reports whether the backend computes in precision.

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -18,9 +21,20 @@ import (
 // RendezvousTimeout bounds how long NCCL's bootstrap waits for every rank.
 const RendezvousTimeout = 5 * time.Minute
 
+// Joining is what a collective's Open gets: this process's place among the
+// ranks, its fingerprint (what every rank must hold alike), and where rank
+// 0 notes the connections its NCCL rendezvous refused. A collective that
+// sums host buffers is compared by joinRanks after Open; one that does not
+// (NCCL) compares the fingerprints while it bootstraps.
+type Joining struct {
+	Topology    launch.Topology
+	Fingerprint []collective.Field
+	Log         io.Writer
+}
+
 // MPIOffer is Open MPI, which sums host buffers for any backend: the CPU's
 // directly, a device backend's through a host copy.
-var MPIOffer = CollectiveOffer{Name: collective.MPI, Open: func(launch.Topology) (collective.Group, func() error, error) {
+var MPIOffer = CollectiveOffer{Name: collective.MPI, Open: func(Joining) (collective.Group, func() error, error) {
 	m, err := collective.OpenMPI("")
 	if err != nil {
 		return nil, nil, err
@@ -60,11 +74,13 @@ func (r *ranks) sumShare(total time.Duration) string {
 }
 
 // joinRanks opens the collective want names (--collective), among those
-// the backend reg offers, for this process of topo and joins the backend
-// to it; stop is this rank's stop request. For one process the group is
-// Single, which the backend does not join: one process trains as without a
-// collective.
-func joinRanks(want string, reg Registration, topo launch.Topology, b Backend, stop func() bool) (*ranks, error) {
+// the backend reg offers, for this process of j.Topology, checks that every
+// rank holds j.Fingerprint (one line naming the first field that differs,
+// on every rank), and joins the backend to it; stop is this rank's stop
+// request. For one process the group is Single, which the backend does not
+// join: one process trains as without a collective.
+func joinRanks(want string, reg Registration, j Joining, b Backend, stop func() bool) (*ranks, error) {
+	topo := j.Topology
 	none := func() error { return nil }
 	name, err := collective.Choose(want, topo.Size, topo.Launcher == launch.Mpirun, reg.offers())
 	var notOffered *collective.NotOfferedError
@@ -81,8 +97,12 @@ func joinRanks(want string, reg Registration, topo launch.Topology, b Backend, s
 		return &ranks{Group: collective.Single{}, close: none}, nil
 	}
 	offer, _ := reg.collectiveOffer(name)
-	group, closeGroup, err := offer.Open(topo)
+	group, closeGroup, err := offer.Open(j)
 	if err != nil {
+		var d *collective.DisagreeError
+		if errors.As(err, &d) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("--collective %s: %w", name, err)
 	}
 	r := &ranks{Group: group, close: closeGroup}
@@ -93,6 +113,12 @@ func joinRanks(want string, reg Registration, topo launch.Topology, b Backend, s
 	if group.Size() != topo.Size || group.Rank() != topo.Rank {
 		closeGroup()
 		return nil, fmt.Errorf("--collective %s: the launcher says %s, %s says rank %d of %d", name, topo, name, group.Rank(), group.Size())
+	}
+	if r.host != nil {
+		if err := collective.Agree(r.host, j.Fingerprint); err != nil {
+			closeGroup()
+			return nil, err
+		}
 	}
 	par, ok := b.(Parallel)
 	if !ok {
@@ -118,11 +144,43 @@ func offeredBy(name string) []string {
 	return out
 }
 
-// OpenNCCL makes the NCCL communicator of this rank of topo; within runs
-// the call with the device's context current (a device backend's). Rank
-// 0's unique id reaches the others by MPI's broadcast under mpirun, else
-// through the launcher's coordinator address.
-func OpenNCCL(topo launch.Topology, within func(func() error) error) (collective.Group, func() error, error) {
+// JobToken is what names this job to the NCCL rendezvous (README
+// "Clusters"): $JKONET_JOB_TOKEN if set, else torchrun's run id, else the
+// Slurm job and step, else a hash of fp, the ranks' fingerprint. Ranks of
+// another job, which carry another token, are refused by rank 0.
+func JobToken(env func(string) (string, bool), fp []collective.Field) string {
+	if v, ok := env(JobTokenVar); ok && v != "" {
+		return v
+	}
+	if v, ok := env("TORCHELASTIC_RUN_ID"); ok && v != "" && v != "none" {
+		return "torchrun " + v
+	}
+	if job, ok := env("SLURM_JOB_ID"); ok && job != "" {
+		step, _ := env("SLURM_STEP_ID")
+		return "slurm " + job + "." + step
+	}
+	h := sha256.New()
+	for _, f := range fp {
+		fmt.Fprintf(h, "%s\x1f%s\x1e", f.Name, f.Value)
+	}
+	return fmt.Sprintf("settings %x", h.Sum(nil)[:12])
+}
+
+// JobTokenVar names the variable that sets the job token by hand.
+const JobTokenVar = "JKONET_JOB_TOKEN"
+
+// NCCLMinVersion is the oldest NCCL the binding can use: it makes
+// communicators with ncclCommInitRankScalable, new in 2.23.
+const NCCLMinVersion = 22300
+
+// OpenNCCL makes the NCCL communicator of this rank of j.Topology; within
+// runs the call with the device's context current (a device backend's).
+// Rank 0's unique id reaches the others by MPI's broadcast under mpirun,
+// else through the launcher's coordinator address, where rank 0 answers
+// only its own job's ranks; either way the ranks compare fingerprints
+// first.
+func OpenNCCL(j Joining, within func(func() error) error) (collective.Group, func() error, error) {
+	topo := j.Topology
 	lib, err := collective.LoadNCCL()
 	if err != nil {
 		return nil, nil, err
@@ -142,12 +200,17 @@ func OpenNCCL(topo launch.Topology, within func(func() error) error) (collective
 			return nil, nil, fmt.Errorf("sharing NCCL's id under mpirun: %w", err)
 		}
 		closeMPI = m.Close
+		if err := collective.Agree(m, j.Fingerprint); err != nil {
+			m.Close()
+			return nil, nil, err
+		}
 		if err := m.Broadcast(id[:], 0); err != nil {
 			m.Close()
 			return nil, nil, err
 		}
 	case topo.Coordinator != "":
-		if id, err = collective.Rendezvous(topo.Coordinator, topo.Rank, topo.Size, id, RendezvousTimeout); err != nil {
+		hello := collective.Hello{Rank: topo.Rank, Size: topo.Size, Token: JobToken(os.LookupEnv, j.Fingerprint), Fingerprint: j.Fingerprint}
+		if id, err = collective.Rendezvous(topo.Coordinator, hello, id, RendezvousTimeout, j.Log); err != nil {
 			return nil, nil, err
 		}
 	default:

@@ -216,7 +216,8 @@ func (job *Job) trainNet(ctx context.Context, p *Problem, rec *modelfile.Trainin
 		return nil, err
 	}
 	defer backend.Close()
-	group, err := joinRanks(job.Collective, reg, job.Topology, backend, func() bool { return ctx.Err() != nil })
+	fp := fingerprint(rec, job.CouplingOptions, net, backend.Settings(), reg.Name, from)
+	group, err := joinRanks(job.Collective, reg, Joining{Topology: job.Topology, Fingerprint: fp, Log: job.Notes}, backend, func() bool { return ctx.Err() != nil })
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -117,4 +118,77 @@ func TestCollectiveRefusals(t *testing.T) {
 	t.Setenv("MASTER_ADDR", "127.0.0.1")
 	mustFail(t, dir, keep, "--collective auto: 2 ranks but nothing can sum across the ranks (not launched by mpirun)", train("auto")...)
 	mustFail(t, dir, keep, "--collective none: 2 ranks were launched and nothing can sum across the ranks", train("none")...)
+}
+
+// mpmd runs one rank per argument list under mpirun's MPMD form (`-n 1 …
+// : -n 1 …`), each through sh so that its exit status is printed, and
+// returns the output and every rank's status in rank order.
+func mpmd(t *testing.T, mpirun string, ranks ...[]string) (string, []string) {
+	t.Helper()
+	args := []string{"--allow-run-as-root", "--oversubscribe"}
+	for i, r := range ranks {
+		if i > 0 {
+			args = append(args, ":")
+		}
+		args = append(args, "-n", "1", "-x", "JKONET_GPU_AS_CLI=1", "sh", "-c", `"$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit status $?"`, os.Args[0])
+		args = append(args, r...)
+	}
+	cmd := exec.Command(mpirun, args...)
+	out, _ := cmd.CombinedOutput()
+	var status []string
+	for r := range ranks {
+		s := "none"
+		if _, after, ok := strings.Cut(string(out), fmt.Sprintf("rank %d exit status ", r)); ok {
+			s, _, _ = strings.Cut(after, "\n")
+		}
+		status = append(status, s)
+	}
+	return string(out), status
+}
+
+// TestMPMDRanksMustAgree: ranks launched with another flag, another model
+// or other data stop before training: every rank exits non-zero with the
+// same one line naming the field and both values, without a signal, a
+// memory error or a stack trace, and no model is written.
+func TestMPMDRanksMustAgree(t *testing.T) {
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		t.Skip("mpirun not found (make mpi installs Open MPI)")
+	}
+	dir := t.TempDir()
+	data, _ := smallRun(t, dir)
+	other := filepath.Join(dir, "other.npz")
+	mustRun(t, "generate", "--potential", "styblinski_tang", "--particles", "80", "--steps", "3", "--quiet", "--out", other)
+	out := filepath.Join(dir, "m.safetensors")
+	train := func(extra ...string) []string {
+		return append([]string{"train", "--data", data, "--model", "potential", "--epochs", "2", "--batch-size", "40", "--device", "cpu",
+			"--collective", "mpi", "--interaction-samples", "4", "--quiet", "--out", out}, extra...)
+	}
+	for _, c := range []struct {
+		name  string
+		rank1 []string
+		want  string
+	}{
+		{"another model and --lr", train("--model", "jkonet-star", "--lr", "0.1"), "the ranks disagree on --model: rank 0 has potential, rank 1 has jkonet-star"},
+		{"another --lr", train("--lr", "0.1"), "the ranks disagree on --lr: rank 0 has 0.001, rank 1 has 0.1"},
+		{"other data", append(train(), "--data", other), "the ranks disagree on the data's sha256: rank 0 has "},
+	} {
+		got, status := mpmd(t, mpirun, train(), c.rank1)
+		if n := strings.Count(got, c.want); n != 2 {
+			t.Errorf("%s: %q appears %d times, want once per rank:\n%s", c.name, c.want, n, got)
+		}
+		for r, s := range status {
+			if s != "1" {
+				t.Errorf("%s: rank %d exit status %s, want 1:\n%s", c.name, r, s, got)
+			}
+		}
+		for _, bad := range []string{"goroutine", "SIG", "signal", "double free", "errno", "panic"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("%s: the output holds %q:\n%s", c.name, bad, got)
+			}
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%s: a model was written", c.name)
+		}
+	}
 }

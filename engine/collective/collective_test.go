@@ -93,7 +93,7 @@ func TestRendezvous(t *testing.T) {
 			if r == 0 {
 				mine = id
 			}
-			got[r], errs[r] = Rendezvous(addr, r, size, mine, 10*time.Second)
+			got[r], errs[r] = Rendezvous(addr, Hello{Rank: r, Size: size, Token: "job"}, mine, 10*time.Second, nil)
 		}()
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -106,11 +106,11 @@ func TestRendezvous(t *testing.T) {
 }
 
 func TestRendezvousTimeout(t *testing.T) {
-	_, err := Rendezvous(freeAddress(t), 2, 3, [UniqueIDBytes]byte{}, 300*time.Millisecond)
+	_, err := Rendezvous(freeAddress(t), Hello{Rank: 2, Size: 3}, [UniqueIDBytes]byte{}, 300*time.Millisecond, nil)
 	if err == nil || !strings.Contains(err.Error(), "rank 2 got no id from rank 0") {
 		t.Fatalf("got %v, want a timeout naming the rank", err)
 	}
-	_, err = Rendezvous("nohostport", 0, 2, [UniqueIDBytes]byte{}, time.Second)
+	_, err = Rendezvous("nohostport", Hello{Rank: 0, Size: 2}, [UniqueIDBytes]byte{}, time.Second, nil)
 	if err == nil || !strings.Contains(err.Error(), `coordinator "nohostport": expected host:port`) {
 		t.Fatalf("got %v", err)
 	}

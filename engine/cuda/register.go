@@ -3,7 +3,6 @@ package cuda
 import (
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
-	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
 
@@ -51,10 +50,10 @@ func ncclUnavailable() error {
 }
 
 // openNCCL makes this rank's NCCL communicator on the default device.
-func openNCCL(topo launch.Topology) (collective.Group, func() error, error) {
+func openNCCL(j engine.Joining) (collective.Group, func() error, error) {
 	dev, err := DefaultDevice()
 	if err != nil {
 		return nil, nil, err
 	}
-	return engine.OpenNCCL(topo, dev.Do)
+	return engine.OpenNCCL(j, dev.Do)
 }
