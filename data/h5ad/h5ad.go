@@ -277,10 +277,12 @@ func (f *h5file) readSparse(g *hdf5.Group) (x []float64, n, d int, err error) {
 	if format == "csc_matrix" {
 		major, minor = d, n
 	}
-	// Densifying costs n·d values whatever the file holds; a real sparse
-	// matrix stores at least one value per 256 dense ones.
-	if limit := 256*f.size + 1<<16; int64(n)*int64(d) > limit {
-		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) is too large to densify from a %d-byte file", n, d, f.size)
+	// Densifying costs n·d values whatever the file holds; a sparse matrix
+	// worth densifying stores at least one value (12 bytes or more, about
+	// 4 compressed) per 128 dense ones, so a file of a few MB cannot ask for
+	// gigabytes.
+	if limit := 32*f.size + 1<<16; int64(n)*int64(d) > limit {
+		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) is too large to densify from a %d-byte file (at most %d values; read a reduced matrix with --obsm or --layer)", n, d, f.size, limit)
 	}
 	data, err := f.datasetFloats(g, "data")
 	if err != nil {

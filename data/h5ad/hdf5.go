@@ -28,6 +28,8 @@ import (
 const (
 	msgDataspace    = 0x0001
 	msgDatatype     = 0x0003
+	msgFillOld      = 0x0004
+	msgFill         = 0x0005
 	msgLayout       = 0x0008
 	msgFilters      = 0x000B
 	msgContinuation = 0x0010
@@ -47,6 +49,11 @@ const (
 // more than this many bytes per byte of its own (see spend).
 const decodedPerStoredByte = 1100
 
+// unwrittenPerStoredByte bounds the bytes of a dataset that no stored chunk
+// covers (they read as the fill value): an honest file preallocates a
+// little, a hostile one declares gigabytes it never writes.
+const unwrittenPerStoredByte = 16
+
 // maxHeaderBlocks bounds the object header continuation blocks followed.
 const maxHeaderBlocks = 1024
 
@@ -57,7 +64,15 @@ type h5reader struct {
 	offsetSize int   // bytes of an address
 	lengthSize int   // bytes of a length
 	heaps      map[uint64]map[uint16][]byte
+	heapBytes  uint64 // bytes of the global heap collections read so far
+	strs       map[heapRef]string
 	decoded    uint64 // bytes of chunked data assembled and decoded so far
+}
+
+// heapRef names one global heap object: its collection and index.
+type heapRef struct {
+	addr  uint64
+	index uint32
 }
 
 // decodeLimit is how many bytes of chunked data one file may decode to in
@@ -89,6 +104,7 @@ type dataset struct {
 	dtype   datatype
 	layout  []byte // the layout message
 	filters []filter
+	fill    []byte // the fill value of unwritten elements; nil: zeros
 }
 
 // filter is one stage of a chunk's filter pipeline.
@@ -156,7 +172,7 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 		return nil, err
 	}
 	d := &dataset{}
-	var dataspace, dtype []byte
+	var dataspace, dtype, fillNew []byte
 	for _, m := range msgs {
 		switch m.kind {
 		case msgDataspace:
@@ -172,6 +188,22 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 			if d.filters, err = parseFilters(m.data); err != nil {
 				return nil, err
 			}
+		case msgFill:
+			if d.fill, err = parseFill(m.data); err != nil {
+				return nil, err
+			}
+		case msgFillOld:
+			if fillNew == nil { // the new message wins when both are present
+				c := cursor{b: m.data}
+				oldFill := c.take(int(c.uint(4)))
+				if c.err != nil {
+					return nil, fmt.Errorf("fill value %w", c.err)
+				}
+				d.fill = oldFill
+			}
+		}
+		if m.kind == msgFill {
+			fillNew = m.data
 		}
 	}
 	if dataspace == nil || dtype == nil || d.layout == nil {
@@ -183,7 +215,69 @@ func (h *h5reader) header(addr uint64) (*dataset, error) {
 	if d.dtype, err = parseDatatype(dtype, 0); err != nil {
 		return nil, err
 	}
+	if allZero(d.fill) {
+		d.fill = nil
+	} else if d.dtype.vlenStr || len(d.fill) != d.dtype.size {
+		return nil, fmt.Errorf("fill value of %d bytes for elements of %d bytes is not supported", len(d.fill), d.dtype.size)
+	}
 	return d, nil
+}
+
+// parseFill reads a fill value message (versions 1 to 3): the value that
+// elements never written read as, or nil where it is undefined or the
+// default (zeros).
+func parseFill(b []byte) ([]byte, error) {
+	c := cursor{b: b}
+	version := c.uint(1)
+	var defined bool
+	switch version {
+	case 1, 2:
+		c.take(2) // space allocation time, fill value write time
+		defined = c.uint(1) != 0
+		if !defined && version == 2 {
+			return nil, nil
+		}
+	case 3:
+		if defined = c.uint(1)&0x20 != 0; !defined {
+			return nil, nil
+		}
+	default:
+		return nil, fmt.Errorf("fill value message version %d is not supported", version)
+	}
+	size := c.uint(4)
+	value := c.take(int(min(size, math.MaxInt32)))
+	if c.err != nil {
+		return nil, fmt.Errorf("fill value %w", c.err)
+	}
+	if !defined {
+		return nil, nil
+	}
+	return value, nil
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// filled is n bytes of the fill value of d (zeros by default), counted
+// against the bound on bytes no stored data covers.
+func (h *h5reader) filled(d *dataset, n, covered uint64) ([]byte, error) {
+	if unwritten := n - min(n, covered); unwritten > unwrittenPerStoredByte*uint64(h.size)+1<<20 {
+		return nil, fmt.Errorf("shape %v declares %d bytes of which %d were never written (they would read as the fill value); more than a %d-byte file may leave unwritten", d.dims, n, unwritten, h.size)
+	}
+	out := make([]byte, n)
+	if d.fill != nil {
+		for i := 0; i+len(d.fill) <= len(out); i += len(d.fill) {
+			copy(out[i:], d.fill)
+		}
+	}
+	return out, nil
 }
 
 // messages reads the messages of the object header at addr, following
@@ -438,6 +532,9 @@ func (h *h5reader) raw(d *dataset) ([]byte, error) {
 		if want == 0 {
 			return nil, nil
 		}
+		if addr == undefinedAddress(h.offsetSize) { // never written: the fill value
+			return h.filled(d, want, 0)
+		}
 		if stored < want {
 			return nil, fmt.Errorf("contiguous data holds %d bytes, the shape needs %d", stored, want)
 		}
@@ -525,7 +622,11 @@ func (h *h5reader) chunked(d *dataset, c *cursor, version, want, elemSize uint64
 	if err := h.spend(want); err != nil {
 		return nil, err
 	}
-	out := make([]byte, want) // chunks that were never written hold the fill value 0
+	// Chunks that were never written hold the fill value, as h5py reads them.
+	out, err := h.filled(d, want, uint64(len(chunks))*chunkSize)
+	if err != nil {
+		return nil, err
+	}
 	placed := map[string]bool{}
 	for _, ch := range chunks {
 		key := fmt.Sprint(ch.offset)
@@ -887,7 +988,18 @@ func (h *h5reader) decodeStrings(t datatype, raw []byte) ([]string, error) {
 		if length > uint64(len(obj)) {
 			return nil, fmt.Errorf("string %d: %d bytes claimed, its heap object holds %d", i, length, len(obj))
 		}
-		out[i] = string(obj[:length])
+		// The same object named again is the same string (not a new copy),
+		// so many references to one large object cost nothing more.
+		key := heapRef{addr, index}
+		str, ok := h.strs[key]
+		if !ok || len(str) != int(length) {
+			str = string(obj[:length])
+			if h.strs == nil {
+				h.strs = map[heapRef]string{}
+			}
+			h.strs[key] = str
+		}
+		out[i] = str
 	}
 	return out, nil
 }
@@ -909,6 +1021,12 @@ func (h *h5reader) heapObject(addr uint64, index uint32) ([]byte, error) {
 		if total < uint64(len(head)) {
 			return nil, fmt.Errorf("global heap at address %d has size %d", addr, total)
 		}
+		// Collections do not overlap, so together they fit in the file;
+		// each read alone is checked by readAt, their sum here.
+		if total > uint64(h.size) || h.heapBytes+total > uint64(h.size) {
+			return nil, fmt.Errorf("global heap collections of more than %d bytes in all, more than the file holds", h.size)
+		}
+		h.heapBytes += total
 		data, err := h.readAt(addr, total)
 		if err != nil {
 			return nil, fmt.Errorf("global heap: %w", err)

@@ -1,0 +1,67 @@
+package h5ad
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/fuzzcheck"
+)
+
+// TestFillValues (issue 19): chunks that were never written read as the
+// dataset's fill value, as h5py reads them (testdata/make_fill.py records
+// what h5py read in fill.json): a user-defined one in X and in the time
+// column (before, they read 0, so cells of day 5 joined day 0), the
+// default 0 in a layer.
+func TestFillValues(t *testing.T) {
+	raw, err := os.ReadFile("testdata/fill.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ X, Day, Zero []float64 }
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Load("testdata/fill.h5ad", Options{TimeKey: "day"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(set.X, want.X) || !slices.Equal(set.T, want.Day) {
+		t.Errorf("X %v\nwant %v\ntimes %v\nwant %v", set.X, want.X, set.T, want.Day)
+	}
+	set, err = Load("testdata/fill.h5ad", Options{TimeKey: "day", Layer: "zero"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(set.X, want.Zero) {
+		t.Errorf("layer zero %v\nwant %v", set.X, want.Zero)
+	}
+}
+
+// TestMemoryBounds (issue 19): files of a few kB that declare gigabytes are
+// refused in one line naming the file and the field, before the memory is
+// allocated (the allocation is measured).
+func TestMemoryBounds(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"huge_unwritten.h5ad", "X: "},
+		{"wide_csr.h5ad", "X: "},
+	} {
+		path := "testdata/" + c.file
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lerr error
+		fuzzcheck.Alloc(t, st.Size(), fuzzcheck.PerByte, func() { _, lerr = Load(path, Options{TimeKey: "day"}) })
+		if lerr == nil {
+			t.Errorf("%s: read, want a refusal", c.file)
+			continue
+		}
+		checkError(t, path, lerr)
+		if !strings.Contains(lerr.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.file, lerr, c.want)
+		}
+	}
+}

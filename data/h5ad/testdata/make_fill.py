@@ -1,0 +1,71 @@
+# Regenerates the fill-value and memory-bound fixtures of issue 19 read by
+# h5ad's fill_test.go, and fill.json, what h5py reads from them.
+#   cd data/h5ad/testdata && /usr/bin/python3 make_fill.py
+# Needs Debian's python3-anndata (0.8) and python3-h5py.
+#   fill.h5ad: X and obs/day are chunked with a user-defined fill value and
+#     some chunks never written; h5py reads the fill value there. layers/zero
+#     has the default fill value (0) and unwritten chunks.
+#   huge_unwritten.h5ad: X declared 2000 × 1000 float64 (16 MB, within
+#     what the file's chunks could decode to) in chunks, none written: 17 kB
+#     that must be refused, not allocated (a 4 MB file: 4 GB).
+#   wide_csr.h5ad: a CSR X of 4 cells with a million columns (densified:
+#     32 MB from 24 kB; a 4 MB file: 5 GB); refused before densifying.
+import json
+
+import anndata as ad
+import h5py
+import numpy as np
+import pandas as pd
+
+N, D = 12, 3
+X = np.arange(N * D, dtype=np.float64).reshape(N, D) + 1
+day = np.array([0, 1, 2, 3] * 3, dtype=np.float64)
+
+adata = ad.AnnData(X=X, obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(N)]))
+adata.write_h5ad("fill.h5ad")
+with h5py.File("fill.h5ad", "a") as f:
+    attrs = dict(f["X"].attrs)
+    del f["X"]
+    x = f.create_dataset("X", shape=(N, D), dtype="f8", chunks=(4, 3), fillvalue=7.5)
+    x[0:4] = X[0:4]  # chunk rows 4..11 never written
+    x[8:12] = X[8:12]
+    for k, v in attrs.items():
+        x.attrs[k] = v
+    attrs = dict(f["obs/day"].attrs)
+    del f["obs/day"]
+    t = f["obs"].create_dataset("day", shape=(N,), dtype="f8", chunks=(4,), fillvalue=5.0)
+    t[0:4] = 0  # cells 4..11 read 5 (h5py), not 0
+    t[8:12] = 2
+    for k, v in attrs.items():
+        t.attrs[k] = v
+    z = f["layers"].create_dataset("zero", shape=(N, D), dtype="f8", chunks=(4, 3))
+    z[0:4] = X[0:4]
+with h5py.File("fill.h5ad", "r") as f:
+    expected = {"X": f["X"][()].ravel().tolist(), "day": f["obs/day"][()].tolist(), "zero": f["layers/zero"][()].ravel().tolist()}
+with open("fill.json", "w") as out:
+    json.dump(expected, out, indent=1)
+    out.write("\n")
+
+adata = ad.AnnData(X=X, obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(N)]))
+adata.write_h5ad("huge_unwritten.h5ad")
+with h5py.File("huge_unwritten.h5ad", "a") as f:
+    attrs = dict(f["X"].attrs)
+    del f["X"]
+    x = f.create_dataset("X", shape=(2000, 1000), dtype="f8", chunks=(100, 100))
+    for k, v in attrs.items():
+        x.attrs[k] = v
+    del f["obs"]["day"]
+    # obs keeps 12 cells: X must be refused before the counts are compared.
+    f["obs"].create_dataset("day", data=day)
+
+adata = ad.AnnData(X=X[:4], obs=pd.DataFrame({"day": [0.0, 0.0, 1.0, 1.0]}, index=[f"c{i}" for i in range(4)]))
+adata.write_h5ad("wide_csr.h5ad")
+with h5py.File("wide_csr.h5ad", "a") as f:
+    del f["X"]
+    g = f.create_group("X")
+    g.attrs["encoding-type"] = "csr_matrix"
+    g.attrs["encoding-version"] = "0.1.0"
+    g.attrs["shape"] = np.array([4, 1_000_000], dtype=np.int64)
+    g.create_dataset("data", data=np.ones(4))
+    g.create_dataset("indices", data=np.array([0, 1, 2, 999_999], dtype=np.int64))
+    g.create_dataset("indptr", data=np.array([0, 1, 2, 3, 4], dtype=np.int64))
