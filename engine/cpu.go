@@ -191,8 +191,9 @@ func (b *cpuBackend) Join(g collective.Group, stop func() bool) error {
 	return nil
 }
 
-func (b *cpuBackend) Joined() collective.Group { return b.shard.Group() }
-func (b *cpuBackend) StopAgreed() bool         { return b.shard.StopAgreed() }
+func (b *cpuBackend) Joined() collective.Group    { return b.shard.Group() }
+func (b *cpuBackend) StopAgreed() bool            { return b.shard.StopAgreed() }
+func (b *cpuBackend) FailPeers(step uint64) error { return b.shard.Fail(step) }
 
 // evaluateExact evaluates a step with the exact interaction mean. The target
 // snapshots may differ in size, and a batch holds one sample count, so the

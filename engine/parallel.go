@@ -38,3 +38,11 @@ func Shard(lo, hi, rank, size int) (slo, shi int) {
 	n := hi - lo
 	return lo + n*rank/size, lo + n*(rank+1)/size
 }
+
+// PeerFailer is implemented by a joined backend that can tell the other
+// ranks this one failed, in the sum of the step they are at (ShardSum.Fail):
+// Train does so on an error of its own while the others still step, so
+// every rank stops within one step instead of waiting for it forever.
+type PeerFailer interface {
+	FailPeers(step uint64) error
+}

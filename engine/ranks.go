@@ -169,10 +169,6 @@ func JobToken(env func(string) (string, bool), fp []collective.Field) string {
 // JobTokenVar names the variable that sets the job token by hand.
 const JobTokenVar = "JKONET_JOB_TOKEN"
 
-// NCCLMinVersion is the oldest NCCL the binding can use: it makes
-// communicators with ncclCommInitRankScalable, new in 2.23.
-const NCCLMinVersion = 22300
-
 // OpenNCCL makes the NCCL communicator of this rank of j.Topology; within
 // runs the call with the device's context current (a device backend's).
 // Rank 0's unique id reaches the others by MPI's broadcast under mpirun,

@@ -65,7 +65,34 @@ type ShardSum struct {
 	group  collective.Group
 	stop   func() bool
 	agreed bool
+	failed int // ranks that said they failed (FailFlag)
 }
+
+// FailFlag is what a rank that failed (an I/O error, a failed checkpoint)
+// adds at the stop offset of its last sum (ShardSum.Fail), so that the
+// others stop after the same step: a stop request adds 1, and there are
+// fewer than FailFlag ranks.
+const FailFlag = 1 << 20
+
+// PeerFailedError is what the other ranks return when some rank failed:
+// that rank's own line says why.
+type PeerFailedError struct {
+	Step  uint64
+	Ranks int // how many ranks failed
+}
+
+func (e *PeerFailedError) Error() string {
+	return fmt.Sprintf("step %d: stopped because %d other rank(s) failed (their own line says why)", e.Step, e.Ranks)
+}
+
+// CollectiveError is a sum that failed in the collective itself.
+type CollectiveError struct {
+	Step uint64
+	Err  error
+}
+
+func (e *CollectiveError) Error() string { return fmt.Sprintf("step %d: %v", e.Step, e.Err) }
+func (e *CollectiveError) Unwrap() error { return e.Err }
 
 // NewShardSum is the sum of a model with params parameters over group g;
 // stop says whether this rank was asked to stop (nil: never).
@@ -128,9 +155,30 @@ func (s *ShardSum) StopFlag() float64 {
 	return 0
 }
 
-// Agree records the summed stop flag: some rank asked to stop when it is
-// positive.
-func (s *ShardSum) Agree(stop float64) { s.agreed = stop > 0 }
+// Agree records the summed stop flag of step: some rank asked to stop when
+// it is positive, and some rank failed when it is FailFlag or more (then a
+// *PeerFailedError).
+func (s *ShardSum) Agree(stop float64, step uint64) error {
+	s.agreed = stop > 0
+	if s.failed = int(stop / FailFlag); s.failed > 0 {
+		return &PeerFailedError{Step: step, Ranks: s.failed}
+	}
+	return nil
+}
+
+// Fail tells the other ranks that this one failed at step: it joins their
+// sum of step with FailFlag and nothing else, so that every rank stops
+// there with a *PeerFailedError. Only a group that sums host buffers can
+// carry it; the caller calls Fail only while the others still step.
+func (s *ShardSum) Fail(step uint64) error {
+	c, ok := s.group.(collective.Collective)
+	if !ok {
+		return fmt.Errorf("collective %s cannot carry a failure", s.group.Name())
+	}
+	clear(s.Buf)
+	s.Buf[s.Stop()] = FailFlag
+	return c.AllReduceSum(s.Buf)
+}
 
 // StopAgreed reports whether some rank asked to stop at or before the last
 // step summed (Parallel.StopAgreed).
@@ -145,10 +193,9 @@ func (s *ShardSum) Sum(step uint64) error {
 	}
 	s.Buf[s.Stop()] = s.StopFlag()
 	if err := c.AllReduceSum(s.Buf); err != nil {
-		return fmt.Errorf("step %d: %w", step, err)
+		return &CollectiveError{Step: step, Err: err}
 	}
-	s.Agree(s.Buf[s.Stop()])
-	return nil
+	return s.Agree(s.Buf[s.Stop()], step)
 }
 
 // EpochMean accumulates the losses of the steps since the last

@@ -109,6 +109,11 @@ func CheckFinite(l networks.Loss, step uint64) error {
 	return &NonFiniteError{Step: step, Loss: l, Term: term}
 }
 
+// TestFault, when a test sets it, is asked after each epoch on each rank
+// and its error fails that rank there, as a failed checkpoint would: the
+// fault injection point of the tests of one rank's failure.
+var TestFault func(rank, epoch int) error
+
 // Train runs the epochs from the backend's current state (fresh, or set by
 // SetState with state.Steps steps done) to s.Epochs. Each epoch shuffles
 // all pairs with the PCG stream (seed, 2³² + epoch) and steps through them in
@@ -139,6 +144,21 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 			return nil
 		}
 	}
+	// local turns an error of this rank's own (not one every rank saw in
+	// the sum) into a failure the other ranks see in their next sum, as
+	// long as they still step (more: the run is not over).
+	local := func(err error, next uint64, more bool) error {
+		var nf *NonFiniteError
+		var pf *PeerFailedError
+		var ce *CollectiveError
+		par, joined := b.(Parallel)
+		f, ok := b.(PeerFailer)
+		if !more || !ok || !joined || par.Joined() == nil || errors.As(err, &nf) || errors.As(err, &pf) || errors.As(err, &ce) || errors.Is(err, context.Canceled) {
+			return err
+		}
+		f.FailPeers(next)
+		return err
+	}
 	order := make([]int, pairs)
 	// fail returns a NonFiniteError found anywhere in err's chain, with its
 	// epoch filled in (a wrapper's message was formatted before the epoch
@@ -158,7 +178,7 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 		rng := rand.New(rand.NewPCG(s.Seed, 1<<32+uint64(epoch)))
 		rng.Shuffle(pairs, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		if err := b.SetOrder(order); err != nil {
-			return err
+			return local(err, st.Steps, true)
 		}
 		first := st.Steps - uint64(epoch)*stepsPerEpoch // > 0 when resuming mid-epoch
 		for k := first; k < stepsPerEpoch; k++ {
@@ -170,7 +190,7 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 			}
 			lo, hi := int(k)*s.BatchSize, min(int(k+1)*s.BatchSize, pairs)
 			if err := b.Step(lo, hi, uint64(epoch)*stepsPerEpoch+k); err != nil {
-				return fail(err)
+				return fail(local(err, uint64(epoch)*stepsPerEpoch+k, true))
 			}
 		}
 		loss, err := b.Loss()
@@ -181,7 +201,16 @@ func Train(ctx context.Context, b Backend, p *Problem, s Settings, obs Observer)
 		if obs.OnEpoch != nil {
 			rep := EpochReport{Epoch: epoch + 1, Loss: loss.Value, Steps: st.Steps}
 			if err := obs.OnEpoch(rep, b); err != nil {
-				return err
+				return local(err, st.Steps, epoch+1 < s.Epochs)
+			}
+		}
+		if TestFault != nil {
+			rank := 0
+			if par, ok := b.(Parallel); ok && par.Joined() != nil {
+				rank = par.Joined().Rank()
+			}
+			if err := TestFault(rank, epoch+1); err != nil {
+				return local(err, st.Steps, epoch+1 < s.Epochs)
 			}
 		}
 	}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -163,6 +165,17 @@ func TestDockerfile(t *testing.T) {
 
 	if !strings.HasPrefix(run.from, "nvidia/cuda:") || !strings.Contains(run.from, "-runtime-") {
 		t.Errorf("run stage: FROM %s, want an nvidia/cuda:*-runtime-* image (they carry libnccl2)", run.from)
+	}
+	// NCCL 2.23 or later (ncclCommInitRankScalable) comes with CUDA 12.8's
+	// images (2.25.1; 12.4.1's has 2.21.5), and the build checks it.
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(run.from, "nvidia/cuda:"), "%d.%d", &major, &minor); err != nil || major*100+minor < 1208 {
+		t.Errorf("run stage: FROM %s, want CUDA 12.8 or later, whose libnccl2 is 2.23 or later", run.from)
+	}
+	if !slices.ContainsFunc(run.ins, func(in dockerInstruction) bool {
+		return in.cmd == "RUN" && strings.Contains(in.args, "dpkg --compare-versions \"$nccl\" ge 2.23")
+	}) {
+		t.Error("run stage: no RUN step fails the build on a libnccl2 older than 2.23")
 	}
 	var installed, user, workdir string
 	var entry []string

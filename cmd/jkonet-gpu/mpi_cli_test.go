@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -120,6 +123,23 @@ func TestCollectiveRefusals(t *testing.T) {
 	mustFail(t, dir, keep, "--collective none: 2 ranks were launched and nothing can sum across the ranks", train("none")...)
 }
 
+// failRankEnv, in the environment of the CLI this test binary runs, fails
+// that rank after its first epoch (engine.TestFault), as a failed write
+// would.
+const failRankEnv = "JKONET_TEST_FAIL_RANK"
+
+func init() {
+	if v := os.Getenv(failRankEnv); v != "" {
+		fail, _ := strconv.Atoi(v)
+		engine.TestFault = func(rank, epoch int) error {
+			if rank == fail && epoch == 1 {
+				return fmt.Errorf("injected fault on rank %d after epoch 1", rank)
+			}
+			return nil
+		}
+	}
+}
+
 // mpmd runs one rank per argument list under mpirun's MPMD form (`-n 1 …
 // : -n 1 …`), each through sh so that its exit status is printed, and
 // returns the output and every rank's status in rank order.
@@ -130,11 +150,16 @@ func mpmd(t *testing.T, mpirun string, ranks ...[]string) (string, []string) {
 		if i > 0 {
 			args = append(args, ":")
 		}
-		args = append(args, "-n", "1", "-x", "JKONET_GPU_AS_CLI=1", "sh", "-c", `"$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit status $?"`, os.Args[0])
+		args = append(args, "-n", "1", "-x", "JKONET_GPU_AS_CLI=1", "-x", failRankEnv, "sh", "-c", `"$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit status $?"`, os.Args[0])
 		args = append(args, r...)
 	}
-	cmd := exec.Command(mpirun, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, mpirun, args...)
 	out, _ := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("mpirun still ran after a minute:\n%s", out)
+	}
 	var status []string
 	for r := range ranks {
 		s := "none"
@@ -189,6 +214,40 @@ func TestMPMDRanksMustAgree(t *testing.T) {
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Fatalf("%s: a model was written", c.name)
+		}
+	}
+}
+
+// TestMPIOneRankFails: rank 1 of 3 fails after its first epoch of 3; every
+// rank exits non-zero within the bound (mpmd's minute; seconds here) with
+// one line: rank 1's own, the others' saying that a rank failed.
+func TestMPIOneRankFails(t *testing.T) {
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		t.Skip("mpirun not found (make mpi installs Open MPI)")
+	}
+	dir := t.TempDir()
+	data, _ := smallRun(t, dir)
+	t.Setenv(failRankEnv, "1")
+	train := []string{"train", "--data", data, "--model", "potential", "--epochs", "3", "--batch-size", "40", "--device", "cpu",
+		"--collective", "mpi", "--interaction-samples", "4", "--quiet", "--out", filepath.Join(dir, "m.safetensors")}
+	start := time.Now()
+	got, status := mpmd(t, mpirun, train, train, train)
+	t.Logf("every rank stopped %.1f s after the start", time.Since(start).Seconds())
+	if n := strings.Count(got, "injected fault on rank 1 after epoch 1"); n != 1 {
+		t.Errorf("rank 1's line appears %d times:\n%s", n, got)
+	}
+	if n := strings.Count(got, "stopped because 1 other rank(s) failed (their own line says why)"); n != 2 {
+		t.Errorf("the others' line appears %d times, want 2:\n%s", n, got)
+	}
+	for r, s := range status {
+		if s != "1" {
+			t.Errorf("rank %d exit status %s, want 1:\n%s", r, s, got)
+		}
+	}
+	for _, bad := range []string{"goroutine", "SIG", "panic"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("the output holds %q:\n%s", bad, got)
 		}
 	}
 }

@@ -164,6 +164,15 @@ func TestNCCLBinding(t *testing.T) {
 	if _, err := l.NewComm([UniqueIDBytes]byte{}, 0, 2); err == nil {
 		t.Error("the stand-in accepted an id it did not make")
 	}
+	// NCCL 2.21.5, which lacks ncclCommInitRankScalable: one line naming
+	// the version found.
+	old := filepath.Join(t.TempDir(), "libnccl-2.21.so")
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-DFAKE_VERSION=22105", "-DNO_SCALABLE", "-o", old, "testdata/fakenccl.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	if _, err := OpenNCCL(old); err == nil || !strings.HasPrefix(err.Error(), "NCCL "+old+" is 2.21.5; jkonet-gpu needs NCCL 2.23.0 or later") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("NCCL 2.21.5: %v", err)
+	}
 	if _, err := OpenNCCL("/nonexistent/libnccl.so.2"); err == nil || !strings.Contains(err.Error(), "cannot load NCCL /nonexistent/libnccl.so.2") {
 		t.Errorf("missing library: %v", err)
 	}

@@ -65,19 +65,39 @@ func OpenNCCL(path string) (*NCCLLib, error) {
 	}
 	l := &NCCLLib{path: path}
 	var getVersion func(v *int32) int32
-	if _, err := open("NCCL", path, dlopen.Local, "jkonet-gpu needs NCCL 2.23 or later",
-		dlopen.Func{Name: "ncclGetVersion", Fn: &getVersion}, dlopen.Func{Name: "ncclGetUniqueId", Fn: &l.getUniqueID},
-		dlopen.Func{Name: "ncclCommInitRankScalable", Fn: &l.initRank}, dlopen.Func{Name: "ncclCommInitAll", Fn: &l.initAll},
-		dlopen.Func{Name: "ncclAllReduce", Fn: &l.allReduce}, dlopen.Func{Name: "ncclCommDestroy", Fn: &l.destroy},
-		dlopen.Func{Name: "ncclGetErrorString", Fn: &l.errorString}); err != nil {
+	lib, err := open("NCCL", path, dlopen.Local, "not an NCCL library",
+		dlopen.Func{Name: "ncclGetVersion", Fn: &getVersion}, dlopen.Func{Name: "ncclGetErrorString", Fn: &l.errorString})
+	if err != nil {
 		return nil, err
 	}
 	var v int32
 	if code := getVersion(&v); code != 0 {
+		lib.Close()
 		return nil, fmt.Errorf("NCCL %s: ncclGetVersion: %s", path, l.errorString(code))
+	}
+	if v < MinVersion {
+		lib.Close()
+		return nil, fmt.Errorf("NCCL %s is %s; jkonet-gpu needs NCCL %s or later (ncclCommInitRankScalable): use the project's image (CUDA 12.8.1, NCCL 2.25) or load a newer NCCL and point %s at it",
+			path, VersionString(int(v)), VersionString(MinVersion), NCCLLibraryEnv)
+	}
+	if err := lib.Bind(dlopen.Func{Name: "ncclGetUniqueId", Fn: &l.getUniqueID},
+		dlopen.Func{Name: "ncclCommInitRankScalable", Fn: &l.initRank}, dlopen.Func{Name: "ncclCommInitAll", Fn: &l.initAll},
+		dlopen.Func{Name: "ncclAllReduce", Fn: &l.allReduce}, dlopen.Func{Name: "ncclCommDestroy", Fn: &l.destroy}); err != nil {
+		lib.Close()
+		return nil, fmt.Errorf("%w (jkonet-gpu needs NCCL %s or later)", err, VersionString(MinVersion))
 	}
 	l.version = int(v)
 	return l, nil
+}
+
+// MinVersion is the oldest NCCL the binding can use (2.23: it makes
+// communicators with ncclCommInitRankScalable).
+const MinVersion = 22300
+
+// VersionString spells an NCCL version code (major·10000 + minor·100 +
+// patch, since 2.9) as major.minor.patch.
+func VersionString(code int) string {
+	return fmt.Sprintf("%d.%d.%d", code/10000, code/100%100, code%100)
 }
 
 // Version is NCCL's version code (major·10000 + minor·100 + patch).

@@ -599,7 +599,9 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
 			return err
 		}
-		sum.Agree(stop[0])
+		if err := sum.Agree(stop[0], step); err != nil {
+			return err
+		}
 	case collective.Collective: // through the host
 		if err := driver.CopyFromDevice(b.dev.ctx, sum.Buf[:sum.Stop()], m.grad); err != nil {
 			return err
