@@ -201,7 +201,7 @@ func FuzzReadNPY(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var a *Array
 		var err error
-		fuzzcheck.Alloc(t, int64(len(data)), fuzzcheck.PerByte, func() { a, err = readNPY(bytes.NewReader(data), int64(len(data))) })
+		fuzzcheck.Alloc(t, int64(len(data)), fuzzcheck.PerByte, func() { a, err = readNPY(bytes.NewReader(data), int64(len(data)), nil) })
 		if err != nil {
 			checkOneLine(t, err)
 			return

@@ -14,6 +14,16 @@ import (
 
 const magic = "\x93NUMPY"
 
+// decodedPerArchiveByte and decodedSlack bound what one archive may decode
+// to in all (the inflated data plus the float64 or int64 arrays it
+// becomes): real arrays compress a few-fold at most, so an archive of a
+// few MB that inflates to gigabytes (deflate reaches about 1000:1 on
+// constant data) is refused before the memory is allocated.
+const (
+	decodedPerArchiveByte = 128
+	decodedSlack          = 64 << 20
+)
+
 // maxHeaderLen bounds the dict of a .npy header; NumPy itself refuses
 // headers over 10000 bytes by default.
 const maxHeaderLen = 1 << 20
@@ -48,6 +58,7 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 		return nil, fmt.Errorf("not an NPZ archive (%w)", err)
 	}
 	var arch Archive
+	budget := &decodeBudget{limit: decodedPerArchiveByte*max(size, 0) + decodedSlack, size: size}
 	seen := map[string]bool{} // a map, not arch.Get: an archive may hold many thousands of entries
 	for _, f := range zr.File {
 		if strings.HasSuffix(f.Name, "/") {
@@ -58,7 +69,7 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 			return nil, fmt.Errorf("array %q: stored twice", name)
 		}
 		seen[name] = true
-		a, err := readEntry(f, size)
+		a, err := readEntry(f, size, budget)
 		if err != nil {
 			return nil, fmt.Errorf("array %q: %w", name, err)
 		}
@@ -67,20 +78,40 @@ func Read(r io.ReaderAt, size int64) (Archive, error) {
 	return arch, nil
 }
 
-func readEntry(f *zip.File, archiveSize int64) (*Array, error) {
+func readEntry(f *zip.File, archiveSize int64, budget *decodeBudget) (*Array, error) {
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("cannot open entry (%w)", err)
 	}
 	defer rc.Close()
-	return readNPY(rc, preallocLimit(f, archiveSize))
+	return readNPY(rc, preallocLimit(f, archiveSize), budget)
+}
+
+// decodeBudget counts the bytes an archive's arrays decode to against
+// limit (see decodedPerArchiveByte); nil: no bound.
+type decodeBudget struct {
+	limit, used, size int64
+}
+
+// spend counts the decoding of n items of itemSize bytes: the raw data and
+// the 8-byte values it becomes.
+func (b *decodeBudget) spend(shape []int, descr string, n, itemSize int) error {
+	if b == nil {
+		return nil
+	}
+	cost := int64(n) * int64(itemSize+8)
+	if n > 0 && cost/int64(n) != int64(itemSize+8) || cost > b.limit-b.used {
+		return fmt.Errorf("shape %s of %s decodes to %d bytes, more than a %d-byte archive may hold (with the arrays before it, at most %d)", FormatShape(shape), descr, cost, b.size, b.limit)
+	}
+	b.used += cost
+	return nil
 }
 
 // readNPY decodes one .npy stream. prealloc bounds the buffer reserved for
 // the data before any of it is read (see preallocLimit): beyond it the
 // buffer grows only as bytes actually arrive, so a header that claims a
 // huge shape costs nothing until the data is there.
-func readNPY(r io.Reader, prealloc int64) (*Array, error) {
+func readNPY(r io.Reader, prealloc int64, budget *decodeBudget) (*Array, error) {
 	h, err := readHeader(r)
 	if err != nil {
 		return nil, err
@@ -92,6 +123,9 @@ func readNPY(r io.Reader, prealloc int64) (*Array, error) {
 	n, ok := elementCount(h.shape, itemSize)
 	if !ok {
 		return nil, fmt.Errorf("shape %s is too large", FormatShape(h.shape))
+	}
+	if err := budget.spend(h.shape, h.descr, n, itemSize); err != nil {
+		return nil, err
 	}
 	want := int64(n) * int64(itemSize)
 	raw, err := readData(r, want, prealloc)
