@@ -39,8 +39,35 @@ func loadCSV(path string, opts LoadOptions) (*Set, error) {
 	return s, nil
 }
 
+// maxCSVLine bounds one line of a CSV file: the reader holds a whole
+// record, so an endless line (a symbolic link to /dev/zero, a binary file)
+// would otherwise grow without bound. Rows of thousands of coordinates fit
+// many times over.
+const maxCSVLine = 8 << 20
+
+// lineLimit fails a read once a line exceeds max bytes.
+type lineLimit struct {
+	r        io.Reader
+	max, cur int
+	line     int // 1-based number of the line being read
+}
+
+func (l *lineLimit) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for _, b := range p[:n] {
+		if b == '\n' {
+			l.line, l.cur = l.line+1, 0
+			continue
+		}
+		if l.cur++; l.cur > l.max {
+			return 0, fmt.Errorf("line %d: longer than %d bytes (expected rows of numbers separated by commas; is this a CSV file?)", l.line, l.max)
+		}
+	}
+	return n, err
+}
+
 func readCSV(r io.Reader, opts LoadOptions) (*Set, error) {
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(&lineLimit{r: r, max: maxCSVLine, line: 1})
 	cr.FieldsPerRecord = -1 // ragged rows get our own message below
 	cr.ReuseRecord = true
 	header, err := cr.Read()
