@@ -632,6 +632,10 @@ func (b *backend) Join(g collective.Group, stop func() bool) error {
 func (b *backend) Joined() collective.Group { return b.shard.Group() }
 func (b *backend) StopAgreed() bool         { return b.shard.StopAgreed() }
 
+// FailPeers tells the other ranks this one failed (engine.PeerFailer), in
+// a host sum: under MPI; NCCL's device sums cannot carry it yet.
+func (b *backend) FailPeers(step uint64) error { return b.shard.Fail(step) }
+
 // Step queues the step; it does not wait for it.
 func (b *backend) Step(lo, hi int, step uint64) error {
 	return b.dev.ctx.Do(func() error {
