@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/npz"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
@@ -48,8 +49,12 @@ func TestCellsSplitByPopulation(t *testing.T) {
 	split("3", "b_train.npz", "b_test.npz")
 	split("4", "c_train.npz", "c_test.npz")
 	train, test := loadSet(t, filepath.Join(dir, "a_train.npz")), loadSet(t, filepath.Join(dir, "a_test.npz"))
-	if train.D != 5 || test.D != 5 || train.Meta != nil {
+	if tr, err := cells.FromMeta(train.Meta); train.D != 5 || test.D != 5 || tr != nil || err != nil {
 		t.Fatalf("split cells: d %d and %d, meta %s; want the 5 raw obsm columns", train.D, test.D, train.Meta)
+	}
+	// The day names go with the cells (info shows them).
+	if got := test.Info().Labels; !slices.Equal(got, []string{"Day 00-03", "Day 06-09", "Day 12-15", "Day 18-21", "Day 24-27"}) {
+		t.Errorf("split keeps the labels %q, want the five day windows", got)
 	}
 	if got := train.Info().Counts; !slices.Equal(got, []int{120, 120, 120, 120, 120}) {
 		t.Errorf("training cells per day %v, want 120 each", got)

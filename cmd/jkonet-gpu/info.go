@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 )
 
 var infoCommand = &cli.Command{
@@ -31,7 +32,11 @@ func info(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "%s: %d rows, d = %d, %d snapshots\n", c.String("data"), inf.Rows, inf.Dim, len(inf.Times))
 	for k, t := range inf.Times {
-		fmt.Fprintf(w, "  t = %-10g %6d particles\n", t, inf.Counts[k])
+		if inf.Labels != nil {
+			fmt.Fprintf(w, "  t = %-10g %-12s %6d particles\n", t, inf.Labels[k], inf.Counts[k])
+		} else {
+			fmt.Fprintf(w, "  t = %-10g %6d particles\n", t, inf.Counts[k])
+		}
 	}
 	if inf.HasIDs {
 		fmt.Fprintf(w, "  trajectory ids: %d distinct\n", inf.DistinctIDs)
@@ -41,12 +46,17 @@ func info(c *cli.Context) error {
 	}
 	// A recorded transform (prepare, or the flags above) is summarised: its
 	// PCA basis alone can be thousands of numbers.
+	// The time labels are shown above.
 	meta := []byte(inf.Meta)
-	if t, err := cells.FromMeta(set.Meta); err == nil && t != nil {
+	t, err := cells.FromMeta(set.Meta)
+	if err == nil && t != nil {
 		fmt.Fprintf(w, "  transform: %s\n", t.Summary())
+	}
+	if err == nil && (t != nil || inf.Labels != nil) {
 		rest := map[string]json.RawMessage{}
 		if json.Unmarshal(meta, &rest) == nil {
 			delete(rest, "transform")
+			delete(rest, snapshot.TimeLabelsKey)
 			meta = nil
 			if len(rest) > 0 {
 				meta, _ = json.Marshal(rest)

@@ -2,6 +2,7 @@ package cells
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -32,6 +33,14 @@ type ReadOptions struct {
 	// Transform is what Load fits on the cells; MapRecorded checks that it
 	// names the recorded transform instead.
 	Transform Options
+	// Note, if not nil, receives one line (naming the file) for each thing
+	// the reader decided on the user's behalf: how time labels map to
+	// times, dropped categories, raw counts under --pca.
+	Note func(string)
+	// Training says the cells will train a model: more than RawColumns
+	// columns with no transform (--dims, --pca), no recorded one and no
+	// obsm embedding are refused, as raw genes by mistake.
+	Training bool
 	// Given reports whether the user gave the flag of that name (cli's
 	// IsSet): a flag given for a format that does not take it is refused
 	// even when its value is empty or the default. Nil: an option is given
@@ -54,14 +63,40 @@ func (o ReadOptions) given(flag string, set bool) bool {
 // TimeValues mapping their numeric labels to real times. An option given
 // for a format that does not take it is refused. Errors are one line
 // naming the file.
+//
+// The notes (opts.Note) are given only when the read succeeds, so that a
+// failure stays one line.
 func Read(path string, opts ReadOptions) (*snapshot.Set, error) {
+	var n notes
+	set, err := read(path, opts, &n)
+	if err == nil {
+		n.flush(opts.Note)
+	}
+	return set, err
+}
+
+// notes keeps the lines for ReadOptions.Note until the read succeeds.
+type notes []string
+
+func (n *notes) add(s string) { *n = append(*n, s) }
+
+func (n notes) flush(to func(string)) {
+	if to == nil {
+		return
+	}
+	for _, s := range n {
+		to(s)
+	}
+}
+
+func read(path string, opts ReadOptions, n *notes) (*snapshot.Set, error) {
 	if strings.EqualFold(filepath.Ext(path), ".h5ad") {
-		return readAnnData(path, opts)
+		return readAnnData(path, opts, n)
 	}
 	return readSnapshot(path, opts)
 }
 
-func readAnnData(path string, opts ReadOptions) (*snapshot.Set, error) {
+func readAnnData(path string, opts ReadOptions, n *notes) (*snapshot.Set, error) {
 	if opts.given("time-col", opts.TimeCol != "") {
 		return nil, fmt.Errorf("%s: --time-col is for CSV input; name the obs column of an h5ad file with --time-key", path)
 	}
@@ -70,7 +105,7 @@ func readAnnData(path string, opts ReadOptions) (*snapshot.Set, error) {
 	}
 	set, err := h5ad.Load(path, h5ad.Options{
 		TimeKey: opts.TimeKey, TimeOrder: opts.TimeOrder, TimeValues: opts.TimeValues,
-		Obsm: opts.Obsm, Layer: opts.Layer,
+		Obsm: opts.Obsm, Layer: opts.Layer, Note: func(s string) { n.add(path + ": " + s) },
 	})
 	if err != nil && !opts.given("time-key", opts.TimeKey != "") {
 		return nil, fmt.Errorf("%w; name it with --time-key", err)
@@ -111,7 +146,20 @@ func readSnapshot(path string, opts ReadOptions) (*snapshot.Set, error) {
 // records the transform in its meta. Cells that already record one (a
 // prepared file) are not transformed twice.
 func Load(path string, opts ReadOptions) (*snapshot.Set, error) {
-	set, err := Read(path, opts)
+	var n notes
+	set, err := load(path, opts, &n)
+	if err == nil {
+		n.flush(opts.Note)
+	}
+	return set, err
+}
+
+// RawColumns is the most columns that training takes without a transform
+// or an obsm embedding (ReadOptions.Training): more are likely raw genes.
+const RawColumns = 100
+
+func load(path string, opts ReadOptions, n *notes) (*snapshot.Set, error) {
+	set, err := read(path, opts, n)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +167,15 @@ func Load(path string, opts ReadOptions) (*snapshot.Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Training && prior == nil && opts.Transform.Dims == 0 && opts.Transform.PCA == 0 && opts.Obsm == "" && set.D > RawColumns {
+		return nil, fmt.Errorf("%s: %s has %d columns (raw genes?); training on more than %d untransformed columns is slow and rarely meant: %s, or give --dims %d to train on all of them",
+			path, matrixName(path, opts), set.D, RawColumns, reduceHint(path), set.D)
+	}
 	if opts.Transform.IsZero() {
 		return set, nil
+	}
+	if prior == nil && opts.Transform.PCA > 0 && looksLikeCounts(set) {
+		n.add(fmt.Sprintf("%s: %s holds whole non-negative numbers, like raw counts: normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca", path, matrixName(path, opts)))
 	}
 	if prior != nil {
 		return nil, fmt.Errorf("%s: the cells are already transformed (%s, recorded in its meta); give the raw cells or drop %s", path, prior.Options(), opts.Transform)
@@ -176,4 +231,38 @@ func MapRecorded(path string, set *snapshot.Set, source string, t *Transform, as
 		return out, nil
 	}
 	return set, nil
+}
+
+// matrixName names the matrix the cells came from, for messages.
+func matrixName(path string, opts ReadOptions) string {
+	switch {
+	case !strings.EqualFold(filepath.Ext(path), ".h5ad"):
+		return "the data"
+	case opts.Obsm != "":
+		return "obsm/" + opts.Obsm
+	case opts.Layer != "":
+		return "layers/" + opts.Layer
+	}
+	return "X"
+}
+
+// reduceHint says how to train on fewer columns.
+func reduceHint(path string) string {
+	if strings.EqualFold(filepath.Ext(path), ".h5ad") {
+		return "take an embedding with --obsm X_pca, or reduce with --pca 30 (after normalising counts)"
+	}
+	return "reduce with --pca 30 (after normalising counts) or --dims k"
+}
+
+// looksLikeCounts reports whether every value is a whole number ≥ 0 and
+// some exceed 1: raw counts rather than normalised expression.
+func looksLikeCounts(set *snapshot.Set) bool {
+	above1 := false
+	for _, v := range set.X {
+		if v < 0 || v != math.Trunc(v) {
+			return false
+		}
+		above1 = above1 || v > 1
+	}
+	return above1
 }

@@ -18,13 +18,15 @@ import (
 // ParseTimeValues reads a --time-values list "label=time,label=time,…", e.g.
 // "0d=0,8h=0.333,1d=1": each snapshot label and the real time it stands for.
 // Labels are matched as written (spaces around them are trimmed); a label
-// given twice, an empty label and a time that is not a finite number are
-// refused. Two labels may share a time: their cells then form one snapshot.
+// given twice, an empty label, a time that is not a finite number and two
+// labels given one time (their cells would silently merge into one
+// snapshot) are refused.
 func ParseTimeValues(spec string) (map[string]float64, error) {
 	if strings.TrimSpace(spec) == "" {
 		return nil, errors.New("--time-values: expected label=time pairs separated by commas, e.g. 0d=0,8h=0.333,1d=1, got an empty list")
 	}
 	values := map[string]float64{}
+	labelOf := map[float64]string{}
 	for item := range strings.SplitSeq(spec, ",") {
 		label, value, ok := strings.Cut(item, "=")
 		label, value = strings.TrimSpace(label), strings.TrimSpace(value)
@@ -38,7 +40,10 @@ func ParseTimeValues(spec string) (map[string]float64, error) {
 		if _, dup := values[label]; dup {
 			return nil, fmt.Errorf("--time-values: label %q is given twice", label)
 		}
-		values[label] = t
+		if other, ok := labelOf[t]; ok {
+			return nil, fmt.Errorf("--time-values: labels %q and %q are both given the time %s (their cells would merge into one snapshot; give each label its own time)", other, label, value)
+		}
+		values[label], labelOf[t] = t, label
 	}
 	return values, nil
 }

@@ -18,15 +18,16 @@ func TestParseTimeValues(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	for spec, msg := range map[string]string{
-		"":            "empty list",
-		"0d=0,8h":     `expected label=time, got "8h"`,
-		"=1":          `expected label=time, got "=1"`,
-		"0d=0,,1d=1":  `expected label=time, got ""`,
-		"0d=zero":     `label "0d": expected a finite number, got "zero"`,
-		"0d=NaN":      `label "0d": expected a finite number, got "NaN"`,
-		"0d=inf":      `label "0d": expected a finite number, got "inf"`,
-		"0d=0,0d=1":   `label "0d" is given twice`,
-		"a=1,b=2,a=3": `label "a" is given twice`,
+		"":                 "empty list",
+		"0d=0,8h":          `expected label=time, got "8h"`,
+		"=1":               `expected label=time, got "=1"`,
+		"0d=0,,1d=1":       `expected label=time, got ""`,
+		"0d=zero":          `label "0d": expected a finite number, got "zero"`,
+		"0d=NaN":           `label "0d": expected a finite number, got "NaN"`,
+		"0d=inf":           `label "0d": expected a finite number, got "inf"`,
+		"0d=0,0d=1":        `label "0d" is given twice`,
+		"a=1,b=2,a=3":      `label "a" is given twice`,
+		"d0=0,d2=1,d3=1.0": `labels "d2" and "d3" are both given the time 1.0 (their cells would merge into one snapshot`,
 	} {
 		_, err := ParseTimeValues(spec)
 		if err == nil || !strings.Contains(err.Error(), msg) || !strings.HasPrefix(err.Error(), "--time-values: ") || strings.Contains(err.Error(), "\n") {

@@ -32,10 +32,13 @@
 package h5ad
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -53,15 +56,31 @@ type Options struct {
 	TimeValues map[string]float64 // label -> real time (--time-values); when set, overrides the rest; every label present must be mapped
 	Obsm       string             // read obsm/<Obsm> instead of X (e.g. X_pca, X_umap)
 	Layer      string             // read layers/<Layer> instead of X
+	// Note, if not nil, receives one line for what the reader decided on
+	// the user's behalf: how string labels map to times, which categories
+	// no cell uses.
+	Note func(string)
 }
+
+// MaxSnapshots is the most distinct times a time column may give without
+// --time-values or --time-order: more, or a snapshot of a single cell, says
+// the column is not a time (a count, a cluster id).
+const MaxSnapshots = 50
 
 // Load reads the cells of the AnnData file at path. Each cell's time is,
 // in order of precedence: TimeValues[label]; the label's position in
-// TimeOrder; for a categorical column of strings, the category's index in
-// the file's category order (not alphabetical); for numbers (a numeric
-// column or numeric categories), the number itself. The labels of numbers
-// are strconv.FormatFloat(v, 'g', -1, 64), so "0.5" and "2" key TimeValues
-// and TimeOrder. Errors are one line naming the file and the key.
+// TimeOrder; for numbers (a numeric column or numeric categories), the
+// number itself; for string labels that each carry one number (D0, D10,
+// "day 3", E7.5, 12h), that number; for a categorical column whose
+// category order was chosen (ordered, or not the text order anndata gives
+// by default), the position among the used categories; for labels that
+// each carry the same count of numbers (Day 00-03, Day 06-09), the
+// position in the order of those numbers. Other string labels are refused
+// (their order is unknown). Categories no cell uses are dropped (a Note).
+// The labels of numbers are strconv.FormatFloat(v, 'g', -1, 64), so "0.5"
+// and "2" key TimeValues and TimeOrder. When labels are not the times, the
+// set's Meta records them (snapshot.TimeLabelsKey) and Note names the
+// mapping. Errors are one line naming the file and the key.
 func Load(path string, opts Options) (set *snapshot.Set, err error) {
 	// The HDF5 library is not hardened against every malformed file; a
 	// panic inside it becomes an error naming the file. A panic in this
@@ -103,7 +122,7 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 		return nil, errors.New("not an AnnData file: no obs group")
 	}
 	// The times first: a wrong key should not cost reading the matrix.
-	t, err := f.readTimes(obs, opts)
+	t, labels, err := f.readTimes(obs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("obs column %q: %w", opts.TimeKey, err)
 	}
@@ -124,6 +143,11 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 		}
 	}
 	set := &snapshot.Set{X: x, D: d, T: t}
+	if labels != nil {
+		if set.Meta, err = snapshot.RecordTimeLabels(nil, labels); err != nil {
+			return nil, err
+		}
+	}
 	if err := set.Validate(); err != nil {
 		return nil, err
 	}
@@ -342,71 +366,208 @@ type column struct {
 	labels      []string
 	values      []float64 // nil unless the labels are numbers
 	categorical bool
+	ordered     bool // a categorical whose "ordered" attribute is true
 }
 
-// readTimes reads the time column and maps its labels to times.
-func (f *h5file) readTimes(obs *hdf5.Group, opts Options) ([]float64, error) {
+// readTimes reads the time column and maps its labels to times. labels
+// lists each used label and its time, sorted by time, when the labels are
+// not the times themselves (nil for numbers).
+func (f *h5file) readTimes(obs *hdf5.Group, opts Options) (t []float64, labels []snapshot.TimeLabel, err error) {
 	col, err := f.readColumn(obs, opts.TimeKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	used := make([]bool, len(col.labels))
 	for _, l := range col.rows {
 		used[l] = true
 	}
 	timeOf := make([]float64, len(col.labels))
+	how := "" // how the labels became times; "": they are the times
 	switch {
 	case opts.TimeValues != nil:
+		byTime := map[float64]string{}
 		for l, label := range col.labels {
 			v, ok := opts.TimeValues[label]
 			if !used[l] {
 				continue
 			}
 			if !ok {
-				return nil, fmt.Errorf("label %q has no time in --time-values (labels: %s)", label, joinUsed(col.labels, used))
+				return nil, nil, fmt.Errorf("label %q has no time in --time-values (labels: %s)", label, joinUsed(col.labels, used))
 			}
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return nil, fmt.Errorf("label %q is given the time %v in --time-values (expected a finite number)", label, v)
+				return nil, nil, fmt.Errorf("label %q is given the time %v in --time-values (expected a finite number)", label, v)
 			}
+			if other, dup := byTime[v]; dup {
+				return nil, nil, fmt.Errorf("labels %q and %q are both given the time %v in --time-values (their cells would merge into one snapshot; give each label its own time)", other, label, v)
+			}
+			byTime[v] = label
 			timeOf[l] = v
 		}
+		how = "from --time-values"
 	case opts.TimeOrder != nil:
 		position := map[string]int{}
 		for i, label := range opts.TimeOrder {
 			if _, dup := position[label]; dup {
-				return nil, fmt.Errorf("label %q appears twice in --time-order", label)
+				return nil, nil, fmt.Errorf("label %q appears twice in --time-order", label)
 			}
 			position[label] = i
 		}
 		for l, label := range col.labels {
 			i, ok := position[label]
 			if used[l] && !ok {
-				return nil, fmt.Errorf("label %q is not in --time-order %s (labels: %s)", label, strings.Join(opts.TimeOrder, ","), joinUsed(col.labels, used))
+				return nil, nil, fmt.Errorf("label %q is not in --time-order %s (labels: %s)", label, strings.Join(opts.TimeOrder, ","), joinUsed(col.labels, used))
 			}
 			timeOf[l] = float64(i)
 		}
+		how = "from --time-order"
 	case col.values != nil:
 		copy(timeOf, col.values)
-	case col.categorical:
-		for l := range timeOf {
-			timeOf[l] = float64(l)
-		}
 	default:
-		return nil, fmt.Errorf("holds strings (%s); give their order with --time-order or their times with --time-values", joinUsed(col.labels, used))
+		if how, err = labelTimes(col, used, timeOf); err != nil {
+			return nil, nil, err
+		}
 	}
-	t := make([]float64, len(col.rows))
-	distinct := map[float64]bool{}
+	t = make([]float64, len(col.rows))
+	count := map[float64]int{}
 	for i, l := range col.rows {
 		t[i] = timeOf[l]
 		if math.IsNaN(t[i]) || math.IsInf(t[i], 0) {
-			return nil, fmt.Errorf("row %d has the time %v (expected a finite number)", i, t[i])
+			return nil, nil, fmt.Errorf("row %d has the time %v (expected a finite number)", i, t[i])
 		}
-		distinct[t[i]] = true
+		count[t[i]]++
 	}
-	if len(distinct) < 2 {
-		return nil, fmt.Errorf("holds only one time value (%s); at least two snapshots are needed", joinUsed(col.labels, used))
+	if len(count) < 2 {
+		return nil, nil, fmt.Errorf("holds only one time value (%s); at least two snapshots are needed", joinUsed(col.labels, used))
 	}
-	return t, nil
+	if opts.TimeValues == nil && opts.TimeOrder == nil {
+		if err := looksLikeTime(col, used, count); err != nil {
+			return nil, nil, err
+		}
+	}
+	if col.categorical && opts.Note != nil {
+		var unused []string
+		for l, label := range col.labels {
+			if !used[l] {
+				unused = append(unused, strconv.Quote(label))
+			}
+		}
+		if len(unused) > 0 {
+			opts.Note(fmt.Sprintf("obs column %q: categories that no cell carries are dropped: %s", opts.TimeKey, strings.Join(unused, ", ")))
+		}
+	}
+	if how == "" {
+		return t, nil, nil
+	}
+	for l, label := range col.labels {
+		if used[l] {
+			labels = append(labels, snapshot.TimeLabel{Label: label, T: timeOf[l]})
+		}
+	}
+	slices.SortStableFunc(labels, func(a, b snapshot.TimeLabel) int { return cmp.Compare(a.T, b.T) })
+	if opts.Note != nil {
+		pairs := make([]string, len(labels))
+		for i, l := range labels {
+			pairs[i] = fmt.Sprintf("%s=%s", l.Label, strconv.FormatFloat(l.T, 'g', -1, 64))
+		}
+		opts.Note(fmt.Sprintf("obs column %q: times %s (%s)", opts.TimeKey, strings.Join(pairs, ", "), how))
+	}
+	return t, labels, nil
+}
+
+// looksLikeTime refuses a column that gives more than MaxSnapshots times
+// or a snapshot of a single cell: a count or an id, not a time.
+func looksLikeTime(col *column, used []bool, count map[float64]int) error {
+	const hint = "it does not look like a time: name the obs column of each cell's time with --time-key (or give --time-values to use it anyway)"
+	if len(count) > MaxSnapshots {
+		return fmt.Errorf("gives %d snapshots (more than %d, e.g. %s); %s", len(count), MaxSnapshots, strings.Join(quoted(col.labels[:3]), ", "), hint)
+	}
+	times := slices.Sorted(maps.Keys(count))
+	for _, t := range times {
+		if count[t] == 1 {
+			return fmt.Errorf("the snapshot at t=%s holds a single cell; %s", strconv.FormatFloat(t, 'g', -1, 64), hint)
+		}
+	}
+	return nil
+}
+
+// labelTimes gives string labels their times (see Load): the one number in
+// each label; else the chosen order of a categorical; else the order of
+// the numbers in each label. how says which, for the note.
+func labelTimes(col *column, used []bool, timeOf []float64) (how string, err error) {
+	var idx []int // the used labels, in column (category) order
+	for l := range col.labels {
+		if used[l] {
+			idx = append(idx, l)
+		}
+	}
+	nums := make([][]float64, len(col.labels))
+	counts := map[int]bool{}
+	for _, l := range idx {
+		nums[l] = numbersIn(col.labels[l])
+		counts[len(nums[l])] = true
+	}
+	sameCount := len(counts) == 1 && !counts[0]
+	distinct := func() bool {
+		seen := map[string]bool{}
+		for _, l := range idx {
+			key := fmt.Sprint(nums[l])
+			if seen[key] {
+				return false
+			}
+			seen[key] = true
+		}
+		return true
+	}
+	if sameCount && counts[1] && distinct() {
+		for _, l := range idx {
+			timeOf[l] = nums[l][0]
+		}
+		return "the number in each label", nil
+	}
+	textOrder := slices.IsSortedFunc(idx, func(a, b int) int { return strings.Compare(col.labels[a], col.labels[b]) })
+	if col.categorical && (col.ordered || !textOrder) {
+		for i, l := range idx {
+			timeOf[l] = float64(i)
+		}
+		return "the file's category order, one apart", nil
+	}
+	if sameCount && distinct() {
+		sorted := slices.Clone(idx)
+		slices.SortFunc(sorted, func(a, b int) int { return slices.Compare(nums[a], nums[b]) })
+		for i, l := range sorted {
+			timeOf[l] = float64(i)
+		}
+		return "the order of the numbers in each label, one apart; give --time-values for the real times", nil
+	}
+	what := "strings"
+	if col.categorical {
+		what = "categories in text order (anndata's default, not a time order)"
+	}
+	return "", fmt.Errorf("holds %s (%s); give their order with --time-order or their times with --time-values", what, joinUsed(col.labels, used))
+}
+
+// quoted quotes each label.
+func quoted(labels []string) []string {
+	out := make([]string, len(labels))
+	for i, l := range labels {
+		out[i] = strconv.Quote(l)
+	}
+	return out
+}
+
+// numberPattern finds the numbers in a label: D10, "day 3", E7.5, 12h.
+var numberPattern = regexp.MustCompile(`[0-9]+(\.[0-9]+)?`)
+
+// numbersIn lists the numbers written in a label, in order.
+func numbersIn(label string) []float64 {
+	var out []float64
+	for _, m := range numberPattern.FindAllString(label, -1) {
+		v, err := strconv.ParseFloat(m, 64)
+		if err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // joinUsed lists the labels that some row carries, at most 20 of them.
@@ -447,7 +608,12 @@ func (f *h5file) readColumn(obs *hdf5.Group, key string) (*column, error) {
 			if !ok {
 				return nil, errors.New("categorical without a categories dataset")
 			}
-			return f.categorical(codes, cats)
+			col, err := f.categorical(codes, cats)
+			if err != nil {
+				return nil, err
+			}
+			col.ordered = f.boolAttr(g, "ordered")
+			return col, nil
 		case "nullable-integer", "nullable-boolean", "nullable-float", "nullable-string-array":
 			values, err := f.dataset(g, "values")
 			if err != nil {
@@ -696,6 +862,13 @@ func (f *h5file) stringAttr(g *hdf5.Group, name string) string {
 		return ""
 	}
 	return s[0]
+}
+
+// boolAttr reports whether a scalar attribute of g (a boolean, which h5py
+// writes as an 8-bit enum, or an integer) is true.
+func (f *h5file) boolAttr(g *hdf5.Group, name string) bool {
+	_, data := f.attribute(g, name)
+	return len(data) > 0 && data[0] != 0
 }
 
 // intsAttr returns an integer array attribute of g, or nil.

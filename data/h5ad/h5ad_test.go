@@ -188,7 +188,9 @@ func TestLoadErrors(t *testing.T) {
 		{"v07.h5ad", Options{TimeKey: "hours", Layer: "counts"}, `no layers group, so no layer "counts"`},
 		{"dense.h5ad", Options{TimeKey: "day", Layer: "counts", Obsm: "X_pca"}, `obsm "X_pca" and layer "counts" both given`},
 		{"dense.h5ad", Options{}, `no time key given`},
-		{"dense.h5ad", Options{TimeKey: "label"}, `obs column "label": holds strings ("d0", "d1", "d2"); give their order with --time-order`},
+		{"days.h5ad", Options{TimeKey: "phase", Obsm: "X_pca"}, `obs column "phase": holds categories in text order (anndata's default, not a time order) ("early", "late", "mid"); give their order with --time-order or their times with --time-values`},
+		{"days.h5ad", Options{TimeKey: "n_counts", Obsm: "X_pca"}, `obs column "n_counts": gives 150 snapshots (more than 50, e.g. "33", "1032", "2047"); it does not look like a time: name the obs column of each cell's time with --time-key (or give --time-values to use it anyway)`},
+		{"days.h5ad", Options{TimeKey: "day", Obsm: "X_pca", TimeValues: map[string]float64{"D0": 0, "D2": 2, "D4": 4, "D6": 6, "D10": 6}}, `obs column "day": labels "D10" and "D6" are both given the time 6 in --time-values (their cells would merge into one snapshot; give each label its own time)`},
 		{"dense.h5ad", Options{TimeKey: "label", TimeOrder: []string{"d0", "d2"}}, `obs column "label": label "d1" is not in --time-order d0,d2`},
 		{"dense.h5ad", Options{TimeKey: "stage", TimeOrder: []string{"early", "mid", "early"}}, `label "early" appears twice in --time-order`},
 		{"dense.h5ad", Options{TimeKey: "stage", TimeValues: map[string]float64{"early": 0, "late": 1}}, `obs column "stage": label "mid" has no time in --time-values`},
@@ -256,5 +258,74 @@ func checkError(t *testing.T, path string, err error) {
 	}
 	if strings.Contains(msg, "internal error") {
 		t.Errorf("Load panicked: %v", msg)
+	}
+}
+
+// TestDayLabels reads the time columns of days.h5ad (make_days.py, written
+// by anndata): day names whose categories anndata sorted as text (D0, D10,
+// D2, …) are timed by their numbers, an unused category is dropped with a
+// note, an ordered categorical keeps its order without its unused
+// categories, and the labels are recorded in the meta.
+func TestDayLabels(t *testing.T) {
+	path := "testdata/days.h5ad"
+	want, err := Load(path, Options{TimeKey: "day_num", Obsm: "X_pca"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	note := func(s string) { notes = append(notes, s) }
+	set, err := Load(path, Options{TimeKey: "day", Obsm: "X_pca", Note: note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(set.T, want.T) || !slices.Equal(set.Times(), []float64{0, 2, 4, 6, 10}) {
+		t.Errorf("day gives times %v, want those of day_num %v", set.Times(), want.Times())
+	}
+	wantNotes := []string{
+		`obs column "day": categories that no cell carries are dropped: "D8"`,
+		`obs column "day": times D0=0, D2=2, D4=4, D6=6, D10=10 (the number in each label)`,
+	}
+	if !slices.Equal(notes, wantNotes) {
+		t.Errorf("notes\n%q\nwant\n%q", notes, wantNotes)
+	}
+	if got := string(set.Meta); got != `{"time_labels":[{"label":"D0","t":0},{"label":"D2","t":2},{"label":"D4","t":4},{"label":"D6","t":6},{"label":"D10","t":10}]}` {
+		t.Errorf("meta %s", got)
+	}
+	if got := set.Info().Labels; !slices.Equal(got, []string{"D0", "D2", "D4", "D6", "D10"}) {
+		t.Errorf("info labels %q", got)
+	}
+	if want.Meta != nil {
+		t.Errorf("numeric times record labels: %s", want.Meta)
+	}
+
+	notes = nil
+	set, err = Load(path, Options{TimeKey: "stage", Obsm: "X_pca", Note: note})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range set.T {
+		if v != float64(i%2) {
+			t.Fatalf("stage: cell %d has time %v, want %d (early 0, late 1: the unused mid keeps no slot)", i, v, i%2)
+		}
+	}
+	wantNotes = []string{
+		`obs column "stage": categories that no cell carries are dropped: "mid", "post"`,
+		`obs column "stage": times early=0, late=1 (the file's category order, one apart)`,
+	}
+	if !slices.Equal(notes, wantNotes) {
+		t.Errorf("notes\n%q\nwant\n%q", notes, wantNotes)
+	}
+
+	// A string column whose labels carry one number each; the
+	// embryoid-body windows (Day 00-03 …) carry two and keep their order.
+	set, err = Load("testdata/dense.h5ad", Options{TimeKey: "label"})
+	if err != nil || !slices.Equal(set.Times(), []float64{0, 1, 2}) {
+		t.Errorf("label d0, d1, d2: times %v, error %v; want 0, 1, 2", set.Times(), err)
+	}
+	notes = nil
+	set, err = Load("testdata/eb_val_csr_pc5.h5ad", Options{TimeKey: "day", Obsm: "X_pca", Note: note})
+	if err != nil || !slices.Equal(set.Times(), []float64{0, 1, 2, 3, 4}) || len(notes) != 1 ||
+		notes[0] != `obs column "day": times Day 00-03=0, Day 06-09=1, Day 12-15=2, Day 18-21=3, Day 24-27=4 (the order of the numbers in each label, one apart; give --time-values for the real times)` {
+		t.Errorf("embryoid body: times %v, notes %q, error %v", set.Times(), notes, err)
 	}
 }

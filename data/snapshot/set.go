@@ -38,7 +38,8 @@ type Info struct {
 	Rows        int             `json:"rows"`
 	Dim         int             `json:"dim"`
 	Times       []float64       `json:"times"`
-	Counts      []int           `json:"counts"` // rows per time, in the order of Times
+	Counts      []int           `json:"counts"`           // rows per time, in the order of Times
+	Labels      []string        `json:"labels,omitempty"` // the time label of each of Times, when meta records them (TimeLabelsKey)
 	HasIDs      bool            `json:"has_ids"`
 	DistinctIDs int             `json:"distinct_ids,omitempty"`
 	DT          float64         `json:"dt,omitempty"`
@@ -129,6 +130,7 @@ func (s *Set) Info() Info {
 	}
 	if s.Meta != nil {
 		info.Meta = json.RawMessage(s.Meta)
+		info.Labels = labelsOf(times, s.Meta)
 	}
 	return info
 }
