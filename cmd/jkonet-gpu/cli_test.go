@@ -177,7 +177,7 @@ func TestBadInput(t *testing.T) {
 		{"text.npz", []string{"split", "--data", notNPZ, "--train", out, "--test", filepath.Join(dir, "te.npz")}},
 		{"by", []string{"split", "--data", good, "--by", "nope", "--train", out, "--test", filepath.Join(dir, "te.npz")}},
 		{"fraction", []string{"split", "--data", good, "--test-fraction", "1.5", "--train", out, "--test", filepath.Join(dir, "te.npz")}},
-		{"flag provided but not defined", []string{"info", "--nope"}},
+		{"info: unknown flag --nope (see jkonet-gpu info --help)", []string{"info", "--nope"}},
 	}
 	for _, c := range cases {
 		mustFail(t, dir, keep, c.want, c.args...)
