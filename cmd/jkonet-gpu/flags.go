@@ -9,6 +9,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 )
@@ -57,6 +58,9 @@ func readOptions(c *cli.Context) (cells.ReadOptions, error) {
 		TimeCol: c.String("time-col"), TimeKey: c.String("time-key"), XKey: c.String("x-key"),
 		Obsm: c.String("obsm"), Layer: c.String("layer"),
 		Transform: transformOptions(c), Given: c.IsSet,
+		Note: func(s string) { fmt.Fprintf(c.App.ErrWriter, "note: %s\n", s) },
+		// train and preprocess refuse wide raw cells
+		Training: c.Command.Name == "train" || c.Command.Name == "preprocess",
 	}
 	if c.IsSet("time-order") {
 		opts.TimeOrder = cells.ParseTimeOrder(c.String("time-order"))
@@ -156,10 +160,10 @@ func loadDataWith(c *cli.Context, modelPath string) (*snapshot.Set, error) {
 	return cellsForModel(c, set, modelPath, f)
 }
 
-// loadDataFor checks that --out can be written, and is not --data, before
-// any long work, then reads --data.
+// loadDataFor checks that --out can be written before any long work, then
+// reads --data.
 func loadDataFor(c *cli.Context) (*snapshot.Set, error) {
-	if err := checkOutputs(c, []string{"out"}, "data"); err != nil {
+	if err := atomicfile.CheckWritable(c.String("out")); err != nil {
 		return nil, err
 	}
 	return loadData(c)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -32,7 +33,7 @@ var predictCommand = &cli.Command{
 
 func predict(c *cli.Context) error {
 	out := c.String("out")
-	if err := checkOutputs(c, []string{"out"}, "data", "model"); err != nil {
+	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
 	s, set, err := subjectFromFlags(c)

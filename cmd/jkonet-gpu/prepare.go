@@ -10,6 +10,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -34,7 +35,7 @@ var prepareCommand = &cli.Command{
 
 func prepare(c *cli.Context) error {
 	out := c.String("out")
-	if err := checkOutputs(c, []string{"out"}, "data", "transform-from"); err != nil {
+	if err := atomicfile.CheckWritable(out); err != nil {
 		return err
 	}
 	var set *snapshot.Set

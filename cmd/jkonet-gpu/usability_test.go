@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// daysCells is the anndata-written file of make_days.py: days D0 … D10
+// whose categories anndata sorted as text, an unused category, raw counts
+// in X (120 genes), a non-time column n_counts.
+var daysCells = filepath.Join("..", "..", "data", "h5ad", "testdata", "days.h5ad")
+
+// jkExact runs a command that must fail with exactly the line want on
+// stderr and nothing on stdout (no help text).
+func jkExact(t *testing.T, want string, args ...string) {
+	t.Helper()
+	status, out, errOut := jk(t, args...)
+	if status == 0 || out != "" || errOut != want+"\n" {
+		t.Errorf("jkonet-gpu %s: status %d, stdout %q, stderr\n%q\nwant status 1, no stdout, stderr\n%q", strings.Join(args, " "), status, out, errOut, want+"\n")
+	}
+}
+
+// TestOneLineUsageErrors: a mistyped flag or command, or a missing flag, is
+// one line naming the closest name and where the help is, never the help.
+func TestOneLineUsageErrors(t *testing.T) {
+	jkExact(t, "jkonet-gpu: train: unknown flag --dim; did you mean --dims? (see jkonet-gpu train --help)", "train", "--dim", "3")
+	jkExact(t, "jkonet-gpu: info: unknown flag --tim-key; did you mean --time-key? (see jkonet-gpu info --help)", "info", "--data", "x.npz", "--tim-key", "day")
+	jkExact(t, "jkonet-gpu: plot: unknown flag --zzz (see jkonet-gpu plot --help)", "plot", "--zzz")
+	jkExact(t, `jkonet-gpu: unknown command "trian"; did you mean train? (see jkonet-gpu --help)`, "trian")
+	jkExact(t, `jkonet-gpu: unknown command "sptil"; did you mean split? (see jkonet-gpu --help)`, "sptil")
+	jkExact(t, "jkonet-gpu: unknown flag --bogus (see jkonet-gpu --help)", "--bogus")
+	jkExact(t, "jkonet-gpu: train: --data, --out are required (see jkonet-gpu train --help)", "train")
+	jkExact(t, "jkonet-gpu: generate: --potential is required (see jkonet-gpu generate --help)", "generate", "--out", "x.npz")
+	jkExact(t, "jkonet-gpu: eval: flag needs an argument: -model (see jkonet-gpu eval --help)", "eval", "--model")
+}
+
+// TestDayLabelsCLI: day names are timed by their numbers whatever the
+// category order, info shows each snapshot's label, the mapping and the
+// dropped category are named once on stderr, and columns whose order or
+// meaning cannot be read are refused in one line.
+func TestDayLabelsCLI(t *testing.T) {
+	read := []string{"--data", daysCells, "--time-key", "day", "--obsm", "X_pca"}
+	status, out, errOut := jk(t, append([]string{"info"}, read...)...)
+	wantOut := daysCells + `: 150 rows, d = 5, 5 snapshots
+  t = 0          D0               30 particles
+  t = 2          D2               30 particles
+  t = 4          D4               30 particles
+  t = 6          D6               30 particles
+  t = 10         D10              30 particles
+`
+	wantErr := "note: " + daysCells + `: obs column "day": categories that no cell carries are dropped: "D8"
+note: ` + daysCells + `: obs column "day": times D0=0, D2=2, D4=4, D6=6, D10=10 (the number in each label)
+`
+	if status != 0 || out != wantOut || errOut != wantErr {
+		t.Errorf("info: status %d\n%s\n%s\nwant\n%s\n%s", status, out, errOut, wantOut, wantErr)
+	}
+	var inf struct {
+		Times  []float64
+		Labels []string
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"info", "--json"}, read...)...)), &inf); err != nil ||
+		!slices.Equal(inf.Times, []float64{0, 2, 4, 6, 10}) || !slices.Equal(inf.Labels, []string{"D0", "D2", "D4", "D6", "D10"}) {
+		t.Errorf("info --json: times %v, labels %q (%v)", inf.Times, inf.Labels, err)
+	}
+	p := "jkonet-gpu: " + daysCells + ": "
+	jkExact(t, p+`obs column "phase": holds categories in text order (anndata's default, not a time order) ("early", "late", "mid"); give their order with --time-order or their times with --time-values`,
+		"info", "--data", daysCells, "--time-key", "phase", "--obsm", "X_pca")
+	jkExact(t, p+`obs column "n_counts": gives 150 snapshots (more than 50, e.g. "33", "1032", "2047"); it does not look like a time: name the obs column of each cell's time with --time-key (or give --time-values to use it anyway)`,
+		"train", "--data", daysCells, "--time-key", "n_counts", "--obsm", "X_pca", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
+	jkExact(t, `jkonet-gpu: --time-values: labels "D4" and "D6" are both given the time 4 (their cells would merge into one snapshot; give each label its own time)`,
+		append([]string{"info", "--time-values", "D0=0,D2=2,D4=4,D6=4,D10=10"}, read...)...)
+}
+
+// TestRawGenes: training on X's 120 raw-count genes without an embedding
+// or a transform is refused with what to add; --dims lets it go on; --pca
+// on raw counts notes that they want normalising first.
+func TestRawGenes(t *testing.T) {
+	dir := t.TempDir()
+	want := "jkonet-gpu: " + daysCells + ": X has 120 columns (raw genes?); training on more than 100 untransformed columns is slow and rarely meant: take an embedding with --obsm X_pca, or reduce with --pca 30 (after normalising counts), or give --dims 120 to train on all of them"
+	jkExact(t, want, "train", "--data", daysCells, "--time-key", "day_num", "--out", filepath.Join(dir, "m.safetensors"), "--quiet")
+	jkExact(t, want, "preprocess", "--data", daysCells, "--time-key", "day_num", "--out", filepath.Join(dir, "c.npz"), "--quiet")
+	mustRun(t, "preprocess", "--data", daysCells, "--time-key", "day_num", "--dims", "120", "--out", filepath.Join(dir, "c.npz"), "--quiet")
+	status, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--pca", "3")
+	if wantNote := "note: " + daysCells + ": X holds whole non-negative numbers, like raw counts: normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca\n"; status != 0 || errOut != wantNote {
+		t.Errorf("info --pca 3 on counts: status %d, stderr %q, want %q", status, errOut, wantNote)
+	}
+	if _, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--obsm", "X_pca", "--pca", "3"); errOut != "" {
+		t.Errorf("--pca on an embedding notes %q", errOut)
+	}
+}
