@@ -143,8 +143,8 @@ func runGPU(w io.Writer, o Options) error {
 		return fmt.Errorf("--seconds: expected a budget from 0 to 3600 s, got %v", o.Seconds)
 	}
 	if o.JSON != "" {
-		if err := atomicfile.CheckWritable(o.JSON); err != nil {
-			return err
+		if err := atomicfile.CheckWritable(o.JSON); err != nil { // a directory, a device, a FIFO: refused
+			return fmt.Errorf("--json: %w", err)
 		}
 	}
 	gpu, noGPU, err := ResolveGPU(o.Device)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine/launch"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
 	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
@@ -276,12 +276,27 @@ func (job *Job) openLog() (io.Writer, func() error, error) {
 	case "-":
 		return job.Stdout, none, nil
 	default:
-		f, err := os.Create(job.LogJSON)
+		// Written like every output (atomicfile): to a temporary file that
+		// replaces the destination at the end, so that a full disk leaves
+		// the old file or none, never a partial one. The epochs logged
+		// before an interruption or a failed step are kept.
+		f, err := atomicfile.Create(job.LogJSON)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--log-json: %w", err)
 		}
-		return f, f.Close, nil
+		return logLines{f}, f.Commit, nil
 	}
+}
+
+// logLines writes each --log-json line through to the temporary file.
+type logLines struct{ f *atomicfile.File }
+
+func (l logLines) Write(b []byte) (int, error) {
+	n, err := l.f.Write(b)
+	if err == nil {
+		err = l.f.Flush()
+	}
+	return n, err
 }
 
 // saveCheckpoint writes the backend's state to job.Checkpoint on rank 0.

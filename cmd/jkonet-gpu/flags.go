@@ -9,7 +9,6 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/zoo"
 )
@@ -160,10 +159,10 @@ func loadDataWith(c *cli.Context, modelPath string) (*snapshot.Set, error) {
 	return cellsForModel(c, set, modelPath, f)
 }
 
-// loadDataFor checks that --out can be written before any long work, then
-// reads --data.
+// loadDataFor checks that --out can be written, and is not --data, before
+// any long work, then reads --data.
 func loadDataFor(c *cli.Context) (*snapshot.Set, error) {
-	if err := atomicfile.CheckWritable(c.String("out")); err != nil {
+	if err := checkOutputs(c, []string{"out"}, "data"); err != nil {
 		return nil, err
 	}
 	return loadData(c)

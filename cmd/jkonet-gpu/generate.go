@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/eval/simulate"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 )
 
 var generateCommand = &cli.Command{
@@ -36,7 +35,7 @@ func generate(c *cli.Context) error {
 		return fmt.Errorf("--%w", err)
 	}
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
+	if err := checkOutputs(c, []string{"out"}); err != nil {
 		return err
 	}
 	set, warning, err := simulate.Generate(spec, c.Bool("quiet"))

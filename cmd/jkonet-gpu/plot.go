@@ -38,7 +38,7 @@ var plotCommand = &cli.Command{
 
 func plotAction(c *cli.Context) error {
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
+	if err := checkOutputs(c, []string{"out"}, "data", "model"); err != nil {
 		return err
 	}
 	set, f, err := plotInputs(c)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -33,7 +32,7 @@ var predictCommand = &cli.Command{
 
 func predict(c *cli.Context) error {
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
+	if err := checkOutputs(c, []string{"out"}, "data", "model"); err != nil {
 		return err
 	}
 	s, set, err := subjectFromFlags(c)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -35,7 +34,7 @@ var prepareCommand = &cli.Command{
 
 func prepare(c *cli.Context) error {
 	out := c.String("out")
-	if err := atomicfile.CheckWritable(out); err != nil {
+	if err := checkOutputs(c, []string{"out"}, "data", "transform-from"); err != nil {
 		return err
 	}
 	var set *snapshot.Set

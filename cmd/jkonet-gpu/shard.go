@@ -58,7 +58,11 @@ func mergeShards(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.CheckWritable(out); err != nil {
+	inputs := named(c, "data")
+	for _, s := range shards {
+		inputs = append(inputs, atomicfile.Named{Flag: "shard file", Path: s})
+	}
+	if err := atomicfile.CheckOutputs([]atomicfile.Named{{Flag: "--out", Path: out}}, inputs...); err != nil {
 		return err
 	}
 	var parts []*couplings.Part

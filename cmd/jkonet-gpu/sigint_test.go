@@ -46,10 +46,14 @@ func interruptAndResume(t *testing.T, sig syscall.Signal) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Interrupt once training is under way: an epoch has been logged.
+	// Interrupt once training is under way: an epoch has been logged (into
+	// the temporary file that becomes --log-json at the end).
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if b, _ := os.ReadFile(logPath); bytes.Contains(b, []byte("\n")) {
-			break
+		tmps, _ := filepath.Glob(filepath.Join(dir, ".log.jsonl.tmp-*"))
+		if len(tmps) == 1 {
+			if b, _ := os.ReadFile(tmps[0]); bytes.Contains(b, []byte("\n")) {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
@@ -70,6 +74,9 @@ func interruptAndResume(t *testing.T, sig syscall.Signal) {
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("an interrupted run wrote the model file")
+	}
+	if b, err := os.ReadFile(logPath); err != nil || !bytes.HasSuffix(b, []byte("}\n")) {
+		t.Fatalf("--log-json after the interrupt: %v, %q", err, b)
 	}
 	epochs := ckpt.Steps + 2 // 120 training pairs, batches of 250: one step per epoch
 	mustRun(t, "train", "--data", train, "--model", "potential", "--epochs", strconv.FormatUint(epochs, 10), "--checkpoint-every", "0", "--quiet", "--out", out, "--resume", out+".ckpt")

@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
-	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
 )
 
 var splitCommand = &cli.Command{
@@ -35,13 +34,8 @@ Split writes the cells as read (h5ad: the chosen matrix, times mapped by --time-
 
 func split(c *cli.Context) error {
 	trainPath, testPath := c.String("train"), c.String("test")
-	if trainPath == testPath {
-		return fmt.Errorf("--train and --test name the same file %s", trainPath)
-	}
-	for _, p := range []string{trainPath, testPath} {
-		if err := atomicfile.CheckWritable(p); err != nil {
-			return err
-		}
+	if err := checkOutputs(c, []string{"train", "test"}, "data"); err != nil {
+		return err
 	}
 	set, err := readCells(c)
 	if err != nil {
@@ -51,10 +45,8 @@ func split(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
-	if err := train.Save(trainPath); err != nil {
-		return err
-	}
-	if err := test.Save(testPath); err != nil {
+	// Both files or neither: a full disk after the first leaves no half result.
+	if err := snapshot.SaveAll([]string{trainPath, testPath}, train, test); err != nil {
 		return err
 	}
 	if !c.Bool("quiet") {

@@ -61,6 +61,9 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkTrainOutputs(c, checkpointPath(c)); err != nil {
+		return err
+	}
 	set, err := loadDataFor(c)
 	if err != nil {
 		return err
@@ -94,10 +97,7 @@ func trainJob(c *cli.Context, kind string, set *snapshot.Set, topo launch.Topolo
 	if err != nil {
 		return engine.Job{}, err
 	}
-	ckpt := c.String("checkpoint")
-	if ckpt == "" {
-		ckpt = c.String("out") + ".ckpt"
-	}
+	ckpt := checkpointPath(c)
 	return engine.Job{
 		Data: set, DataPath: c.String("data"), Transform: transform, Model: kind, Settings: s,
 		Device: c.String("device"), Collective: c.String("collective"), Topology: topo,
@@ -105,6 +105,14 @@ func trainJob(c *cli.Context, kind string, set *snapshot.Set, topo launch.Topolo
 		Resume: c.String("resume"), Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"),
 		LogJSON: c.String("log-json"), Stdout: c.App.Writer, Notes: c.App.ErrWriter, Quiet: c.Bool("quiet"),
 	}, nil
+}
+
+// checkpointPath is --checkpoint, by default --out with .ckpt appended.
+func checkpointPath(c *cli.Context) string {
+	if ckpt := c.String("checkpoint"); ckpt != "" {
+		return ckpt
+	}
+	return c.String("out") + ".ckpt"
 }
 
 // writeModel saves the trained model to --out and reports it.
