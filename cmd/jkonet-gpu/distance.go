@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
 )
@@ -38,8 +39,8 @@ func distance(c *cli.Context) error {
 		}
 		sets[i] = s
 	}
-	if sets[0].D != sets[1].D {
-		return fmt.Errorf("%s has d = %d but %s has d = %d", c.String("a"), sets[0].D, c.String("b"), sets[1].D)
+	if err := sameSpace(c, &sets); err != nil {
+		return err
 	}
 	wp := ot.W1
 	if p == 2 {
@@ -59,5 +60,46 @@ func distance(c *cli.Context) error {
 		}{p, dist, seconds})
 	}
 	fmt.Fprintf(c.App.Writer, "W%d = %.10g (%d × %d points, %.3f s)\n", p, dist, sets[0].Len(), sets[1].Len(), seconds)
+	return nil
+}
+
+// sameSpace puts the two sets in one space: when one records a transform
+// (predict's output, a prepared file) and the other holds raw cells, the
+// raw cells are mapped with it (one note says so); sets that record
+// different transforms, or whose dimensions differ, are refused in one line
+// that names the transform.
+func sameSpace(c *cli.Context, sets *[2]*snapshot.Set) error {
+	names := [2]string{c.String("a"), c.String("b")}
+	var ts [2]*cells.Transform
+	for i, s := range sets {
+		t, err := cells.Recorded(names[i], s)
+		if err != nil {
+			return err
+		}
+		ts[i] = t
+	}
+	for i := range 2 {
+		j := 1 - i
+		if ts[i] != nil && ts[j] == nil && sets[j].D == ts[i].InputDim {
+			mapped, err := ts[i].Apply(sets[j])
+			if err != nil {
+				return fmt.Errorf("%s: %w", names[j], err)
+			}
+			sets[j] = mapped
+			fmt.Fprintf(c.App.ErrWriter, "note: %s is mapped with the transform %s records (%s) before measuring\n", names[j], names[i], ts[i].Options())
+			return nil
+		}
+	}
+	switch {
+	case ts[0] != nil && ts[1] != nil && !cells.Equal(ts[0], ts[1]):
+		return fmt.Errorf("%s and %s record different transforms (%s and %s); compare points in one space", names[0], names[1], ts[0].Options(), ts[1].Options())
+	case sets[0].D != sets[1].D:
+		for i := range 2 {
+			if ts[i] != nil {
+				return fmt.Errorf("%s has d = %d but %s has d = %d: %s is in the coordinates of its transform (%s, for input d = %d)", names[0], sets[0].D, names[1], sets[1].D, names[i], ts[i].Options(), ts[i].InputDim)
+			}
+		}
+		return fmt.Errorf("%s has d = %d but %s has d = %d", names[0], sets[0].D, names[1], sets[1].D)
+	}
 	return nil
 }

@@ -43,7 +43,12 @@ func predict(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.String("data"), err)
 	}
-	if err := evaluate.ToSet(preds, set.D).Save(out); err != nil {
+	// The predictions are in the model's coordinates: the meta records the
+	// transform (and the time labels) of the cells, so that info names the
+	// space and distance maps raw cells into it.
+	res := evaluate.ToSet(preds, set.D)
+	res.Meta = set.Meta
+	if err := res.Save(out); err != nil {
 		return err
 	}
 	if !c.Bool("quiet") {

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
+	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 )
 
 // daysCells is the anndata-written file of make_days.py: days D0 … D10
@@ -90,4 +93,34 @@ func TestRawGenes(t *testing.T) {
 	if _, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--obsm", "X_pca", "--pca", "3"); errOut != "" {
 		t.Errorf("--pca on an embedding notes %q", errOut)
 	}
+}
+
+// TestPredictInModelSpace: predict records the model's transform and the
+// day names with its points, so distance maps raw test cells into the
+// model's space (one note) instead of failing on d = 2 against d = 5, and
+// names the transform when the spaces cannot meet.
+func TestPredictInModelSpace(t *testing.T) {
+	dir := t.TempDir()
+	at := func(name string) string { return filepath.Join(dir, name) }
+	mustRun(t, slices.Concat([]string{"split", "--data", ebCells, "--by", "population", "--test-fraction", "0.4", "--seed", "0",
+		"--train", at("train.npz"), "--test", at("test.npz"), "--quiet"}, ebRead)...)
+	mustRun(t, "train", "--data", at("train.npz"), "--dims", "2", "--standardize", "--model", "linear-potential", "--out", at("m.safetensors"), "--quiet")
+	mustRun(t, "predict", "--model", at("m.safetensors"), "--data", at("test.npz"), "--out", at("p.npz"), "--quiet")
+	pred := loadSet(t, at("p.npz"))
+	if tr, err := cells.FromMeta(pred.Meta); err != nil || tr == nil || tr.Options().String() != "--dims 2 --standardize" {
+		t.Errorf("predictions record the transform %v (%v), want --dims 2 --standardize", tr, err)
+	}
+	if got := pred.Info().Labels; !slices.Equal(got, []string{"Day 06-09", "Day 12-15", "Day 18-21", "Day 24-27"}) {
+		t.Errorf("predictions carry the labels %q", got)
+	}
+	status, out, errOut := jk(t, "distance", "--a", at("p.npz"), "--b", at("test.npz"))
+	if want := "note: " + at("test.npz") + " is mapped with the transform " + at("p.npz") + " records (--dims 2 --standardize) before measuring\n"; status != 0 || !strings.HasPrefix(out, "W1 = ") || errOut != want {
+		t.Errorf("distance: status %d, stdout %q, stderr %q; want W1 and %q", status, out, errOut, want)
+	}
+	three := &snapshot.Set{D: 3, X: []float64{0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3}, T: []float64{0, 0, 1, 1}}
+	if err := three.Save(at("three.npz")); err != nil {
+		t.Fatal(err)
+	}
+	jkExact(t, "jkonet-gpu: "+at("p.npz")+" has d = 2 but "+at("three.npz")+" has d = 3: "+at("p.npz")+" is in the coordinates of its transform (--dims 2 --standardize, for input d = 5)",
+		"distance", "--a", at("p.npz"), "--b", at("three.npz"))
 }
