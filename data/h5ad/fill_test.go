@@ -65,3 +65,23 @@ func TestMemoryBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestHeapTotalBounded (issue 19): 2000 strings whose references each name
+// a forged heap collection claiming about 100 kB of a 217 kB file (each
+// read alone lies inside the file) are refused once the collections read
+// add up to more than the file, before 200 MB are read.
+func TestHeapTotalBounded(t *testing.T) {
+	path := "testdata/many_heaps.h5ad"
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lerr error
+	fuzzcheck.Alloc(t, st.Size(), fuzzcheck.PerByte, func() {
+		_, lerr = Load(path, Options{TimeKey: "label", TimeOrder: []string{"x"}})
+	})
+	if lerr == nil || !strings.Contains(lerr.Error(), `obs column "label"`) || !strings.Contains(lerr.Error(), "global heap collections of more than") {
+		t.Fatalf("got %v", lerr)
+	}
+	checkError(t, path, lerr)
+}

@@ -69,3 +69,39 @@ with h5py.File("wide_csr.h5ad", "a") as f:
     g.create_dataset("data", data=np.ones(4))
     g.create_dataset("indices", data=np.array([0, 1, 2, 999_999], dtype=np.int64))
     g.create_dataset("indptr", data=np.array([0, 1, 2, 3, 4], dtype=np.int64))
+
+# many_heaps.h5ad: obs/label holds 2000 variable-length strings whose
+# references each name their own global heap collection: forged
+# collections, one every 48 bytes inside a 100 kB byte blob, each claiming
+# the rest of the blob. Each read lies inside the file; their total is about
+# 2000 × 100 kB, far more than the file. The reader must refuse it.
+adata = ad.AnnData(X=X, obs=pd.DataFrame({"day": day}, index=[f"c{i}" for i in range(N)]))
+adata.write_h5ad("many_heaps.h5ad")
+M, BLOB = 2000, 100_000
+with h5py.File("many_heaps.h5ad", "a") as f:
+    blob = f.create_dataset("uns/blob", shape=(1,), dtype=h5py.vlen_dtype(np.uint8))
+    blob[0] = np.zeros(BLOB, dtype=np.uint8)
+    lab = f["obs"].create_dataset("label", shape=(M,), dtype=h5py.string_dtype(), data=["x"] * M)
+    lab.attrs["encoding-type"] = "string-array"
+    lab.attrs["encoding-version"] = "0.2.0"
+    blob_ref_at, label_at = blob.id.get_offset(), lab.id.get_offset()
+with open("many_heaps.h5ad", "r+b") as fh:
+    fh.seek(blob_ref_at)
+    ref = fh.read(16)
+    collection = int.from_bytes(ref[4:12], "little")
+    start = collection + 16 + 16  # the collection and object headers
+    end = start + BLOB
+    pattern = bytearray()
+    for k in range(M):
+        at = start + 48 * k
+        pattern += b"GCOL\x01\x00\x00\x00" + (end - at).to_bytes(8, "little")
+        pattern += (1).to_bytes(2, "little") + b"\x00" * 6 + (8).to_bytes(8, "little")
+        pattern += b"abcdefgh" + b"\x00" * 8  # the object, then free space (id 0)
+    assert len(pattern) <= BLOB
+    fh.seek(start)
+    fh.write(pattern)
+    refs = bytearray()
+    for k in range(M):
+        refs += (1).to_bytes(4, "little") + (start + 48 * k).to_bytes(8, "little") + (1).to_bytes(4, "little")
+    fh.seek(label_at)
+    fh.write(refs)
