@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,4 +124,79 @@ func TestPredictInModelSpace(t *testing.T) {
 	}
 	jkExact(t, "jkonet-gpu: "+at("p.npz")+" has d = 2 but "+at("three.npz")+" has d = 3: "+at("p.npz")+" is in the coordinates of its transform (--dims 2 --standardize, for input d = 5)",
 		"distance", "--a", at("p.npz"), "--b", at("three.npz"))
+}
+
+// TestReadmeWalkthrough runs the README's "Single-cell time courses"
+// commands as written (from the repository root: the paths under data/
+// are the repository's; the files it writes go to a temporary folder).
+func TestReadmeWalkthrough(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Single-cell time courses\n")
+	_, block, ok2 := strings.Cut(section, "```sh\n")
+	block, _, ok3 := strings.Cut(block, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal(`README.md: no sh block under "## Single-cell time courses"`)
+	}
+	dir := t.TempDir()
+	lines := strings.Split(strings.ReplaceAll(block, "\\\n", " "), "\n")
+	ran := 0
+	for _, line := range lines {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		words := shellWords(t, line)
+		if words[0] != "jkonet-gpu" {
+			t.Fatalf("README walkthrough line %q does not run jkonet-gpu", line)
+		}
+		args := words[1:]
+		for i, a := range args {
+			switch {
+			case strings.HasPrefix(a, "data/"):
+				args[i] = filepath.Join("..", "..", a)
+			case strings.HasSuffix(a, ".npz") || strings.HasSuffix(a, ".safetensors") || strings.HasSuffix(a, ".png"):
+				args[i] = filepath.Join(dir, a)
+			}
+		}
+		mustRun(t, args...)
+		ran++
+	}
+	if ran != 5 {
+		t.Errorf("ran %d commands, want the walkthrough's 5", ran)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "fig.png")); err != nil {
+		t.Error(err)
+	}
+}
+
+// shellWords splits a command line as sh would for the README's lines:
+// spaces separate words, single quotes keep spaces.
+func shellWords(t *testing.T, line string) []string {
+	var words []string
+	var w strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case r == '\'':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+		default:
+			w.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unclosed quote in %q", line)
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	return words
 }
