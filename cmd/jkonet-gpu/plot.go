@@ -106,6 +106,9 @@ func plotInputs(c *cli.Context) (*snapshot.Set, *modelfile.File, error) {
 	if set != nil && f.Dim != set.D {
 		return nil, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", modelPath, f.Dim, dataPath, set.D)
 	}
+	if set != nil {
+		warnUntrainedTimes(c, set, modelPath, f)
+	}
 	if set == nil && f.Dim != 2 {
 		return nil, nil, fmt.Errorf("%s: without --data plot draws 2-D potentials only, the model has d = %d (with --data it draws the plane of the cells)", modelPath, f.Dim)
 	}

@@ -105,10 +105,17 @@ func modelFromFlags(c *cli.Context) (evaluate.Subject, *snapshot.Set, error) {
 	if f.Dim != set.D {
 		return s, nil, fmt.Errorf("%s: the model is for d = %d but %s has d = %d", path, f.Dim, c.String("data"), set.D)
 	}
+	warnUntrainedTimes(c, set, path, f)
+	return s, set, nil
+}
+
+// warnUntrainedTimes warns, in one line, when the times of the cells of
+// --data are not the times the model in path was trained at (predict, eval
+// and plot).
+func warnUntrainedTimes(c *cli.Context, set *snapshot.Set, path string, f *modelfile.File) {
 	if extra := untrainedTimes(set.Times(), f.Times); len(extra) > 0 {
 		fmt.Fprintf(c.App.ErrWriter, "warning: %s has times %v that %s was not trained at (it was at %v); τ and the time input come from the labels, so check --time-values\n", c.String("data"), extra, path, f.Times)
 	}
-	return s, set, nil
 }
 
 // truthFromFlags reads --data, mapped by the transform flags, and builds

@@ -200,3 +200,16 @@ func shellWords(t *testing.T, line string) []string {
 	}
 	return words
 }
+
+// TestPlotWarnsOnTimes: plot, like predict and eval, warns when the cells'
+// times are not the model's training times (days here, indices there).
+func TestPlotWarnsOnTimes(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.safetensors")
+	mustRun(t, slices.Concat([]string{"train", "--data", ebCells, "--dims", "2", "--model", "linear-potential", "--out", model, "--quiet"}, ebRead)...)
+	status, _, errOut := jk(t, slices.Concat([]string{"plot", "--model", model, "--data", ebCells, "--time-values", ebDays, "--out", filepath.Join(dir, "f.png")}, ebRead)...)
+	want := "warning: " + ebCells + " has times [1.5 7.5 13.5 19.5 25.5] that " + model + " was not trained at (it was at [0 1 2 3 4]); τ and the time input come from the labels, so check --time-values\n"
+	if status != 0 || !strings.HasSuffix(errOut, want) {
+		t.Errorf("plot: status %d, stderr\n%s\nwant it to end with\n%s", status, errOut, want)
+	}
+}
