@@ -230,7 +230,7 @@ func (t *Transform) Validate() error {
 }
 
 // Apply maps the cells of set with the stored numbers and returns a new set
-// (times, ids and dt kept) whose meta records the transform (RecordIn), so
+// (times, ids, names and dt kept) whose meta records the transform (RecordIn), so
 // later commands know the cells are processed.
 func (t *Transform) Apply(set *snapshot.Set) (*snapshot.Set, error) {
 	if set.D != t.InputDim {
@@ -249,6 +249,9 @@ func (t *Transform) Apply(set *snapshot.Set) (*snapshot.Set, error) {
 	}
 	if set.ID != nil {
 		out.ID = append([]int64(nil), set.ID...)
+	}
+	if set.Names != nil {
+		out.Names = append([]string(nil), set.Names...)
 	}
 	return out, nil
 }

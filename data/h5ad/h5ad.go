@@ -142,7 +142,7 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 			return nil, fmt.Errorf("%s: row %d, column %d holds %v (expected finite numbers)", name, i/d, i%d, v)
 		}
 	}
-	set := &snapshot.Set{X: x, D: d, T: t}
+	set := &snapshot.Set{X: x, D: d, T: t, Names: f.obsNames(obs, n)}
 	if labels != nil {
 		if set.Meta, err = snapshot.RecordTimeLabels(nil, labels); err != nil {
 			return nil, err
@@ -152,6 +152,26 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// obsNames reads the obs index (the dataset that obs's "_index" attribute
+// names: the cells' barcodes), or nil when it is missing or not n strings:
+// the names are kept for the user, and never stop a read.
+func (f *h5file) obsNames(obs *hdf5.Group, n int) []string {
+	key := cmp.Or(f.stringAttr(obs, "_index"), "_index")
+	ds, ok := child(obs, key).(*hdf5.Dataset)
+	if !ok {
+		return nil
+	}
+	h, err := f.header(ds.Address())
+	if err != nil || len(h.dims) != 1 || (h.dtype.class != classString && !h.dtype.vlenStr) {
+		return nil
+	}
+	names, err := f.strings(h)
+	if err != nil || len(names) != n {
+		return nil
+	}
+	return names
 }
 
 // h5file is an open file: the library's view for groups and attributes,

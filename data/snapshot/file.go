@@ -2,8 +2,10 @@ package snapshot
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -98,6 +100,15 @@ func (s *Set) archive(path string) (npz.Archive, error) {
 	if s.Meta != nil {
 		arch = append(arch, npz.Entry{Name: "meta", Array: npz.FromBytes(s.Meta)})
 	}
+	if s.Names != nil {
+		// The bytes of a JSON list of strings, like meta: NumPy's string
+		// arrays are fixed-width UCS-4, which this package does not write.
+		names, err := json.Marshal(s.Names)
+		if err != nil {
+			return nil, fmt.Errorf("%s: field \"names\": %w", path, err)
+		}
+		arch = append(arch, npz.Entry{Name: "names", Array: npz.FromBytes(names)})
+	}
 	return arch, nil
 }
 
@@ -134,6 +145,13 @@ func fromArchive(arch npz.Archive, xKey, tKey string) (*Set, error) {
 		return nil, fmt.Errorf(`field %q: expected a 1-D numeric array, got %s`, tKey, describe(t))
 	}
 	s.T = t.Floats()
+	if t.IsInt() {
+		for i, v := range t.Int {
+			if f := s.T[i]; (v > 1<<53 || v < -(1<<53)) && (f >= math.MaxInt64 || int64(f) != v) {
+				return nil, fmt.Errorf(`field %q: integer time label %d (row %d) is beyond 2^53, where float64 times cannot tell labels apart (it reads as %.17g)`, tKey, v, i, f)
+			}
+		}
+	}
 
 	if id := arch.Get("id"); id != nil {
 		if !id.IsInt() || len(id.Shape) != 1 {
@@ -154,6 +172,18 @@ func fromArchive(arch npz.Archive, xKey, tKey string) (*Set, error) {
 		s.Meta = make([]byte, len(meta.Int))
 		for i, b := range meta.Int {
 			s.Meta[i] = byte(b)
+		}
+	}
+	if names := arch.Get("names"); names != nil {
+		if names.DType != "|u1" || len(names.Shape) != 1 {
+			return nil, fmt.Errorf(`field "names": expected uint8 bytes of a JSON list of strings, got %s`, describe(names))
+		}
+		raw := make([]byte, len(names.Int))
+		for i, b := range names.Int {
+			raw[i] = byte(b)
+		}
+		if err := json.Unmarshal(raw, &s.Names); err != nil || s.Names == nil {
+			return nil, fmt.Errorf(`field "names": expected the bytes of a JSON list of strings (one per row of x)`)
 		}
 	}
 	return s, nil

@@ -20,6 +20,9 @@ type Set struct {
 	ID   []int64   // trajectory id of each row; nil if absent
 	DT   float64   // time step of the simulation that made the data; 0 if absent
 	Meta []byte    // JSON object describing how the data were made; nil if absent
+	// Names names each row (an AnnData obs index: cell barcodes); nil if
+	// absent. Split and the transforms keep it; training ignores it.
+	Names []string
 }
 
 // Snapshot is the part of a set observed at one time.
@@ -52,6 +55,10 @@ func (s *Set) Len() int { return len(s.T) }
 // Row returns the coordinates of row i (a view into X).
 func (s *Set) Row(i int) []float64 { return s.X[i*s.D : (i+1)*s.D] }
 
+// MinRelativeStep is the smallest step between two consecutive distinct
+// times that Validate accepts, relative to the span of the times.
+const MinRelativeStep = 1e-9
+
 // Validate checks the shapes and values of the set. The error names the
 // field and what was expected; callers prefix the file name.
 func (s *Set) Validate() error {
@@ -71,6 +78,9 @@ func (s *Set) Validate() error {
 	if s.ID != nil && len(s.ID) != m {
 		return fmt.Errorf(`field "id": expected %d values (one per row of x), got %d`, m, len(s.ID))
 	}
+	if s.Names != nil && len(s.Names) != m {
+		return fmt.Errorf(`field "names": expected %d names (one per row of x), got %d`, m, len(s.Names))
+	}
 	for i, v := range s.X {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf(`field "x": expected finite numbers, row %d holds %v`, i/s.D, v)
@@ -88,6 +98,17 @@ func (s *Set) Validate() error {
 	// ±1e308 are finite but their difference is not.
 	if span := hi - lo; math.IsInf(span, 0) {
 		return fmt.Errorf(`field "t": expected time labels whose range is a finite number, got %v to %v (rescale the times)`, lo, hi)
+	}
+	// A step that small against the others makes τ_k a denormal or 0
+	// (times 0, 1e-320, 1), and the snapshots it separates are one in all
+	// but name: refused rather than trained on.
+	if times := s.Times(); len(times) > 1 {
+		span := times[len(times)-1] - times[0]
+		for k := range len(times) - 1 {
+			if step := times[k+1] - times[k]; step < MinRelativeStep*span {
+				return fmt.Errorf(`field "t": times %v and %v are %g apart, less than %g of the span %g from the first time to the last (merge or relabel them)`, times[k], times[k+1], step, MinRelativeStep, span)
+			}
+		}
 	}
 	if s.DT < 0 || math.IsNaN(s.DT) || math.IsInf(s.DT, 0) {
 		return fmt.Errorf(`field "dt": expected a positive finite time step, got %v`, s.DT)
@@ -157,7 +178,8 @@ func (s *Set) rowsByTime() (times []float64, groups [][]int) {
 	return times, groups
 }
 
-// subset copies the given rows into a new set that carries DT and Meta.
+// subset copies the given rows (and their ids and names) into a new set
+// that carries DT and Meta.
 func (s *Set) subset(rows []int) *Set {
 	out := &Set{
 		X:    make([]float64, 0, len(rows)*s.D),
@@ -169,11 +191,17 @@ func (s *Set) subset(rows []int) *Set {
 	if s.ID != nil {
 		out.ID = make([]int64, 0, len(rows))
 	}
+	if s.Names != nil {
+		out.Names = make([]string, 0, len(rows))
+	}
 	for _, i := range rows {
 		out.X = append(out.X, s.Row(i)...)
 		out.T = append(out.T, s.T[i])
 		if s.ID != nil {
 			out.ID = append(out.ID, s.ID[i])
+		}
+		if s.Names != nil {
+			out.Names = append(out.Names, s.Names[i])
 		}
 	}
 	return out
