@@ -93,9 +93,18 @@ func selectSmallest(key []float64, idx []int32, k int) {
 //
 // Cost: two passes over all n·m costs (by sources, then by targets), on
 // GOMAXPROCS goroutines; memory O((n + m)·k).
+//
+// On low-dimensional clouds (see useTrees) the neighbours come from k-d
+// trees instead: the same arcs up to ties, in O((n + m)·k·log) searches.
 func candidateArcs(c *costMatrix, k int) [][]arc {
-	arcs := nearestPerRow(c, min(k, c.m))
-	byTarget := nearestPerRow(newCostMatrix(c.y, c.x, c.d, c.cost, 0), min(k, c.n))
+	var arcs, byTarget [][]arc
+	if c.useTrees() {
+		arcs = nearestByTree(c.targetTree(), c.x, min(k, c.m))
+		byTarget = nearestByTree(newKDTree(c.x, c.d, c.cost), c.y, min(k, c.n))
+	} else {
+		arcs = nearestPerRow(c, min(k, c.m))
+		byTarget = nearestPerRow(newCostMatrix(c.y, c.x, c.d, c.cost, 0), min(k, c.n))
+	}
 	has := make([]int32, c.m) // has[j] == i+1: source i holds an arc to j
 	for i, as := range arcs {
 		for _, a := range as {

@@ -71,6 +71,7 @@ type costMatrix struct {
 	yT      []float64 // y transposed, d×m: coordinate k of all targets in a row
 	cost    Cost
 	dense   []float64 // n×m row-major, or nil
+	treeCache
 }
 
 // newCostMatrix stores the costs when n·m·8 ≤ budget bytes.

@@ -8,7 +8,13 @@ import "math"
 // the most violated of those pairs (up to candidates of them) in add[i], as
 // arcs to add to the sparse graph. Cost: one pass over the listed rows of
 // costs, on GOMAXPROCS goroutines.
+//
+// On low-dimensional clouds (see useTrees) it searches the target k-d tree
+// instead (priceByTree), with the same results up to the order of ties.
 func priceRows(c *costMatrix, v, limit []float64, rows []int32, u []float64) (add [][]arc) {
+	if c.useTrees() {
+		return priceByTree(c, v, limit, rows, u)
+	}
 	add = make([][]arc, c.n)
 	count := len(rows)
 	if rows == nil {
