@@ -30,6 +30,9 @@ type Joining struct {
 	Topology    launch.Topology
 	Fingerprint []collective.Field
 	Log         io.Writer
+	// Timeout bounds each wait for the other ranks once joined
+	// (--collective-timeout; 0: none): see Watched.
+	Timeout time.Duration
 }
 
 // MPIOffer is Open MPI, which sums host buffers for any backend: the CPU's
@@ -50,17 +53,55 @@ type ranks struct {
 }
 
 // timedSum is a host collective that adds up the time its sums take,
-// waiting for the slowest rank included.
+// waiting for the slowest rank included, each bounded by the watchdog.
 type timedSum struct {
 	collective.Collective
+	watch *collective.Watchdog
 	spent time.Duration
 }
 
 func (t *timedSum) AllReduceSum(buf []float64) error {
 	start := time.Now()
-	err := t.Collective.AllReduceSum(buf)
+	err := t.watch.Do(func() error { return t.Collective.AllReduceSum(buf) })
 	t.spent += time.Since(start)
 	return err
+}
+
+// Watch runs a wait for the other ranks under the watchdog
+// (collective.Watcher).
+func (t *timedSum) Watch(wait func() error) error { return t.watch.Do(wait) }
+
+// watchedDevice is a device collective whose sums, and the waits for them
+// that its backend runs through Watch (collective.Watcher), are bounded by
+// the watchdog.
+type watchedDevice struct {
+	collective.Device
+	watch *collective.Watchdog
+}
+
+func (w watchedDevice) AllReduceSumDevice(ptr uint64, n int, stream uintptr) error {
+	return w.watch.Do(func() error { return w.Device.AllReduceSumDevice(ptr, n, stream) })
+}
+
+func (w watchedDevice) Watch(wait func() error) error { return w.watch.Do(wait) }
+
+// Watched bounds the waits of group g for the other ranks by timeout
+// (--collective-timeout; 0: unbounded): a host collective's sums, a device
+// collective's sums and the waits for them its backend runs through
+// collective.Watcher. A wait past the timeout aborts a group that can abort
+// (NCCL: ncclCommAbort), so that it returns a *collective.TimeoutError, and
+// otherwise (Open MPI, which cannot be aborted from another thread) prints
+// that error's line and ends the process with exit status 1. A group that is
+// neither collective is returned as it is.
+func Watched(g collective.Group, timeout time.Duration) collective.Group {
+	w := &collective.Watchdog{Timeout: timeout, Group: g}
+	switch c := g.(type) {
+	case collective.Device:
+		return watchedDevice{Device: c, watch: w}
+	case collective.Collective:
+		return &timedSum{Collective: c, watch: w}
+	}
+	return g
 }
 
 // sumShare is one line on the share of total that this rank spent in the
@@ -105,10 +146,10 @@ func joinRanks(want string, reg Registration, j Joining, b Backend, stop func() 
 		}
 		return nil, fmt.Errorf("--collective %s: %w", name, err)
 	}
+	group = Watched(group, j.Timeout)
 	r := &ranks{Group: group, close: closeGroup}
-	if h, ok := group.(collective.Collective); ok {
-		r.host = &timedSum{Collective: h}
-		group = r.host
+	if h, ok := group.(*timedSum); ok {
+		r.host = h
 	}
 	if group.Size() != topo.Size || group.Rank() != topo.Rank {
 		closeGroup()

@@ -36,6 +36,9 @@ type Job struct {
 	// --collective (collective.Auto, None, MPI, NCCL).
 	Device, Collective string
 	Topology           launch.Topology
+	// CollectiveTimeout bounds each wait for the other ranks
+	// (--collective-timeout; 0: unbounded): see Watched.
+	CollectiveTimeout time.Duration
 	// Couplings is the couplings file: read if it exists (and checked
 	// against the data and options), else written there after computing
 	// them with CouplingOptions; "" computes them without caching.
@@ -217,7 +220,7 @@ func (job *Job) trainNet(ctx context.Context, p *Problem, rec *modelfile.Trainin
 	}
 	defer backend.Close()
 	fp := fingerprint(rec, job.CouplingOptions, net, backend.Settings(), reg.Name, from)
-	group, err := joinRanks(job.Collective, reg, Joining{Topology: job.Topology, Fingerprint: fp, Log: job.Notes}, backend, func() bool { return ctx.Err() != nil })
+	group, err := joinRanks(job.Collective, reg, Joining{Topology: job.Topology, Fingerprint: fp, Log: job.Notes, Timeout: job.CollectiveTimeout}, backend, func() bool { return ctx.Err() != nil })
 	if err != nil {
 		return nil, err
 	}

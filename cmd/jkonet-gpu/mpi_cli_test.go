@@ -128,12 +128,26 @@ func TestCollectiveRefusals(t *testing.T) {
 // would.
 const failRankEnv = "JKONET_TEST_FAIL_RANK"
 
+// hangRankEnv, likewise, makes that rank hang for a minute after its first
+// epoch, as a rank that died without its launcher noticing (a lost node).
+const hangRankEnv = "JKONET_TEST_HANG_RANK"
+
 func init() {
 	if v := os.Getenv(failRankEnv); v != "" {
 		fail, _ := strconv.Atoi(v)
 		engine.TestFault = func(rank, epoch int) error {
 			if rank == fail && epoch == 1 {
 				return fmt.Errorf("injected fault on rank %d after epoch 1", rank)
+			}
+			return nil
+		}
+	}
+	if v := os.Getenv(hangRankEnv); v != "" {
+		hang, _ := strconv.Atoi(v)
+		engine.TestFault = func(rank, epoch int) error {
+			if rank == hang && epoch == 1 {
+				time.Sleep(time.Minute) // bounded, so that no test leaves a process behind
+				return fmt.Errorf("rank %d hung for a minute", rank)
 			}
 			return nil
 		}
@@ -150,7 +164,7 @@ func mpmd(t *testing.T, mpirun string, ranks ...[]string) (string, []string) {
 		if i > 0 {
 			args = append(args, ":")
 		}
-		args = append(args, "-n", "1", "-x", "JKONET_GPU_AS_CLI=1", "-x", failRankEnv, "sh", "-c", `"$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit status $?"`, os.Args[0])
+		args = append(args, "-n", "1", "-x", "JKONET_GPU_AS_CLI=1", "-x", failRankEnv, "-x", hangRankEnv, "sh", "-c", `"$0" "$@"; echo "rank $OMPI_COMM_WORLD_RANK exit status $?"`, os.Args[0])
 		args = append(args, r...)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -249,5 +263,46 @@ func TestMPIOneRankFails(t *testing.T) {
 		if strings.Contains(got, bad) {
 			t.Errorf("the output holds %q:\n%s", bad, got)
 		}
+	}
+}
+
+// TestMPIOneRankHangs: rank 1 of 3 hangs after its first epoch; with
+// --collective-timeout 2s, ranks 0 and 2 each exit with status 1 and one
+// line naming the timeout, seconds after the hang instead of never (Open
+// MPI cannot be aborted from another thread: the watchdog ends the
+// process, and mpirun then ends the hung rank).
+func TestMPIOneRankHangs(t *testing.T) {
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		t.Skip("mpirun not found (make mpi installs Open MPI)")
+	}
+	dir := t.TempDir()
+	data, _ := smallRun(t, dir)
+	t.Setenv(hangRankEnv, "1")
+	train := []string{"train", "--data", data, "--model", "potential", "--epochs", "3", "--batch-size", "40", "--device", "cpu",
+		"--collective", "mpi", "--collective-timeout", "2s", "--interaction-samples", "4", "--quiet", "--out", filepath.Join(dir, "m.safetensors")}
+	start := time.Now()
+	got, status := mpmd(t, mpirun, train, train, train)
+	took := time.Since(start)
+	t.Logf("mpirun ended %.1f s after the start", took.Seconds())
+	if took > 30*time.Second {
+		t.Errorf("mpirun took %v with a 2 s timeout", took)
+	}
+	for _, r := range []int{0, 2} {
+		line := fmt.Sprintf("jkonet-gpu: rank %d: no mpi sum completed within --collective-timeout 2s: another rank died or hung", r)
+		if n := strings.Count(got, line); n != 1 {
+			t.Errorf("rank %d's line appears %d times:\n%s", r, n, got)
+		}
+		if status[r] != "1" {
+			t.Errorf("rank %d exit status %s, want 1:\n%s", r, status[r], got)
+		}
+	}
+	for _, bad := range []string{"goroutine", "panic", "hung for a minute"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("the output holds %q:\n%s", bad, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.safetensors")); err == nil {
+		t.Error("a model was written")
 	}
 }

@@ -43,6 +43,8 @@ var trainCommand = &cli.Command{
 		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: engine.DefaultSettings().LR},
 		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot (default: exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " on the CPU)"},
 		deviceFlag, precisionFlag, collectiveFlag,
+		&cli.DurationFlag{Name: "collective-timeout", Value: collective.DefaultTimeout,
+			Usage: "how long a rank waits for the others in one sum (under NCCL: for an epoch's queued sums) before it decides one died or hung, aborts and exits with one line (0: forever)"},
 		&cli.StringFlag{Name: "checkpoint", Usage: "checkpoint file (default: --out with .ckpt appended)"},
 		&cli.IntFlag{Name: "checkpoint-every", Usage: "write a checkpoint every this many epochs and at the end (0: only on interrupt)", Value: 100},
 		&cli.StringFlag{Name: "resume", Usage: "continue from this checkpoint (same data and settings)"},
@@ -97,10 +99,14 @@ func trainJob(c *cli.Context, kind string, set *snapshot.Set, topo launch.Topolo
 	if err != nil {
 		return engine.Job{}, err
 	}
+	timeout := c.Duration("collective-timeout")
+	if timeout < 0 {
+		return engine.Job{}, fmt.Errorf("--collective-timeout: expected a duration ≥ 0 (0: no timeout), got %s", timeout)
+	}
 	ckpt := checkpointPath(c)
 	return engine.Job{
 		Data: set, DataPath: c.String("data"), Transform: transform, Model: kind, Settings: s,
-		Device: c.String("device"), Collective: c.String("collective"), Topology: topo,
+		Device: c.String("device"), Collective: c.String("collective"), Topology: topo, CollectiveTimeout: timeout,
 		Couplings: c.String("couplings"), CouplingOptions: couplingOptions(c),
 		Resume: c.String("resume"), Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"),
 		LogJSON: c.String("log-json"), Stdout: c.App.Writer, Notes: c.App.ErrWriter, Quiet: c.Bool("quiet"),

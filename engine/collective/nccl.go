@@ -40,6 +40,7 @@ type NCCLLib struct {
 	initAll     func(comms *uintptr, ndev int32, devlist *int32) int32
 	allReduce   func(send, recv uint64, count uint64, datatype, op int32, comm, stream uintptr) int32
 	destroy     func(comm uintptr) int32
+	abort       func(comm uintptr) int32
 	errorString func(code int32) string
 }
 
@@ -82,7 +83,8 @@ func OpenNCCL(path string) (*NCCLLib, error) {
 	}
 	if err := lib.Bind(dlopen.Func{Name: "ncclGetUniqueId", Fn: &l.getUniqueID},
 		dlopen.Func{Name: "ncclCommInitRankScalable", Fn: &l.initRank}, dlopen.Func{Name: "ncclCommInitAll", Fn: &l.initAll},
-		dlopen.Func{Name: "ncclAllReduce", Fn: &l.allReduce}, dlopen.Func{Name: "ncclCommDestroy", Fn: &l.destroy}); err != nil {
+		dlopen.Func{Name: "ncclAllReduce", Fn: &l.allReduce}, dlopen.Func{Name: "ncclCommDestroy", Fn: &l.destroy},
+		dlopen.Func{Name: "ncclCommAbort", Fn: &l.abort}); err != nil {
 		lib.Close()
 		return nil, fmt.Errorf("%w (jkonet-gpu needs NCCL %s or later)", err, VersionString(MinVersion))
 	}
@@ -121,6 +123,8 @@ type NCCLComm struct {
 	lib        *NCCLLib
 	comm       uintptr
 	rank, size int
+	mu         sync.Mutex // Abort against Close
+	aborted    bool
 }
 
 // NewComm joins rank of size ranks on the id rank 0 made (every rank passes
@@ -157,9 +161,28 @@ func (c *NCCLComm) AllReduceSumDevice(ptr uint64, n int, stream uintptr) error {
 	return c.lib.check("ncclAllReduce", c.lib.allReduce(ptr, ptr, uint64(n), ncclFloat64, ncclSum, c.comm, stream))
 }
 
-// Close destroys the communicator; a second Close does nothing.
+// Abort is ncclCommAbort, which NCCL allows from another thread while a
+// call or the GPU's queued work on the communicator waits for a rank that
+// died: the wait ends with an error, and the communicator is freed
+// (Close then does nothing). The collective watchdog calls it
+// (collective.Aborter).
+func (c *NCCLComm) Abort() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.comm == 0 || c.aborted {
+		return nil
+	}
+	c.aborted = true
+	return c.lib.check("ncclCommAbort", c.lib.abort(c.comm))
+}
+
+// Close destroys the communicator; a second Close, or one after Abort, does
+// nothing.
 func (c *NCCLComm) Close() error {
-	if c.comm == 0 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.comm == 0 || c.aborted {
+		c.comm = 0
 		return nil
 	}
 	err := c.lib.check("ncclCommDestroy", c.lib.destroy(c.comm))

@@ -4,7 +4,9 @@
 package collectivetest
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine/collective"
@@ -19,6 +21,7 @@ type group struct {
 	arrived int
 	round   int
 	err     error
+	aborted []bool // by rank
 }
 
 // rank is one rank's view of the group.
@@ -29,7 +32,7 @@ type rank struct {
 
 // Group returns the n ranks of one in-process group.
 func Group(n int) []collective.Collective {
-	g := &group{bufs: make([][]float64, n)}
+	g := &group{bufs: make([][]float64, n), aborted: make([]bool, n)}
 	g.cond = sync.NewCond(&g.mu)
 	ranks := make([]collective.Collective, n)
 	for r := range ranks {
@@ -43,17 +46,39 @@ func (k *rank) Rank() int    { return k.r }
 func (k *rank) Size() int    { return k.n }
 func (k *rank) Close() error { return nil }
 
+// errAborted is what every sum returns once a rank aborted the group.
+var errAborted = errors.New("the in-process group was aborted")
+
+// Abort is this rank's ncclCommAbort (collective.Aborter): its waiting sum
+// returns an error; the ranks already waiting keep waiting (as NCCL's
+// peers, until their own watchdog), and every later sum of any rank
+// returns an error.
+func (k *rank) Abort() error {
+	g := k.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.aborted[k.r] = true
+	g.cond.Broadcast()
+	return nil
+}
+
 // AllReduceSum sums the ranks' buffers in rank order; buffers of different
 // lengths are an error on every rank.
 func (k *rank) AllReduceSum(buf []float64) error {
 	g := k.g
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if slices.Contains(g.aborted, true) {
+		return errAborted
+	}
 	round := g.round
 	g.bufs[k.r] = buf
 	if g.arrived++; g.arrived < k.n {
-		for round == g.round {
+		for round == g.round && !g.aborted[k.r] {
 			g.cond.Wait()
+		}
+		if round == g.round {
+			return errAborted
 		}
 		return g.err
 	}

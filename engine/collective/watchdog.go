@@ -1,0 +1,112 @@
+package collective
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultTimeout is --collective-timeout's default: how long a rank waits
+// in one collective call (or, under NCCL, for the GPU's queued sums) before
+// it decides that another rank died or hung. Like PyTorch's NCCL watchdog
+// (10 minutes), it is far above any sum's time and below a job's wall time.
+const DefaultTimeout = 5 * time.Minute
+
+// Aborter is a group that can abort its communicator from another goroutine
+// while a call on it blocks, so that the call returns an error
+// (ncclCommAbort; the in-process test group). Open MPI cannot: MPI has no
+// abort from another thread under MPI_THREAD_SERIALIZED.
+type Aborter interface {
+	Abort() error
+}
+
+// Watcher is a group whose waits for the other ranks are bounded by a
+// Watchdog: a device backend runs its waits for the GPU's queued sums
+// through Watch.
+type Watcher interface {
+	Watch(wait func() error) error
+}
+
+// TimeoutError is a collective call that did not return within the
+// timeout: another rank died or hung.
+type TimeoutError struct {
+	Collective string
+	Rank       int
+	Timeout    time.Duration
+	Aborted    bool // the communicator was aborted (else the process ends)
+}
+
+func (e *TimeoutError) Error() string {
+	how := "the process exits"
+	if e.Aborted {
+		how = "the communicator was aborted"
+	}
+	return fmt.Sprintf("rank %d: no %s sum completed within --collective-timeout %s: another rank died or hung (its own line or the launcher's says which); %s",
+		e.Rank, e.Collective, e.Timeout, how)
+}
+
+// Watchdog bounds the collective calls of a group in time. A call run
+// through Do that has not returned after Timeout aborts the group when it
+// can (Aborter), so that the call returns and Do returns a *TimeoutError;
+// otherwise it calls Fatal with the *TimeoutError, on the watchdog's own
+// goroutine, while the call still blocks: Fatal must end the process (nil:
+// the error's line on stderr and exit status 1). Timeout 0 disables the
+// watchdog.
+type Watchdog struct {
+	Timeout time.Duration
+	Group   Group
+	Fatal   func(*TimeoutError)
+
+	mu      sync.Mutex
+	expired *TimeoutError // set once: the group is aborted for good
+}
+
+// Do runs call under the watchdog. Once the watchdog has fired, every later
+// Do returns its *TimeoutError without calling: the communicator is gone.
+func (w *Watchdog) Do(call func() error) error {
+	if w == nil || w.Timeout <= 0 {
+		return call()
+	}
+	if err := w.Expired(); err != nil {
+		return err
+	}
+	t := time.AfterFunc(w.Timeout, w.fire)
+	err := call()
+	t.Stop()
+	if terr := w.Expired(); terr != nil {
+		return terr
+	}
+	return err
+}
+
+// Expired is the watchdog's *TimeoutError once it fired, else nil.
+func (w *Watchdog) Expired() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.expired == nil {
+		return nil
+	}
+	return w.expired
+}
+
+// fire aborts the group, or ends the process through Fatal.
+func (w *Watchdog) fire() {
+	err := &TimeoutError{Collective: w.Group.Name(), Rank: w.Group.Rank(), Timeout: w.Timeout}
+	a, ok := w.Group.(Aborter)
+	err.Aborted = ok
+	w.mu.Lock()
+	if w.expired == nil {
+		w.expired = err
+	}
+	w.mu.Unlock()
+	if ok {
+		_ = a.Abort() // the blocked call returns with the abort's error
+		return
+	}
+	if w.Fatal == nil {
+		fmt.Fprintf(os.Stderr, "jkonet-gpu: %v\n", err)
+		os.Exit(1)
+	}
+	w.Fatal(err)
+}
