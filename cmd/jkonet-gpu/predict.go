@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
@@ -17,6 +18,7 @@ var (
 	truthDT    = &cli.Float64Flag{Name: "dt", Usage: "--truth: the generator's time step (default: the data's dt, else 0.01)"}
 	schemeFlag = &cli.StringFlag{Name: "scheme", Usage: "explicit or implicit (default: implicit for network models, explicit for linear models and --truth)"}
 	truthFlags = []cli.Flag{truthFlag, interactionFlag, betaFlag, truthDT}
+	spaceFlag  = &cli.StringFlag{Name: "space", Usage: "coordinates of the written points: model (the model's) or input (the input's, through the inverse of the model's transform)", Value: "model"}
 )
 
 var predictCommand = &cli.Command{
@@ -25,13 +27,23 @@ var predictCommand = &cli.Command{
 	Description: `From each snapshot t_k but the last, take one step of τ_k to t_{k+1}:
    explicit x′ = x − τ(∇V(x) + mean ∇U(x − x_j)) + √(2τ|β|)ξ, or implicit (∇V at x′, solved
    by damped Newton steps): the default for network models, whose training fits ∇V at x′.
-   Writes the predicted points with time label t_{k+1} and the source ids.`,
-	Flags:  slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, quietFlag}, truthFlags, cellFlags, transformFlags),
+   Writes the predicted points with time label t_{k+1}, the source ids and names (barcodes).
+   --space model (default) writes the model's coordinates; --space input maps them back through
+   the model's transform: --standardize and --dims exactly (the first --dims columns), --pca to
+   the PCA's span (back-projections; the dropped variance is not recovered).
+   An .h5ad --out is an AnnData file for anndata/scanpy: obs index the source cells' barcodes,
+   obs day, from_day and t, X the points in --space, obsm X_jkonet and jkonet_step (the one-step
+   displacement) in model coordinates and, with a transform, X_jkonet_input and
+   jkonet_step_input in the input's; uns["jkonet"] the model's metadata (JSON).`,
+	Flags:  slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, spaceFlag, quietFlag}, truthFlags, cellFlags, transformFlags),
 	Action: predict,
 }
 
 func predict(c *cli.Context) error {
-	out := c.String("out")
+	out, space := c.String("out"), c.String("space")
+	if err := spaceName(space); err != nil {
+		return err
+	}
 	if err := checkOutputs(c, []string{"out"}, "data", "model"); err != nil {
 		return err
 	}
@@ -45,11 +57,34 @@ func predict(c *cli.Context) error {
 	}
 	// The predictions are in the model's coordinates: the meta records the
 	// transform (and the time labels) of the cells, so that info names the
-	// space and distance maps raw cells into it.
-	res := evaluate.ToSet(preds, set.D)
-	res.Meta = set.Meta
-	if err := res.Save(out); err != nil {
+	// space and distance maps raw cells into it; --space input maps them
+	// back.
+	r, err := collect(set, preds)
+	if err != nil {
 		return err
+	}
+	if isAnnData(out) {
+		info := map[string]any{"command": "predict", "scheme": s.Options.Scheme, "data": c.String("data")}
+		if m := c.String("model"); m != "" {
+			info["model"] = m
+		} else {
+			info["truth"] = c.String("truth")
+		}
+		a, err := r.annData(space, info)
+		if err != nil {
+			return err
+		}
+		if err := h5ad.Write(out, a); err != nil {
+			return err
+		}
+	} else {
+		res, err := r.points(space)
+		if err != nil {
+			return err
+		}
+		if err := res.Save(out); err != nil {
+			return err
+		}
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(c.App.Writer, "wrote %s: %d predicted snapshots\n", out, len(preds))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
@@ -279,6 +280,52 @@ func (t *Transform) apply(x []float64, n int) []float64 {
 		}
 	}
 	return y
+}
+
+// KeptDim is the number of input columns the transform reads: the first
+// Dims, else all InputDim. Inverse gives back this many columns.
+func (t *Transform) KeptDim() int {
+	if t.Dims > 0 {
+		return t.Dims
+	}
+	return t.InputDim
+}
+
+// Exact reports whether Inverse gives back the cells themselves: z-scores
+// and a choice of first columns are undone exactly; a PCA only to its span.
+func (t *Transform) Exact() bool { return t.PCA == nil }
+
+// Inverse maps n rows of model coordinates (OutputDim columns) back to the
+// input's first KeptDim columns: it undoes the z-score, then maps PCA
+// coordinates back as the mean plus their combination of the components,
+// the point of the PCA's span that projects on them (what the PCA dropped
+// is not recovered). Columns past --dims are not recovered either: the
+// result has KeptDim columns.
+func (t *Transform) Inverse(y []float64, n int) []float64 {
+	out, kept := t.OutputDim(), t.KeptDim()
+	z := slices.Clone(y[:n*out])
+	if t.Scale != nil {
+		for i := range n {
+			for j := range out {
+				z[i*out+j] = z[i*out+j]*t.Scale.Std[j] + t.Scale.Mean[j]
+			}
+		}
+	}
+	if t.PCA == nil {
+		return z // the first kept columns, as they were
+	}
+	x := make([]float64, n*kept)
+	for i := range n {
+		row := x[i*kept : (i+1)*kept]
+		copy(row, t.PCA.Mean)
+		for c, comp := range t.PCA.Components {
+			v := z[i*out+c]
+			for j, w := range comp {
+				row[j] += v * w
+			}
+		}
+	}
+	return x
 }
 
 // Equal reports whether two transforms (nil: none) hold the same numbers.
