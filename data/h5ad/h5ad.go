@@ -328,6 +328,9 @@ func (f *h5file) readSparse(g *hdf5.Group) (x []float64, n, d int, err error) {
 	if limit := 32*f.size + 1<<16; int64(n)*int64(d) > limit {
 		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) is too large to densify from a %d-byte file (at most %d values; read a reduced matrix with --obsm or --layer)", n, d, f.size, limit)
 	}
+	if err := f.alloc(8 * uint64(n) * uint64(d)); err != nil {
+		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) densified: %w", n, d, err)
+	}
 	data, err := f.datasetFloats(g, "data")
 	if err != nil {
 		return nil, 0, 0, err

@@ -9,6 +9,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // The HDF5 library lists the groups and parses attribute messages; the dataset
@@ -67,6 +69,20 @@ type h5reader struct {
 	heapBytes  uint64 // bytes of the global heap collections read so far
 	strs       map[heapRef]string
 	decoded    uint64 // bytes of chunked data assembled and decoded so far
+	allocated  uint64 // bytes of data read and decoded so far (see alloc)
+}
+
+// alloc counts n more bytes that reading this file allocates (dataset
+// bytes, the values they decode to, densified matrices) against the memory
+// budget (package membudget), before they are allocated: the bounds
+// relative to the file's size still let a file of a few MB ask for
+// hundreds, which a small machine cannot give.
+func (h *h5reader) alloc(n uint64) error {
+	if err := membudget.Checku(h.allocated + n); err != nil {
+		return err
+	}
+	h.allocated += n
+	return nil
 }
 
 // heapRef names one global heap object: its collection and index.
@@ -84,6 +100,9 @@ func (h *h5reader) decodeLimit() uint64 { return decodedPerStoredByte*uint64(h.s
 func (h *h5reader) spend(n uint64) error {
 	if n > h.decodeLimit()-min(h.decoded, h.decodeLimit()) {
 		return fmt.Errorf("the chunks decode to more than %d bytes, more than a %d-byte file can hold", h.decodeLimit(), h.size)
+	}
+	if err := h.alloc(n); err != nil {
+		return fmt.Errorf("decoding chunks of %d bytes: %w", n, err)
 	}
 	h.decoded += n
 	return nil
@@ -533,10 +552,16 @@ func (h *h5reader) raw(d *dataset) ([]byte, error) {
 			return nil, nil
 		}
 		if addr == undefinedAddress(h.offsetSize) { // never written: the fill value
+			if err := h.alloc(want); err != nil {
+				return nil, fmt.Errorf("shape %v of %d bytes: %w", d.dims, want, err)
+			}
 			return h.filled(d, want, 0)
 		}
 		if stored < want {
 			return nil, fmt.Errorf("contiguous data holds %d bytes, the shape needs %d", stored, want)
+		}
+		if err := h.alloc(want); err != nil {
+			return nil, fmt.Errorf("shape %v of %d bytes: %w", d.dims, want, err)
 		}
 		return h.readAt(addr, want)
 	case 2:
@@ -761,6 +786,9 @@ func (h *h5reader) chunkData(d *dataset, ch chunk, size uint64) ([]byte, error) 
 	if size > uint64(decodedPerStoredByte)*ch.size+1<<10 {
 		return nil, fmt.Errorf("chunk at address %d of %d bytes cannot decode to %d", ch.addr, ch.size, size)
 	}
+	if err := h.alloc(ch.size); err != nil {
+		return nil, fmt.Errorf("chunk at address %d of %d bytes: %w", ch.addr, ch.size, err)
+	}
 	data, err := h.readAt(ch.addr, ch.size)
 	if err != nil {
 		return nil, fmt.Errorf("chunk: %w", err)
@@ -869,6 +897,9 @@ func (h *h5reader) floats(d *dataset) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := h.alloc(8 * uint64(len(raw)/t.size)); err != nil {
+		return nil, fmt.Errorf("shape %v as float64: %w", d.dims, err)
+	}
 	order := byteOrder(t.bigEndian)
 	out := make([]float64, len(raw)/t.size)
 	switch t.class {
@@ -901,6 +932,9 @@ func (h *h5reader) ints(d *dataset) ([]int64, error) {
 	raw, err := h.raw(d)
 	if err != nil {
 		return nil, err
+	}
+	if err := h.alloc(8 * uint64(len(raw)/t.size)); err != nil {
+		return nil, fmt.Errorf("shape %v as int64: %w", d.dims, err)
 	}
 	return decodeInts(t, raw)
 }
@@ -953,6 +987,9 @@ func (h *h5reader) strings(d *dataset) ([]string, error) {
 	raw, err := h.raw(d)
 	if err != nil {
 		return nil, err
+	}
+	if err := h.alloc(16 * uint64(len(raw)/max(d.dtype.size, 1))); err != nil {
+		return nil, fmt.Errorf("shape %v as strings: %w", d.dims, err)
 	}
 	return h.decodeStrings(d.dtype, raw)
 }

@@ -10,6 +10,8 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 const magic = "\x93NUMPY"
@@ -102,6 +104,9 @@ func (b *decodeBudget) spend(shape []int, descr string, n, itemSize int) error {
 	cost := int64(n) * int64(itemSize+8)
 	if n > 0 && cost/int64(n) != int64(itemSize+8) || cost > b.limit-b.used {
 		return fmt.Errorf("shape %s of %s decodes to %d bytes, more than a %d-byte archive may hold (with the arrays before it, at most %d)", FormatShape(shape), descr, cost, b.size, b.limit)
+	}
+	if err := membudget.Check(b.used + cost); err != nil {
+		return fmt.Errorf("shape %s of %s (with the arrays before it): %w", FormatShape(shape), descr, err)
 	}
 	b.used += cost
 	return nil

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // csvColumns says which header column holds what.
@@ -67,7 +69,11 @@ func (l *lineLimit) Read(p []byte) (int, error) {
 }
 
 func readCSV(r io.Reader, opts LoadOptions) (*Set, error) {
-	cr := csv.NewReader(&lineLimit{r: r, max: maxCSVLine, line: 1})
+	lineMax := maxCSVLine
+	if b, _ := membudget.Budget(); b/2 < int64(lineMax) {
+		lineMax = int(max(b/2, 1))
+	}
+	cr := csv.NewReader(&lineLimit{r: r, max: lineMax, line: 1})
 	cr.FieldsPerRecord = -1 // ragged rows get our own message below
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -85,7 +91,17 @@ func readCSV(r io.Reader, opts LoadOptions) (*Set, error) {
 	if cols.id >= 0 {
 		s.ID = []int64{}
 	}
-	for {
+	rowBytes := int64(8 * (len(cols.coords) + 2)) // x, t and id of one row
+	for rows := int64(0); ; rows++ {
+		// A stream of short rows (a FIFO, a generator behind a link) grows
+		// the arrays without bound: they are checked against the memory
+		// budget, twice over for the copies a growing slice makes.
+		if rows%4096 == 0 {
+			if err := membudget.Check(2 * (rows + 4096) * rowBytes); err != nil {
+				line, _ := cr.FieldPos(0)
+				return nil, fmt.Errorf("line %d: %d rows of %d columns and more: %w", line, rows, len(cols.names), err)
+			}
+		}
 		rec, err := cr.Read()
 		if err == io.EOF {
 			break

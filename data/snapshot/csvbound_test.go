@@ -1,12 +1,15 @@
 package snapshot
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // zeros is an endless-looking stream of NUL bytes, as /dev/zero reads,
@@ -47,5 +50,27 @@ func TestCSVEndlessLine(t *testing.T) {
 	}
 	if _, err := Load(link, LoadOptions{}); err == nil || !strings.HasPrefix(err.Error(), link+": line 1: longer than") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("/dev/zero as CSV: got %v", err)
+	}
+}
+
+// TestCSVRowsWithinBudget (issue 19): rows are checked against the memory
+// budget as they accumulate (a FIFO of short rows never ends): over it,
+// one line naming the line and the budget.
+func TestCSVRowsWithinBudget(t *testing.T) {
+	t.Cleanup(func() { membudget.Set(0) })
+	var b strings.Builder
+	b.WriteString("t,x0,x1\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "%d,1,2\n", i%2)
+	}
+	path := writeFile(t, "rows.csv", b.String())
+	membudget.Set(1 << 20)
+	_, err := Load(path, LoadOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), path+": line 16385: 16384 rows of 3 columns and more: needs 1.31 MB of memory, more than the budget of 1.05 MB (set by --max-memory)") {
+		t.Fatalf("under 1 MiB: %v", err)
+	}
+	membudget.Set(2 << 20)
+	if _, err := Load(path, LoadOptions{}); err != nil {
+		t.Fatalf("under 2 MiB: %v", err)
 	}
 }

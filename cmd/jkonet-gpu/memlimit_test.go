@@ -1,0 +1,143 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// addressLimitKB is the address space each child gets here (ulimit -v, in
+// KiB): 2 GB, of which the Go runtime reserves over a gigabyte at start, so
+// an input that makes the reader allocate a few hundred MB ends the process
+// with Go's fatal "out of memory" unless the reader refuses it first.
+const addressLimitKB = 2_000_000
+
+// underAddressLimit runs the CLI (this test binary, see TestMain) in a
+// child under an address-space limit of addressLimitKB, with env added.
+func underAddressLimit(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -v "$LIMIT_KB" && exec "$0" "$@"`, os.Args[0]}, args...)...)
+	cmd.Env = append(append(os.Environ(), "JKONET_GPU_AS_CLI=1", "LIMIT_KB="+strconv.Itoa(addressLimitKB), "GOMAXPROCS=2"), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(120 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("jkonet-gpu %s: still running after 120 s", strings.Join(args, " "))
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+// refusedInOneLine fails t unless a child's run was refused with one line
+// naming the file and holding every string of want, with no trace of Go's
+// out-of-memory death.
+func refusedInOneLine(t *testing.T, status int, errOut, file string, want ...string) {
+	t.Helper()
+	if strings.Contains(errOut, "out of memory") || strings.Contains(errOut, "goroutine ") {
+		t.Fatalf("the process ran out of memory instead of refusing the input (status %d):\n%.600s", status, errOut)
+	}
+	checkOneLineError(t, "under ulimit -v", status, errOut, append([]string{file}, want...))
+}
+
+// inflatingNPZ is a valid 2-snapshot NPZ of 7.6 MB (7.5 MB of it a stored
+// incompressible array, so the bound relative to the archive's size lets it
+// decode to about 1 GB) with a deflated member "junk" of 10^8 zero bytes:
+// 100 MB of uint8 that decode to 800 MB of int64, more than 2 GB of
+// address space leaves.
+func inflatingNPZ(t *testing.T, path string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	add := func(name string, method uint16, descr, shape string, data ...[]byte) {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(npy(descr, shape, nil))
+		for _, b := range data {
+			w.Write(b)
+		}
+	}
+	x, tt, _ := points2(6, 2)
+	add("x", zip.Store, "<f8", "(12, 2)", f64(x...))
+	add("t", zip.Store, "<f8", "(12,)", f64(tt...))
+	pad := make([]byte, 7_500_000)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range pad {
+		pad[i] = byte(r.Uint32())
+	}
+	add("pad", zip.Store, "|u1", "(7500000,)", pad)
+	zeros := make([]byte, 1_000_000)
+	junk := make([][]byte, 100)
+	for i := range junk {
+		junk[i] = zeros
+	}
+	add("junk", zip.Deflate, "|u1", "(100000000,)", junk...)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMemoryBudgetUnderAddressLimit: inputs of a few MB that the bounds
+// relative to their size let decode to hundreds of MB are refused in one
+// line against the memory budget the machine leaves (here RLIMIT_AS), where
+// Go would otherwise die with "fatal error: out of memory".
+func TestMemoryBudgetUnderAddressLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 7.6 MB archive and runs children under ulimit -v")
+	}
+	if status, errOut := underAddressLimit(t, nil, "version"); status != 0 {
+		t.Skipf("the CLI does not start under ulimit -v %d: %s", addressLimitKB, errOut)
+	}
+	dir := t.TempDir()
+
+	t.Run("npz inflation", func(t *testing.T) {
+		path := filepath.Join(dir, "inflating.npz")
+		inflatingNPZ(t, path)
+		status, errOut := underAddressLimit(t, nil, "info", "--data", path)
+		refusedInOneLine(t, status, errOut, path, `array "junk"`, "of memory, more than the budget of", "RLIMIT_AS", "--max-memory")
+	})
+
+	t.Run("csv stream", func(t *testing.T) {
+		// A FIFO that never ends, of short valid rows: each line is short,
+		// the rows together are not.
+		path := filepath.Join(dir, "rows.csv")
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Skip("no FIFO:", err)
+		}
+		go func() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			f.Write([]byte("t,x0,x1\n"))
+			rows := bytes.Repeat([]byte("0,1,2\n1,3,4\n"), 1<<16)
+			for {
+				if _, err := f.Write(rows); err != nil {
+					return // the reader has gone
+				}
+			}
+		}()
+		status, errOut := underAddressLimit(t, nil, "info", "--data", path)
+		refusedInOneLine(t, status, errOut, path, "rows of 3 columns", "of memory, more than the budget of", "RLIMIT_AS")
+	})
+}
