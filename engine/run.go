@@ -58,7 +58,26 @@ type Job struct {
 	// progress bar, not the warnings.
 	Stdout, Notes io.Writer
 	Quiet         bool
+	// Report, when set, is given the error of an interrupted run as soon
+	// as the checkpoint is written, before the ranks' collective closes
+	// (MPI_Finalize, which under an mpirun that is ending the job may not
+	// return before its SIGKILL); Run then returns it as a *ReportedError.
+	Report func(error)
 }
+
+// InterruptedError is a run stopped by a signal (every rank after the same
+// step), whose checkpoint rank 0 wrote; it is context.Canceled.
+type InterruptedError struct{ line string }
+
+func (e *InterruptedError) Error() string        { return e.line }
+func (e *InterruptedError) Is(target error) bool { return target == context.Canceled }
+
+// ReportedError is an error Run already gave to Job.Report: the caller
+// does not print it again.
+type ReportedError struct{ Err error }
+
+func (e *ReportedError) Error() string { return e.Err.Error() }
+func (e *ReportedError) Unwrap() error { return e.Err }
 
 // Result is a trained model and its record.
 type Result struct {
@@ -238,6 +257,7 @@ func (job *Job) trainNet(ctx context.Context, p *Problem, rec *modelfile.Trainin
 		if err := resume(job.Resume, from, rec, backend); err != nil {
 			return nil, err
 		}
+		job.warnRanks(from, rec.Ranks)
 	}
 	if job.Topology.Rank == 0 {
 		var closeLog func() error
@@ -257,7 +277,26 @@ func (job *Job) trainNet(ctx context.Context, p *Problem, rec *modelfile.Trainin
 	if line := group.sumShare(time.Since(start)); line != "" {
 		job.note("%s", line)
 	}
-	return t.finish(err)
+	result, err = t.finish(err)
+	if errors.Is(err, context.Canceled) && job.Report != nil {
+		job.Report(err) // before the deferred close of the collective
+		err = &ReportedError{Err: err}
+	}
+	return result, err
+}
+
+// warnRanks says, on rank 0, when the checkpoint f was written by another
+// number of ranks than the ranks resuming it: the sums then add the
+// ranks' shares in another order.
+func (job *Job) warnRanks(f *modelfile.File, ranks int) {
+	var was struct {
+		Ranks int `json:"ranks"`
+	}
+	if json.Unmarshal(f.Training, &was) != nil || was.Ranks == 0 || was.Ranks == ranks || job.Topology.Rank != 0 {
+		return // checkpoints from before the record held the ranks are not compared
+	}
+	fmt.Fprintf(job.Notes, "warning: %s was written by %d rank(s) and resumes on %d: the gradients are summed in another order, so the result is not bit-identical to an uninterrupted %d-rank run (it agrees to rounding)\n",
+		job.Resume, was.Ranks, ranks, was.Ranks)
 }
 
 // netTraining is a network's training run after its backend is built: it
@@ -370,7 +409,10 @@ func (t *netTraining) finish(err error) (*modelfile.File, error) {
 			return nil, serr
 		}
 		ckpt := t.job.Checkpoint
-		return nil, fmt.Errorf("interrupted after %d steps; checkpoint written to %s (continue with --resume %s)", st.Steps, ckpt, ckpt)
+		if r := t.job.Topology.Rank; r != 0 {
+			return nil, &InterruptedError{fmt.Sprintf("rank %d: interrupted after %d steps with every rank; rank 0 wrote the checkpoint %s", r, st.Steps, ckpt)}
+		}
+		return nil, &InterruptedError{fmt.Sprintf("interrupted after %d steps; checkpoint written to %s (continue with --resume %s)", st.Steps, ckpt, ckpt)}
 	}
 	if err != nil {
 		return nil, err

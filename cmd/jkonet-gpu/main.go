@@ -3,10 +3,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/jkonet-gpu/jkonet-gpu/engine"
 	_ "github.com/jkonet-gpu/jkonet-gpu/engine/cuda" // registers --device cuda
 )
 
@@ -15,7 +17,8 @@ func main() {
 }
 
 // run executes the CLI and returns the exit status: errors are printed as one
-// line on stderr, never as a stack trace.
+// line on stderr, never as a stack trace (an *engine.ReportedError was
+// printed already).
 func run(args []string, stdout, stderr io.Writer) (status int) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -24,7 +27,9 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 		}
 	}()
 	if err := newApp(stdout, stderr).Run(args); err != nil {
-		fmt.Fprintf(stderr, "jkonet-gpu: %v\n", err)
+		if rep := (*engine.ReportedError)(nil); !errors.As(err, &rep) {
+			fmt.Fprintf(stderr, "jkonet-gpu: %v\n", err)
+		}
 		return 1
 	}
 	return 0

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -133,5 +134,125 @@ func TestKilledRunResumesBitForBit(t *testing.T) {
 	}
 	if !slices.Equal(a.Params, b.Params) {
 		t.Fatalf("resumed after a kill at step %d (delay %v): tensors differ from the uninterrupted run's", ckpt.Steps, delay)
+	}
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc).
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so cut after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(s)))
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// TestMPISigtermCheckpoints: SIGTERM under mpirun, sent to every rank (as
+// srun and Slurm's preemption do) or to mpirun itself (which forwards it
+// and kills the ranks a second later), stops both ranks after the same
+// step: rank 0 writes one checkpoint and its line, rank 1 a line saying so,
+// both lines get out (before MPI_Finalize), the run exits non-zero and
+// writes no model. The checkpoint of 2 ranks resumes on 1 and on 3 ranks,
+// each with one line saying the result is not bit-identical to an
+// uninterrupted 2-rank run.
+func TestMPISigtermCheckpoints(t *testing.T) {
+	mpirun, err := exec.LookPath("mpirun")
+	if err != nil {
+		t.Skip("mpirun not found (make mpi installs Open MPI)")
+	}
+	dir := t.TempDir()
+	data, _ := smallRun(t, dir)
+	cp := filepath.Join(dir, "couplings.npz")
+	common := []string{"train", "--data", data, "--couplings", cp, "--model", "potential", "--device", "cpu", "--checkpoint-every", "0", "--quiet"}
+	mustRun(t, append(common, "--epochs", "1", "--out", filepath.Join(dir, "warm.safetensors"))...) // writes the couplings
+	for _, to := range []string{"ranks", "mpirun"} {
+		t.Run(to, func(t *testing.T) {
+			out, logPath := filepath.Join(dir, to+".safetensors"), filepath.Join(dir, to+".jsonl")
+			cmd := exec.Command(mpirun, append([]string{"--allow-run-as-root", "--oversubscribe", "-n", "2", "-x", "JKONET_GPU_AS_CLI=1", os.Args[0]},
+				append(common, "--epochs", "1000000", "--collective", "mpi", "--out", out, "--log-json", logPath)...)...)
+			var output bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &output, &output
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				tmps, _ := filepath.Glob(filepath.Join(dir, "."+to+".jsonl.tmp-*"))
+				if len(tmps) == 1 {
+					if b, _ := os.ReadFile(tmps[0]); bytes.Contains(b, []byte("\n")) {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("training logged no epoch within 60 s")
+				}
+			}
+			targets := []int{cmd.Process.Pid}
+			if to == "ranks" {
+				if targets = childrenOf(t, cmd.Process.Pid); len(targets) != 2 {
+					t.Fatalf("mpirun has %d children, want the 2 ranks", len(targets))
+				}
+			}
+			for _, pid := range targets {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("mpirun still runs 30 s after SIGTERM:\n%s", output.String())
+			}
+			got := output.String()
+			if err == nil {
+				t.Errorf("interrupted mpirun exited 0:\n%s", got)
+			}
+			ckpt, lerr := modelfile.Load(out + ".ckpt")
+			if lerr != nil {
+				t.Fatalf("checkpoint: %v\n%s", lerr, got)
+			}
+			line0 := fmt.Sprintf("jkonet-gpu: interrupted after %d steps; checkpoint written to %s.ckpt (continue with --resume %s.ckpt)\n", ckpt.Steps, out, out)
+			line1 := fmt.Sprintf("jkonet-gpu: rank 1: interrupted after %d steps with every rank; rank 0 wrote the checkpoint %s.ckpt\n", ckpt.Steps, out)
+			if strings.Count(got, line0) != 1 || strings.Count(got, line1) != 1 || strings.Count(got, "checkpoint written") != 1 {
+				t.Errorf("want once each %q and %q:\n%s", line0, line1, got)
+			}
+			for _, bad := range []string{"goroutine", "panic"} {
+				if strings.Contains(got, bad) {
+					t.Errorf("the output holds %q:\n%s", bad, got)
+				}
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Error("an interrupted run wrote the model")
+			}
+			t.Logf("SIGTERM to %s: both ranks stopped after step %d", to, ckpt.Steps)
+			if to != "ranks" {
+				return
+			}
+			epochs := strconv.FormatUint(ckpt.Steps+2, 10) // one step an epoch
+			warn := func(ranks int) string {
+				return fmt.Sprintf("warning: %s.ckpt was written by 2 rank(s) and resumes on %d: the gradients are summed in another order, so the result is not bit-identical to an uninterrupted 2-rank run (it agrees to rounding)\n", out, ranks)
+			}
+			status, _, errOut := jk(t, append(common, "--epochs", epochs, "--resume", out+".ckpt", "--out", filepath.Join(dir, "one.safetensors"))...)
+			if status != 0 || errOut != warn(1) {
+				t.Errorf("resumed on 1 rank: status %d, stderr %q, want %q", status, errOut, warn(1))
+			}
+			three := mpirunCLI(t, mpirun, 3, append(common, "--epochs", epochs, "--collective", "mpi", "--resume", out+".ckpt", "--out", filepath.Join(dir, "three.safetensors"))...)
+			if strings.Count(three, "warning:") != 1 || !strings.Contains(three, warn(3)) {
+				t.Errorf("resumed on 3 ranks:\n%s\nwant once %q", three, warn(3))
+			}
+			a, _ := loadTrained(t, filepath.Join(dir, "one.safetensors"))
+			b, _ := loadTrained(t, filepath.Join(dir, "three.safetensors"))
+			closeTo(t, "3 ranks against 1, resumed from 2 ranks' checkpoint", b, a)
+		})
 	}
 }

@@ -110,6 +110,10 @@ func trainJob(c *cli.Context, kind string, set *snapshot.Set, topo launch.Topolo
 		Couplings: c.String("couplings"), CouplingOptions: couplingOptions(c),
 		Resume: c.String("resume"), Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"),
 		LogJSON: c.String("log-json"), Stdout: c.App.Writer, Notes: c.App.ErrWriter, Quiet: c.Bool("quiet"),
+		// The line of an interrupted run goes out before MPI_Finalize,
+		// which an mpirun ending the job may not let return (main does
+		// not print it again).
+		Report: func(err error) { fmt.Fprintf(c.App.ErrWriter, "jkonet-gpu: %v\n", err) },
 	}, nil
 }
 
