@@ -17,7 +17,8 @@ var splitCommand = &cli.Command{
 --by independent: each trajectory id is kept in one snapshot only, so no particle
    identity links two snapshots (the honest protocol for unpaired data); each
    snapshot keeps about N/(T+1) particles, so generate more particles for it.
-Split writes the cells as read (h5ad: the chosen matrix, times mapped by --time-values),
+Split writes the cells as read (h5ad: the chosen matrix, times mapped by --time-values, each
+   cell's obs name, its barcode, in the NPZ array "names" as a JSON list, the day names in meta),
    untransformed: give --dims, --pca and --standardize to train (or prepare) on the
    training file, so that they are fitted on the training cells only.`,
 	Flags: append([]cli.Flag{

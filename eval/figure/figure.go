@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -48,6 +49,8 @@ type Panel struct {
 type Points struct {
 	Time float64
 	XY   []float64 // n×2
+	// Label names the snapshot in the legend ("D2 (t=2)"; "": "t=2").
+	Label string
 }
 
 // Box is the drawn region [XMin, XMax] × [YMin, YMax].
@@ -75,13 +78,19 @@ func WritePNG(w io.Writer, f Figure) error {
 	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter, PadY: vg.Millimeter}
 	colours := timeColours(f)
 	for i, p := range f.Panels {
-		pl, err := panelPlot(p, f, colours)
+		pl, key, err := panelPlot(p, f, colours)
 		if err != nil {
 			return err
 		}
-		if err := drawPanel(pl, tiles.At(dc, i, 0)); err != nil {
+		// The key (days, levels) has a strip of its own at the right of
+		// the panel, off the data.
+		tile := tiles.At(dc, i, 0)
+		width := tile.Max.X - tile.Min.X
+		data, strip := draw.Crop(tile, 0, -keyWidth, 0, 0), draw.Crop(tile, width-keyWidth, 0, 0, 0)
+		if err := drawPanel(pl, data); err != nil {
 			return fmt.Errorf("panel %q: %w", p.Title, err)
 		}
+		key.Draw(strip)
 	}
 	if len(f.Losses) > 0 {
 		pl, err := lossPlot(f.Losses)
@@ -112,14 +121,27 @@ func drawPanel(pl *plot.Plot, c draw.Canvas) (err error) {
 	return nil
 }
 
-// TimeColor is the colour of relative time f in [0, 1]: a straight line in
-// RGB from blue (f = 0) to red (f = 1), every shade dark enough to show on
-// white.
+// keyWidth is the width of the strip, right of each panel, that holds its
+// key: the days' colours and the values of the level curves.
+const keyWidth = 1.25 * vg.Inch
+
+// timeStops are the colours TimeColor passes through at f = 0, ¼, ½, ¾, 1:
+// blue, teal, green, orange, red, every one dark enough to show on white.
+// Red rises and blue falls along the whole path (later is redder), while
+// the hues of the middle days differ (a straight line from blue to red made
+// them near-identical purples).
+var timeStops = [][3]float64{{0x1f, 0x4e, 0xb4}, {0x28, 0xa0, 0xaa}, {0x6e, 0xaa, 0x46}, {0xc8, 0x82, 0x2d}, {0xd6, 0x27, 0x28}}
+
+// TimeColor is the colour of relative time f in [0, 1], piecewise linear
+// in RGB through timeStops.
 func TimeColor(f float64) color.RGBA {
-	from, to := [3]float64{0x1f, 0x4e, 0xb4}, [3]float64{0xd6, 0x27, 0x28}
+	f = max(0, min(1, f))
+	seg := min(int(f*float64(len(timeStops)-1)), len(timeStops)-2)
+	u := f*float64(len(timeStops)-1) - float64(seg)
+	from, to := timeStops[seg], timeStops[seg+1]
 	var c [3]uint8
 	for k := range c {
-		c[k] = uint8(math.Round(from[k] + f*(to[k]-from[k])))
+		c[k] = uint8(math.Round(from[k] + u*(to[k]-from[k])))
 	}
 	return color.RGBA{R: c[0], G: c[1], B: c[2], A: 255}
 }
@@ -145,7 +167,13 @@ func timeColours(f Figure) map[float64]color.RGBA {
 	return colours
 }
 
-func panelPlot(p Panel, f Figure, colours map[float64]color.RGBA) (*plot.Plot, error) {
+// panelPlot is the panel's plot and its key: a swatch and the name of each
+// observed snapshot, then the value of each level curve in its grey.
+func panelPlot(p Panel, f Figure, colours map[float64]color.RGBA) (*plot.Plot, plot.Legend, error) {
+	key := plot.NewLegend()
+	key.Top, key.Left = true, true
+	key.TextStyle.Font.Size = vg.Points(10)
+	key.ThumbnailWidth = vg.Points(14)
 	box := f.Box
 	unit := drawingUnit(box)
 	pl := plot.New()
@@ -159,11 +187,13 @@ func panelPlot(p Panel, f Figure, colours map[float64]color.RGBA) (*plot.Plot, e
 		pl.X.Label.Text, pl.Y.Label.Text = fmt.Sprintf("%s (×%g)", labels[0], unit), fmt.Sprintf("%s (×%g)", labels[1], unit)
 	}
 	pl.X.Min, pl.X.Max, pl.Y.Min, pl.Y.Max = box.XMin/unit, box.XMax/unit, box.YMin/unit, box.YMax/unit
+	var curves []float64
 	if p.V != nil {
 		g := evalGrid(p.V, box)
 		if lv := g.levels(); len(lv) > 1 {
 			dg, dlv := g.forDrawing(unit, lv)
 			pl.Add(plotter.NewContour(dg, dlv, greys(len(lv))))
+			curves = lv
 		}
 	}
 	for _, set := range []struct {
@@ -174,23 +204,90 @@ func panelPlot(p Panel, f Figure, colours map[float64]color.RGBA) (*plot.Plot, e
 		for _, s := range set.snaps {
 			sc, err := scatter(s, unit, colours[s.Time], set.shape)
 			if err != nil {
-				return nil, fmt.Errorf("%s t=%g: %w", set.what, s.Time, err)
+				return nil, key, fmt.Errorf("%s t=%g: %w", set.what, s.Time, err)
 			}
 			if sc == nil {
 				continue
 			}
 			pl.Add(sc)
 			if set.what == "observed" {
-				pl.Legend.Add(fmt.Sprintf("t=%g", s.Time), sc)
+				name := s.Label
+				if name == "" {
+					name = fmt.Sprintf("t=%g", s.Time)
+				}
+				swatch := *sc
+				swatch.GlyphStyle.Radius = vg.Points(3.5)
+				key.Add(name, &swatch)
 			}
 		}
 	}
 	if len(p.Predicted) > 0 {
 		pl.Title.Text += "; × one-step predictions"
 	}
-	pl.Legend.Top = true
-	pl.Legend.TextStyle.Font.Size = vg.Points(8)
-	return pl, nil
+	if len(curves) > 0 {
+		key.Add("")
+		key.Add("V at the curves")
+		palette := greys(len(curves)).Colors()
+		for k := len(curves) - 1; k >= 0; k-- {
+			line, err := plotter.NewLine(plotter.XYs{{}, {}})
+			if err != nil {
+				return nil, key, err
+			}
+			line.Color, line.Width = palette[k], vg.Points(2)
+			key.Add(fmt.Sprintf("%.3g", curves[k]), line)
+		}
+	}
+	threeTicks(pl)
+	return pl, key, nil
+}
+
+// threeTicks gives each axis of pl at least three labelled ticks: where
+// its marker labels fewer (gonum/plot's log ticks label only powers of
+// ten; a narrow linear range may get two), the ends and the middle
+// (geometric on a log scale) are labelled.
+func threeTicks(pl *plot.Plot) {
+	for _, ax := range []*plot.Axis{&pl.X, &pl.Y} {
+		_, log := ax.Scale.(plot.LogScale)
+		ax.Tick.Marker = atLeastThree{inner: ax.Tick.Marker, log: log}
+	}
+}
+
+type atLeastThree struct {
+	inner plot.Ticker
+	log   bool
+}
+
+func (a atLeastThree) Ticks(lo, hi float64) []plot.Tick {
+	ticks := a.inner.Ticks(lo, hi)
+	labelled := 0
+	for _, t := range ticks {
+		if t.Label != "" && t.Value >= lo && t.Value <= hi { // the axis draws no others
+			labelled++
+		}
+	}
+	if labelled >= 3 || !(hi > lo) {
+		return ticks
+	}
+	mid := (lo + hi) / 2
+	if a.log && lo > 0 {
+		mid = math.Sqrt(lo * hi)
+	}
+	out := []plot.Tick{{Value: lo, Label: tickLabel(lo, hi)}, {Value: mid, Label: tickLabel(mid, hi-lo)}, {Value: hi, Label: tickLabel(hi, hi-lo)}}
+	for _, t := range ticks {
+		if t.Label == "" { // keep the minor ticks
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// tickLabel formats v with enough digits to tell ticks span apart.
+func tickLabel(v, span float64) string {
+	digits := 3
+	if v != 0 && span > 0 {
+		digits = max(2, min(8, int(math.Ceil(math.Log10(math.Abs(v)/span)))+2))
+	}
+	return strconv.FormatFloat(v, 'g', digits, 64)
 }
 
 // scatter is the snapshot's dots (at most MaxDrawn), or nil when it has none.
@@ -258,6 +355,7 @@ func lossPlot(losses []float64) (*plot.Plot, error) {
 		return nil, fmt.Errorf("training loss: %w", err)
 	}
 	pl.Add(line)
+	threeTicks(pl)
 	return pl, nil
 }
 

@@ -9,14 +9,14 @@ import (
 )
 
 // Observed is every snapshot of set projected onto the plane (none for a
-// nil set).
+// nil set), named by its time label where the set records one (D2 (t=2)).
 func Observed(set *snapshot.Set, plane Plane) []Points {
 	if set == nil {
 		return nil
 	}
 	var pts []Points
 	for _, s := range set.Snapshots() {
-		pts = append(pts, Points{Time: s.Time, XY: plane.Project(s.X)})
+		pts = append(pts, Points{Time: s.Time, XY: plane.Project(s.X), Label: snapshot.TimeName(s.Time, set.Meta)})
 	}
 	return pts
 }
