@@ -20,9 +20,12 @@ import (
 // order of the floating-point sums. No randomness is per rank.
 type Parallel interface {
 	// Join makes the backend rank g.Rank() of g.Size(). stop says whether
-	// this rank was asked to stop (a signal); it is asked at every step and
-	// its answer rides in that step's sum, so StopAgreed turns true on
-	// every rank after the same step. The backend does not close g.
+	// this rank was asked to stop (a signal); it is asked at every step
+	// whose sum goes through the host (or, where the sums stay on the
+	// device, at each epoch's last step, so that the host does not wait for
+	// the device every step) and its answer rides in that step's sum, so
+	// StopAgreed turns true on every rank after the same step. The backend
+	// does not close g.
 	Join(g collective.Group, stop func() bool) error
 	// Joined is the group the backend joined, nil if none.
 	Joined() collective.Group

@@ -570,7 +570,10 @@ func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch in
 // batch's (engine.TermLoss is (W_r/W)·L_r), and the sum is the batch's
 // (engine.Parallel). β's entry of the summed gradient is not read:
 // finish_step writes it from the summed engine.TermBeta. A rank with no
-// pairs adds zeros. Reading back the stop flag waits for the step.
+// pairs adds zeros. Through the host (MPI) every step waits for the GPU;
+// in device memory (NCCL) only the epoch's last step does, when it reads
+// back the stop flag, so a stop request (a signal) stops every rank at the
+// end of an epoch.
 func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
 	m, sum := &b.m, b.shard
 	terms, stopAt := m.grad.Add(uint64(8*sum.Terms())), m.grad.Add(uint64(8*sum.Stop()))
@@ -589,6 +592,20 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 	}
 	switch g := sum.Group().(type) {
 	case collective.Device:
+		// The stop flag joins the sum of the epoch's last step only (and
+		// of a probe), so that the host waits for the GPU once an epoch,
+		// with the epoch's loss: the other steps sum a 0 there, set
+		// without waiting (a memset of device memory does not block the
+		// host), and queue ahead.
+		if last := hi == len(b.order) || !update; !last {
+			if err := b.dev.ctx.Memset(stopAt, 8); err != nil {
+				return err
+			}
+			if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
+				return fmt.Errorf("step %d: %w", step, err)
+			}
+			break
+		}
 		stop := []float64{sum.StopFlag()}
 		if err := driver.CopyToDevice(b.dev.ctx, stopAt, stop); err != nil {
 			return err
@@ -596,7 +613,12 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 		if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
-		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
+		read := func() error { return driver.CopyFromDevice(b.dev.ctx, stop, stopAt) }
+		if w, ok := g.(collective.Watcher); ok { // --collective-timeout bounds the wait for the epoch's sums
+			if err := w.Watch(read); err != nil {
+				return fmt.Errorf("step %d: %w", step, err)
+			}
+		} else if err := read(); err != nil {
 			return err
 		}
 		if err := sum.Agree(stop[0], step); err != nil {
