@@ -1,9 +1,11 @@
 package h5ad
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The HDF5 library opens a file by loading every group it can reach, and
@@ -59,7 +61,7 @@ func (h *h5reader) checkGroups() error {
 		if err != nil {
 			return fmt.Errorf("superblock: %w", err)
 		}
-		_, err = w.object(leUint(root), 0)
+		_, err = w.object(leUint(root), 0, "")
 		return err
 	}
 	// The root's symbol table entry follows 4 addresses (base, free space,
@@ -70,7 +72,7 @@ func (h *h5reader) checkGroups() error {
 	if err != nil {
 		return fmt.Errorf("superblock: %w", err)
 	}
-	_, err = w.entry(entry, 0)
+	_, err = w.entry(entry, 0, "", heapSegment{})
 	return err
 }
 
@@ -78,22 +80,75 @@ func (h *h5reader) checkGroups() error {
 // object header address, cache type, reserved, 16 scratch bytes holding a
 // group's B-tree and heap addresses when the cache type is 1) and returns
 // how many objects the library loads for it.
-func (w *groupWalk) entry(e []byte, depth int) (int, error) {
+func (w *groupWalk) entry(e []byte, depth int, parent string, heap heapSegment) (int, error) {
 	o := w.offsetSize
 	n := 0
+	path := parent
+	if heap.size > 0 { // the root's entry has no name
+		path = parent + "/" + w.heapString(heap, leUint(e[:o]))
+	}
+	if binary.LittleEndian.Uint32(e[2*o:]) == 2 {
+		// A soft link (cache type 2): its value, a path, is in the local
+		// heap at the offset the scratch pad holds; it has no object
+		// header (the address is undefined), and the library does not list
+		// it. The reader follows it by name (softChild).
+		w.addLink(parent, path[len(parent)+1:], link{soft: w.heapString(heap, uint64(binary.LittleEndian.Uint32(e[2*o+8:])))})
+		return 0, nil
+	}
 	if binary.LittleEndian.Uint32(e[2*o:]) == 1 {
 		scratch := e[2*o+8:]
 		var err error
-		if n, err = w.symbolTable(leUint(scratch[:o]), leUint(scratch[o:2*o]), depth); err != nil {
+		if n, err = w.symbolTable(leUint(scratch[:o]), leUint(scratch[o:2*o]), depth, path); err != nil {
 			return 0, err
 		}
 	}
-	m, err := w.object(leUint(e[o:2*o]), depth)
+	m, err := w.object(leUint(e[o:2*o]), depth, path)
 	return n + m, err
 }
 
+// heapSegment is the data segment of a group's local heap, where its
+// members' names and soft links' paths are.
+type heapSegment struct{ addr, size uint64 }
+
+// heapString reads the NUL-terminated string at offset off of a local
+// heap (at most 1024 bytes; "" where it cannot be read).
+func (w *groupWalk) heapString(h heapSegment, off uint64) string {
+	if off >= h.size {
+		return ""
+	}
+	b, err := w.readAt(h.addr+off, min(h.size-off, 1024))
+	if err != nil {
+		return ""
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// link is a soft link (a path in the file) or an external link (a path in
+// another file), which the HDF5 library does not list among a group's
+// members.
+type link struct {
+	soft             string
+	extFile, extPath string
+}
+
+// addLink records a link of the group at path parent ("" for the root).
+func (w *groupWalk) addLink(parent, name string, l link) {
+	if w.links == nil {
+		w.links = map[string]map[string]link{}
+	}
+	if w.links[parent] == nil {
+		w.links[parent] = map[string]link{}
+	}
+	if len(w.links[parent]) < maxObjects {
+		w.links[parent][name] = l
+	}
+}
+
 // object checks the object header at addr and what its messages lead to.
-func (w *groupWalk) object(addr uint64, depth int) (int, error) {
+func (w *groupWalk) object(addr uint64, depth int, path string) (int, error) {
 	if n, done := w.unfolded[addr]; done {
 		return n, nil
 	}
@@ -120,11 +175,15 @@ func (w *groupWalk) object(addr uint64, depth int) (int, error) {
 		case msgSymbolTable:
 			btree, heap := c.uint(o), c.uint(o)
 			if c.err == nil {
-				children, err = w.symbolTable(btree, heap, depth)
+				children, err = w.symbolTable(btree, heap, depth, path)
 			}
 		case msgLink:
-			if target, ok := hardLink(m.data, o); ok {
-				children, err = w.object(target, depth+1)
+			name, target, l, kind := parseLink(m.data, o)
+			switch kind {
+			case linkHard:
+				children, err = w.object(target, depth+1, path+"/"+name)
+			case linkSoft, linkExternal:
+				w.addLink(path, name, l)
 			}
 		case msgLinkInfo, msgAttributeInfo:
 			version, flags := c.uint(1), c.uint(1)
@@ -149,19 +208,29 @@ func (w *groupWalk) object(addr uint64, depth int) (int, error) {
 	return n, nil
 }
 
-// hardLink returns the target of a link message that is a hard link:
-// version 1, flags, then (as the flags say) the link type, creation order,
-// name character set, name length of 1 to 8 bytes, the name, and the
-// target address.
-func hardLink(b []byte, offsetSize int) (uint64, bool) {
+// Link types of a link message.
+const (
+	linkHard     = 0
+	linkSoft     = 1
+	linkExternal = 64
+	linkNone     = -1
+)
+
+// parseLink reads a link message: version 1, flags, then (as the flags
+// say) the link type, creation order, name character set, name length of
+// 1 to 8 bytes, the name, and the link's value: a hard link's target
+// address, a soft link's path (2-byte length), an external link's file
+// and path (2-byte length, a version-and-flags byte, two NUL-terminated
+// strings). kind is linkNone where the message cannot be read.
+func parseLink(b []byte, offsetSize int) (name string, addr uint64, l link, kind int) {
 	c := cursor{b: b}
 	if c.uint(1) != 1 {
-		return 0, false
+		return "", 0, l, linkNone
 	}
 	flags := c.uint(1)
-	kind := uint64(0)
+	t := uint64(linkHard)
 	if flags&0x08 != 0 {
-		kind = c.uint(1)
+		t = c.uint(1)
 	}
 	if flags&0x04 != 0 {
 		c.take(8)
@@ -169,14 +238,30 @@ func hardLink(b []byte, offsetSize int) (uint64, bool) {
 	if flags&0x10 != 0 {
 		c.take(1)
 	}
-	c.take(int(c.uint(1 << (flags & 3))))
-	addr := c.uint(offsetSize)
-	return addr, c.err == nil && kind == 0
+	name = string(c.take(int(c.uint(1 << (flags & 3)))))
+	switch t {
+	case linkHard:
+		addr = c.uint(offsetSize)
+	case linkSoft:
+		l.soft = string(c.take(int(c.uint(2))))
+	case linkExternal:
+		v := c.take(int(c.uint(2)))
+		if len(v) > 0 {
+			file, path, _ := strings.Cut(string(v[1:]), "\x00")
+			l.extFile, l.extPath = file, strings.TrimRight(path, "\x00")
+		}
+	default:
+		return name, 0, l, linkNone
+	}
+	if c.err != nil {
+		return "", 0, l, linkNone
+	}
+	return name, addr, l, int(t)
 }
 
 // symbolTable checks a group's local heap and the entries of its B-tree.
 // The library walks each B-tree once, so a B-tree seen before adds nothing.
-func (w *groupWalk) symbolTable(btree, heap uint64, depth int) (int, error) {
+func (w *groupWalk) symbolTable(btree, heap uint64, depth int, path string) (int, error) {
 	if w.btrees[btree] {
 		return 0, nil
 	}
@@ -192,13 +277,13 @@ func (w *groupWalk) symbolTable(btree, heap uint64, depth int) (int, error) {
 	if data >= uint64(w.size) || size > uint64(w.size)-data {
 		return 0, fmt.Errorf("local heap at address %d claims %d bytes at address %d, beyond the end of the file (%d bytes)", heap, size, data, w.size)
 	}
-	return w.node(btree, depth)
+	return w.node(btree, depth, path, heapSegment{data, size})
 }
 
 // node checks the group B-tree node (type 0) at addr, whose children are
 // B-tree nodes (level > 0) or symbol table nodes; a symbol table node in
 // its place is read as one.
-func (w *groupWalk) node(addr uint64, depth int) (int, error) {
+func (w *groupWalk) node(addr uint64, depth int, path string, heap heapSegment) (int, error) {
 	if w.btrees[addr] {
 		return 0, nil
 	}
@@ -220,7 +305,7 @@ func (w *groupWalk) node(addr uint64, depth int) (int, error) {
 		}
 		n := 0
 		for i := range count {
-			m, err := w.entry(body[i*size:(i+1)*size], depth+1)
+			m, err := w.entry(body[i*size:(i+1)*size], depth+1, path, heap)
 			if err != nil {
 				return 0, err
 			}
@@ -238,7 +323,7 @@ func (w *groupWalk) node(addr uint64, depth int) (int, error) {
 	n := 0
 	for i := range count {
 		// children of level 0 are symbol table nodes, read above
-		m, err := w.node(leUint(body[i*(l+o)+l:(i+1)*(l+o)]), depth)
+		m, err := w.node(leUint(body[i*(l+o)+l:(i+1)*(l+o)]), depth, path, heap)
 		if err != nil {
 			return 0, err
 		}

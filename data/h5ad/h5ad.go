@@ -235,10 +235,13 @@ func openHDF5(osFile *os.File, path string) (*h5file, error) {
 	if err != nil {
 		return nil, fmt.Errorf("malformed HDF5 file (%s)", oneLine(err.Error()))
 	}
-	return &h5file{file, r, osFile}, nil
+	f := &h5file{file, r, osFile}
+	f.registerGroups()
+	return f, nil
 }
 
 func (f *h5file) Close() {
+	f.unregisterGroups()
 	f.file.Close()
 	f.osFile.Close()
 }
@@ -399,6 +402,9 @@ func (f *h5file) readTimes(obs *hdf5.Group, opts Options) (t []float64, labels [
 	col, err := f.readColumn(obs, opts.TimeKey)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(col.rows) == 0 {
+		return nil, nil, errors.New("has 0 rows: the file holds no cells")
 	}
 	used := make([]bool, len(col.labels))
 	for _, l := range col.rows {
@@ -810,7 +816,7 @@ func child(g hdf5.Object, name string) hdf5.Object {
 			return c
 		}
 	}
-	return nil
+	return softChild(group, name)
 }
 
 // listNames lists the members of g, sorted.
@@ -819,10 +825,13 @@ func listNames(g *hdf5.Group) string {
 	for _, c := range g.Children() {
 		names = append(names, c.Name())
 	}
-	if len(names) == 0 {
-		return "none"
-	}
 	slices.Sort(names)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	if notes := linkNotes(g); len(notes) > 0 {
+		return strings.Join(names, ", ") + "; " + strings.Join(notes, "; ")
+	}
 	return strings.Join(names, ", ")
 }
 
@@ -836,10 +845,13 @@ func (f *h5file) listColumns(obs *hdf5.Group) string {
 			names = append(names, name)
 		}
 	}
-	if len(names) == 0 {
-		return "none"
-	}
 	slices.Sort(names)
+	if len(names) == 0 {
+		names = []string{"none"}
+	}
+	if notes := linkNotes(obs); len(notes) > 0 {
+		return strings.Join(names, ", ") + "; " + strings.Join(notes, "; ")
+	}
 	return strings.Join(names, ", ")
 }
 

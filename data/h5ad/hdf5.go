@@ -70,6 +70,9 @@ type h5reader struct {
 	strs       map[heapRef]string
 	decoded    uint64 // bytes of chunked data assembled and decoded so far
 	allocated  uint64 // bytes of data read and decoded so far (see alloc)
+	// links are the soft and external links of each group (by path, ""
+	// for the root), which the HDF5 library does not list (checkGroups).
+	links map[string]map[string]link
 }
 
 // alloc counts n more bytes that reading this file allocates (dataset
@@ -914,9 +917,17 @@ func (h *h5reader) floats(d *dataset) ([]float64, error) {
 	case classFixed:
 		for i := range out {
 			if t.signed {
-				out[i] = float64(signedAt(raw, i, t.size, order))
+				v := signedAt(raw, i, t.size, order)
+				if out[i] = float64(v); v > 1<<53 || v < -(1<<53) {
+					if out[i] >= math.MaxInt64 || int64(out[i]) != v {
+						return nil, fmt.Errorf("integer %d at index %d is beyond 2^53, where float64 cannot tell integers apart (it reads as %.17g)", v, i, out[i])
+					}
+				}
 			} else {
-				out[i] = float64(unsignedAt(raw, i, t.size, order))
+				u := unsignedAt(raw, i, t.size, order)
+				if out[i] = float64(u); u > 1<<53 && (out[i] >= math.MaxUint64 || uint64(out[i]) != u) {
+					return nil, fmt.Errorf("integer %d at index %d is beyond 2^53, where float64 cannot tell integers apart (it reads as %.17g)", u, i, out[i])
+				}
 			}
 		}
 	}

@@ -179,6 +179,22 @@ func columnList(names []string) string {
 	return strings.Join(out, ", ")
 }
 
+// exactLabel refuses an integer time label that float64 cannot hold
+// exactly (beyond 2^53): 2^53 and 2^53+1 would become one snapshot.
+func exactLabel(field string, v float64) error {
+	i, err := strconv.ParseInt(field, 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange && !strings.ContainsAny(field, ".eE") {
+			return fmt.Errorf("integer time label %s is beyond 2^53, where float64 times cannot tell labels apart", field)
+		}
+		return nil
+	}
+	if (i > 1<<53 || i < -(1<<53)) && (v >= math.MaxInt64 || int64(v) != i) {
+		return fmt.Errorf("integer time label %s is beyond 2^53, where float64 times cannot tell labels apart (it would read as %.17g)", field, v)
+	}
+	return nil
+}
+
 // appendCSVRecord parses one data row; errors start with the column.
 func (s *Set) appendCSVRecord(rec []string, cols csvColumns) error {
 	for _, c := range cols.coords {
@@ -189,6 +205,9 @@ func (s *Set) appendCSVRecord(rec []string, cols csvColumns) error {
 		s.X = append(s.X, v)
 	}
 	t, err := parseFinite(rec[cols.time])
+	if err == nil {
+		err = exactLabel(strings.TrimSpace(rec[cols.time]), t)
+	}
 	if err != nil {
 		return fmt.Errorf("column %q: %w", cols.names[cols.time], err)
 	}
@@ -206,6 +225,11 @@ func (s *Set) appendCSVRecord(rec []string, cols csvColumns) error {
 
 func parseFinite(field string) (float64, error) {
 	field = strings.TrimSpace(field)
+	// Go's ParseFloat also reads hexadecimal floats (0x1p-2) and digit
+	// separators (0x_1p0), which no CSV writer means as numbers.
+	if strings.ContainsAny(field, "xX_") {
+		return 0, fmt.Errorf("%q is not a decimal number", field)
+	}
 	v, err := strconv.ParseFloat(field, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a number", field)

@@ -24,7 +24,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestLoadCSV(t *testing.T) {
-	path := writeFile(t, "data.csv", "\ufeffx0, t ,id,x1\n1.5,0,7,-2\n 3e-1 ,1,8,4\n\n0x1p-2,0,9,+5\n")
+	path := writeFile(t, "data.csv", "\ufeffx0, t ,id,x1\n1.5,0,7,-2\n 3e-1 ,1,8,4\n\n.25,0,9,+5\n")
 	s, err := Load(path, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
