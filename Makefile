@@ -8,7 +8,7 @@ BIN     := bin/jkonet-gpu
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 RUNDIR  := run
 
-.PHONY: build run test mpi-if-possible fuzz peers mpi clean kernels emulator emulator-test gpu-check gpu-check-build docker docker-test
+.PHONY: build run test mpi-if-possible fuzz peers mpi clean kernels emulator emulator-test mutants gpu-check gpu-check-build docker docker-test
 
 # CUDA kernels (kernels/, README "GPU"): the .cu sources compile to PTX with
 # nvcc (make kernels; the PTX is committed and embedded, so nothing else needs
@@ -99,6 +99,12 @@ emulator: $(EMU_LIB)
 emulator-test: $(EMU_LIB)
 	$(CXX) -std=c++17 -O2 -Wall -Wextra -o bin/emu-test kernels/emu/test/emu_test.cpp -ldl -pthread
 	EMU_TEST_QUICK=1 bin/emu-test
+
+# Every barrier of kernels/step.cu needed by a test (kernels/emu/mutants.sh):
+# an emulator built with one __syncthreads() deleted must fail the parity
+# tests in some thread order (forward, reverse, random). About 2 minutes.
+mutants:
+	GO=$(GO) CXX=$(CXX) ./kernels/emu/mutants.sh
 
 $(EMU_LIB): $(KERNEL_HEADERS) $(KERNEL_MODULES:%=$(KERNEL_DIR)/%.cu) $(wildcard $(KERNEL_DIR)/emu/*)
 	@mkdir -p bin

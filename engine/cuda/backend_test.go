@@ -28,11 +28,13 @@ func newOn(t *testing.T, dev *Device, kind string, p *engine.Problem, s engine.S
 // TestResumeIsBitForBit: a run stopped after any step and resumed from its
 // State on a new backend ends with the same parameters, bit for bit, in
 // both precisions (the kernels are deterministic for a launch geometry, and
-// a float32 state survives its trip through float64).
+// a float32 state survives its trip through float64). On the emulator it
+// runs in every thread order.
 func TestResumeIsBitForBit(t *testing.T) {
-	for _, dev := range testDevices(t) {
+	for _, od := range orderedDevices(t) {
+		dev := od.use(t)
 		for _, prec := range []string{engine.Float32, engine.Float64} {
-			t.Run(dev.Name+"/"+prec, func(t *testing.T) {
+			t.Run(od.Label()+"/"+prec, func(t *testing.T) {
 				p := parityProblem(30, 2, 3)
 				s := engine.DefaultSettings()
 				s.Epochs, s.BatchSize, s.Samples, s.Precision = 3, 25, 2, prec // 3 steps per epoch, the last short

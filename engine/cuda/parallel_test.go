@@ -35,9 +35,11 @@ func (s stagedDevice) AllReduceSumDevice(ptr uint64, n int, stream uintptr) erro
 // through the host (MPI's path) or in device memory (NCCL's), train in
 // float64 the model that one unjoined backend trains, to 1e-7 relative,
 // every rank with the same bits, with subsampled and exact interaction
-// means; 3 ranks leave a rank without pairs in the last step.
+// means; 3 ranks leave a rank without pairs in the last step. On the
+// emulator it runs in every thread order.
 func TestDataParallelMatchesOneProcess(t *testing.T) {
-	for _, dev := range testDevices(t) {
+	for _, od := range orderedDevices(t) {
+		dev := od.use(t)
 		for _, samples := range []int{2, 0} {
 			p := parityProblem(31, 2, 8) // 62 pairs: 4 steps of 20, the last of 2
 			s := engine.DefaultSettings()
@@ -61,9 +63,9 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 				}
 				if worst > 1e-7 || states[0].Steps != want.Steps {
 					t.Errorf("%s, samples %d, %d ranks (device sum %v): parameters differ by %.3g relative after %d steps (one process: %d)",
-						dev.Name, samples, c.size, c.device, worst, states[0].Steps, want.Steps)
+						od.Label(), samples, c.size, c.device, worst, states[0].Steps, want.Steps)
 				}
-				t.Logf("%s, samples %d, %d ranks (device sum %v): worst relative difference %.2g", dev.Name, samples, c.size, c.device, worst)
+				t.Logf("%s, samples %d, %d ranks (device sum %v): worst relative difference %.2g", od.Label(), samples, c.size, c.device, worst)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/engine"
+	"github.com/jkonet-gpu/jkonet-gpu/kernels/driver"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 	"github.com/jkonet-gpu/jkonet-gpu/ot/couplings"
 )
@@ -47,6 +48,51 @@ func testDevices(t *testing.T) []*Device {
 		t.Skip("neither the CUDA emulator nor a GPU is available")
 	}
 	return devs
+}
+
+// orderedDevice is a test device and the order in which the threads of a
+// block run between barriers: on the emulator each of driver.ThreadOrders,
+// so that a missing barrier shows in one of them; "" on a GPU.
+type orderedDevice struct {
+	*Device
+	Order string
+}
+
+// orderedDevices are testDevices with the emulator once per thread order.
+func orderedDevices(t *testing.T) []orderedDevice {
+	t.Helper()
+	var out []orderedDevice
+	for _, d := range testDevices(t) {
+		if !d.Emulated {
+			out = append(out, orderedDevice{Device: d})
+			continue
+		}
+		for _, o := range driver.ThreadOrders {
+			out = append(out, orderedDevice{Device: d, Order: o})
+		}
+	}
+	return out
+}
+
+// Label names the device and its thread order.
+func (d orderedDevice) Label() string {
+	if d.Order == "" {
+		return d.Name
+	}
+	return d.Name + "/" + d.Order
+}
+
+// use sets the device's thread order for the launches that follow (until
+// the next use; forward again when t ends) and returns the device.
+func (d orderedDevice) use(t *testing.T) *Device {
+	t.Helper()
+	if d.Order != "" {
+		if err := d.ctx.Driver().SetThreadOrder(d.Order); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.ctx.Driver().SetThreadOrder("forward") })
+	}
+	return d.Device
 }
 
 // The devices are opened once per test binary.
@@ -159,8 +205,10 @@ func relDiff(a, b []float64) float64 {
 // subsampled interaction means, in double (1e-10 relative) and float
 // (1e-4 on the loss, 1e-3 norm-wise on the gradient). Each network's
 // gradient is compared on its own, so a wrong U cannot hide behind a large V.
+// On the emulator it runs in every thread order.
 func TestProbeMatchesCPU(t *testing.T) {
-	for _, dev := range testDevices(t) {
+	for _, od := range orderedDevices(t) {
+		dev := od.use(t)
 		for _, kind := range networks.Kinds() {
 			for _, samples := range []int{0, 3} {
 				for _, prec := range []string{engine.Float64, engine.Float32} {
@@ -168,7 +216,7 @@ func TestProbeMatchesCPU(t *testing.T) {
 					if samples > 0 && !net.HasInteraction() {
 						continue
 					}
-					name := fmt.Sprintf("%s/%s/S%d/%s", dev.Name, kind, samples, prec)
+					name := fmt.Sprintf("%s/%s/S%d/%s", od.Label(), kind, samples, prec)
 					t.Run(name, func(t *testing.T) {
 						d := map[string]int{"potential-interaction": 3, "time-potential": 7}[kind]
 						d = max(d, 2)
@@ -218,10 +266,12 @@ func TestProbeMatchesCPU(t *testing.T) {
 
 // TestTrainingMatchesCPU: 20 epochs of float64 training on the device agree
 // with the CPU backend's to 1e-6 in every parameter, with subsampled
-// interaction, β and a short last batch; the epoch losses agree too.
+// interaction, β and a short last batch; the epoch losses agree too. On the
+// emulator it runs in every thread order.
 func TestTrainingMatchesCPU(t *testing.T) {
-	for _, dev := range testDevices(t) {
-		t.Run(dev.Name, func(t *testing.T) {
+	for _, od := range orderedDevices(t) {
+		dev := od.use(t)
+		t.Run(od.Label(), func(t *testing.T) {
 			p := parityProblem(40, 2, 2)
 			s := engine.DefaultSettings()
 			s.Epochs, s.BatchSize, s.Samples, s.Precision, s.Seed, s.LR = 20, 35, 2, engine.Float64, 4, 3e-3

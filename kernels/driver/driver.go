@@ -23,6 +23,7 @@
 package driver
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"strings"
@@ -71,8 +72,10 @@ type api struct {
 	cuGetErrorString          func(code int32, str **byte) int32
 
 	// jkEmuLastError is exported only by the project's CPU emulator; nil
-	// for NVIDIA's driver.
+	// for NVIDIA's driver. So are the other jkEmu functions (nil for an
+	// older emulator too).
 	jkEmuLastError func() *byte
+	jkEmuSetOrder  func(order string) int32
 }
 
 // Driver is an opened CUDA driver library. Its methods are safe for
@@ -127,6 +130,9 @@ func Open(path string) (*Driver, error) {
 		return nil, err
 	}
 	_ = lib.Bind(dlopen.Func{Name: "jkEmuLastError", Fn: &a.jkEmuLastError}) // the emulator's only
+	if a.jkEmuLastError != nil {
+		_ = lib.Bind(dlopen.Func{Name: "jkEmuSetOrder", Fn: &a.jkEmuSetOrder})
+	}
 	return d, nil
 }
 
@@ -136,6 +142,21 @@ func (d *Driver) Path() string { return d.path }
 // IsEmulator reports whether the library is the project's CPU emulator
 // (it exports jkEmuLastError) rather than NVIDIA's driver.
 func (d *Driver) IsEmulator() bool { return d.api.jkEmuLastError != nil }
+
+// SetThreadOrder sets, on the emulator, the order in which the threads of a
+// block run between barriers in later launches: "forward" (threadIdx
+// order), "reverse" or "random:SEED" (the JKONET_EMU_ORDER setting). A kernel
+// missing a barrier between a write and another thread's read gives other
+// results in forward or in reverse order. On NVIDIA's driver it is an error.
+func (d *Driver) SetThreadOrder(order string) error {
+	if d.api.jkEmuSetOrder == nil {
+		return errors.New("cuda: thread order is a setting of the jkonet CUDA emulator only")
+	}
+	return d.call("jkEmuSetOrder", func() int32 { return d.api.jkEmuSetOrder(order) })
+}
+
+// ThreadOrders are the orders every emulator test runs its kernels in.
+var ThreadOrders = []string{"forward", "reverse", "random:1"}
 
 // Close does nothing: the library stays loaded for the life of the process.
 // Unloading a CUDA driver (dlclose) while a context, module or allocation

@@ -264,6 +264,20 @@ JK_EXPORT const char* jkEmuLastError(void) {
   return last_error_copy.c_str();
 }
 
+// Sets the order in which the threads of a block run between barriers for
+// later launches: "forward" (threadIdx order), "reverse" or "random:SEED"
+// (runtime.cpp), overriding JKONET_EMU_ORDER. Returns CUDA_SUCCESS, or
+// CUDA_ERROR_INVALID_VALUE for other text.
+JK_EXPORT CUresult jkEmuSetOrder(const char* order) {
+  emu::Order o;
+  uint64_t seed;
+  if (order == nullptr || !emu::parse_order(order, &o, &seed))
+    return fail(CUDA_ERROR_INVALID_VALUE, std::string("jkEmuSetOrder: \"") + (order ? order : "(null)") +
+                                              "\" is not forward, reverse or random:SEED");
+  emu::set_order(o, seed);
+  return CUDA_SUCCESS;
+}
+
 JK_EXPORT CUresult cuGetErrorName(CUresult error, const char** pStr) {
   if (pStr == nullptr) return CUDA_ERROR_INVALID_VALUE;
   const ErrorText* e = error_text(error);

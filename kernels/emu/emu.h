@@ -31,6 +31,20 @@ struct LaunchSpec {
 // are serialised). Returns kSuccess, or an error code with *msg set.
 int run_launch(const LaunchSpec& spec, std::string* msg);
 
+// The order in which the threads of a block run between barriers.
+enum class Order { kForward, kReverse, kRandom };
+
+// Parses "forward", "reverse", "random" or "random:SEED" (decimal); false if
+// the text is none of these.
+bool parse_order(const char* text, Order* order, uint64_t* seed);
+
+// Sets the order of later launches (overriding JKONET_EMU_ORDER).
+void set_order(Order order, uint64_t seed);
+
+// The order of the next launch: set_order's, else JKONET_EMU_ORDER's, else
+// forward.
+Order current_order(uint64_t* seed);
+
 // Number of workers (OS threads, the caller's included) blocks run on:
 // JKONET_EMU_THREADS, else std::thread::hardware_concurrency().
 int worker_count();

@@ -2,12 +2,20 @@
 //
 // A launch's blocks are shared out to a pool of workers (OS threads; the
 // launching thread is worker 0), each taking whole blocks. A worker runs the
-// threads of a block as fibers on its own OS thread, one after the other in
-// threadIdx order: a fiber runs until it reaches __syncthreads or returns,
-// then switches straight to the next fiber. When the last fiber of a pass
-// reaches the barrier, every thread has arrived and the next pass starts at
-// thread 0; if instead some threads have returned while others wait at the
-// barrier, the block has diverged and the launch fails.
+// threads of a block as fibers on its own OS thread, one after the other: a
+// fiber runs until it reaches __syncthreads or returns, then switches
+// straight to the next fiber of the pass. When the last fiber of a pass
+// reaches the barrier, every thread has arrived and the next pass starts; if
+// instead some threads have returned while others wait at the barrier, the
+// block has diverged and the launch fails.
+//
+// The order of the threads within a pass is threadIdx order (forward), its
+// reverse, or a seeded random permutation drawn afresh for every pass of
+// every block (JKONET_EMU_ORDER=forward|reverse|random:SEED, or
+// jkEmuSetOrder). A missing barrier lets a thread read what another writes
+// in the same pass: forward order exposes readers that come before their
+// writer, reverse order those that come after, so a kernel that passes under
+// both (and random) has no such race at its barriers.
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +23,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -119,6 +128,70 @@ int worker_count() {
   return n;
 }
 
+// ---- thread order ----------------------------------------------------------
+
+namespace {
+struct OrderSetting {
+  std::mutex mu;
+  Order order = Order::kForward;
+  uint64_t seed = 0;
+  bool read_env = false;
+};
+OrderSetting& order_setting() {
+  static OrderSetting* o = new OrderSetting;  // never destroyed
+  return *o;
+}
+}  // namespace
+
+bool parse_order(const char* text, Order* order, uint64_t* seed) {
+  if (text == nullptr || strcmp(text, "forward") == 0 || *text == 0) {
+    *order = Order::kForward;
+    *seed = 0;
+    return true;
+  }
+  if (strcmp(text, "reverse") == 0) {
+    *order = Order::kReverse;
+    *seed = 0;
+    return true;
+  }
+  if (strncmp(text, "random", 6) == 0) {
+    uint64_t sd = 1;
+    if (text[6] == ':') {
+      char* end;
+      errno = 0;
+      sd = strtoull(text + 7, &end, 10);
+      if (text[7] == 0 || *end != 0 || errno != 0) return false;
+    } else if (text[6] != 0) {
+      return false;
+    }
+    *order = Order::kRandom;
+    *seed = sd;
+    return true;
+  }
+  return false;
+}
+
+void set_order(Order order, uint64_t seed) {
+  OrderSetting& o = order_setting();
+  std::lock_guard<std::mutex> lk(o.mu);
+  o.read_env = true;
+  o.order = order;
+  o.seed = seed;
+}
+
+Order current_order(uint64_t* seed) {
+  OrderSetting& o = order_setting();
+  std::lock_guard<std::mutex> lk(o.mu);
+  if (!o.read_env) {
+    o.read_env = true;
+    const char* e = getenv("JKONET_EMU_ORDER");
+    if (e != nullptr && !parse_order(e, &o.order, &o.seed))
+      fprintf(stderr, "jkonet CUDA emulator: ignoring JKONET_EMU_ORDER=%s (want forward, reverse or random:SEED)\n", e);
+  }
+  *seed = o.seed;
+  return o.order;
+}
+
 // ---- contexts --------------------------------------------------------------
 
 namespace {
@@ -192,6 +265,8 @@ char* new_stack() {
 struct Job {
   const LaunchSpec* spec;
   uint64_t nblocks;
+  Order order = Order::kForward;
+  uint64_t seed = 0;
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
@@ -219,6 +294,11 @@ struct Worker {
   size_t shared_size = 0;
   const LaunchSpec* spec = nullptr;
   unsigned nthreads = 0, cur = 0, done = 0;
+  // The order of the threads in the pass: fiber perm[pos] runs now.
+  std::vector<unsigned> perm;
+  unsigned pos = 0;
+  Order order = Order::kForward;
+  uint64_t seed = 0, block = 0, pass = 0;
   Dim3* tid_slot = nullptr;   // &tls_threadIdx of the OS thread running the block
   uint64_t fp = 0;
 #ifdef JK_ASAN
@@ -229,6 +309,25 @@ struct Worker {
 };
 
 thread_local Worker* tls_worker;  // set while this OS thread runs blocks
+
+uint64_t splitmix64(uint64_t* x) {
+  uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Draws the order of pass w->pass of the block (random order only: forward
+// and reverse keep the table prepare made).
+void shuffle(Worker* w) {
+  if (w->order != Order::kRandom) return;
+  uint64_t state = w->seed ^ (w->block * 0xD1B54A32D192ED03ull) ^ (w->pass * 0x8CB92BA72F3D8DD7ull);
+  for (unsigned i = 0; i < w->nthreads; i++) w->perm[i] = i;
+  for (unsigned i = w->nthreads; i > 1; i--) {
+    unsigned j = (unsigned)(splitmix64(&state) % i);
+    std::swap(w->perm[i - 1], w->perm[j]);
+  }
+}
 
 // Switches from `from` to `to`; to_lo/to_size bound the stack of `to` (for
 // AddressSanitizer only); `exiting` when `from` will never be resumed.
@@ -248,8 +347,8 @@ inline void jump(Context* from, Context* to, const void* to_lo, size_t to_size, 
 // OS thread to the next fiber of the pass, or ends the pass.
 void advance(Worker* w, bool exiting) {
   const unsigned i = w->cur;
-  unsigned n = i + 1;
-  if (n == w->nthreads) {
+  unsigned pos = w->pos + 1;
+  if (pos == w->nthreads) {
     // End of a pass: each thread is at the barrier or has returned.
     if (w->done != 0) {  // the block is finished, or has diverged
 #ifdef JK_ASAN
@@ -259,9 +358,14 @@ void advance(Worker* w, bool exiting) {
 #endif
       return;
     }
-    n = 0;  // all at the barrier: the next pass starts
-    if (i == 0) return;
+    // All at the barrier: the next pass starts.
+    pos = 0;
+    w->pass++;
+    shuffle(w);
   }
+  w->pos = pos;
+  const unsigned n = w->perm[pos];
+  if (n == i) return;  // this fiber runs on (one thread, or first again)
   w->cur = n;
   *w->tid_slot = w->tid[n];
   jump(&w->fibers[i], &w->fibers[n], w->stacks[n], stack_bytes(), exiting);
@@ -270,9 +374,10 @@ void advance(Worker* w, bool exiting) {
 void fiber_entry() {
   Worker* w = tls_worker;
 #ifdef JK_ASAN
-  // Fiber 0 is always entered from run_block: learn the worker's own stack.
-  __sanitizer_finish_switch_fiber(nullptr, w->cur == 0 ? &w->sched_lo : nullptr,
-                                  w->cur == 0 ? &w->sched_size : nullptr);
+  // The first fiber of the first pass is entered from run_block: learn the
+  // worker's own stack.
+  const bool first = w->pass == 0 && w->pos == 0;
+  __sanitizer_finish_switch_fiber(nullptr, first ? &w->sched_lo : nullptr, first ? &w->sched_size : nullptr);
 #endif
   w->spec->fn(w->spec->params);
   w->done++;
@@ -312,6 +417,8 @@ int prepare(Worker& w, const LaunchSpec& s, std::string* msg) {
       return kOutOfResources;
     }
   }
+  w.perm.resize(n);
+  for (unsigned i = 0; i < n; i++) w.perm[i] = w.order == Order::kReverse ? n - 1 - i : i;
   w.spec = &s;
   w.nthreads = n;
   w.fp = fp_control();
@@ -332,10 +439,14 @@ void run_block(Worker& w, Job& job, uint64_t b) {
   w.diverged = false;
 #endif
   for (unsigned i = 0; i < w.nthreads; i++) ctx_init(&w.fibers[i], w.stacks[i], stack_bytes(), fiber_entry, w.fp);
-  w.cur = 0;
+  w.block = b;
+  w.pass = 0;
+  shuffle(&w);
+  w.pos = 0;
+  w.cur = w.perm[0];
   w.done = 0;
-  *w.tid_slot = w.tid[0];
-  jump(&w.sched, &w.fibers[0], w.stacks[0], stack_bytes(), false);
+  *w.tid_slot = w.tid[w.cur];
+  jump(&w.sched, &w.fibers[w.cur], w.stacks[w.cur], stack_bytes(), false);
   if (w.done != w.nthreads) {
 #ifdef JK_ASAN
     w.diverged = true;
@@ -351,6 +462,8 @@ void run_block(Worker& w, Job& job, uint64_t b) {
 // One worker's part of a launch: blocks until none are left.
 void work(Worker& w, Job& job) {
   std::string msg;
+  w.order = job.order;
+  w.seed = job.seed;
   int code = prepare(w, *job.spec, &msg);
   if (code != kSuccess) {
     job.fail(code, msg);
@@ -431,6 +544,7 @@ int run_launch(const LaunchSpec& s, std::string* msg) {
   Job job;
   job.spec = &s;
   job.nblocks = (uint64_t)s.grid.x * s.grid.y * s.grid.z;
+  job.order = current_order(&job.seed);
   const unsigned helpers = (unsigned)std::min<uint64_t>(p.workers.size() - 1, job.nblocks - 1);
   if (helpers > 0) {
     p.start();
