@@ -67,13 +67,9 @@ func (t *timedSum) AllReduceSum(buf []float64) error {
 	return err
 }
 
-// Watch runs a wait for the other ranks under the watchdog
-// (collective.Watcher).
-func (t *timedSum) Watch(wait func() error) error { return t.watch.Do(wait) }
-
-// watchedDevice is a device collective whose sums, and the waits for them
-// that its backend runs through Watch (collective.Watcher), are bounded by
-// the watchdog.
+// watchedDevice is a device collective whose sums, and the stretches in
+// which its backend queues and waits for them (collective.Watcher), are
+// bounded by the watchdog.
 type watchedDevice struct {
 	collective.Device
 	watch *collective.Watchdog
@@ -83,12 +79,12 @@ func (w watchedDevice) AllReduceSumDevice(ptr uint64, n int, stream uintptr) err
 	return w.watch.Do(func() error { return w.Device.AllReduceSumDevice(ptr, n, stream) })
 }
 
-func (w watchedDevice) Watch(wait func() error) error { return w.watch.Do(wait) }
+func (w watchedDevice) Arm() func() error { return w.watch.Arm() }
 
 // Watched bounds the waits of group g for the other ranks by timeout
 // (--collective-timeout; 0: unbounded): a host collective's sums, a device
-// collective's sums and the waits for them its backend runs through
-// collective.Watcher. A wait past the timeout aborts a group that can abort
+// collective's sums and the stretches its backend arms it over
+// (collective.Watcher: an epoch of queued sums). A wait past the timeout aborts a group that can abort
 // (NCCL: ncclCommAbort), so that it returns a *collective.TimeoutError, and
 // otherwise (Open MPI, which cannot be aborted from another thread) prints
 // that error's line and ends the process with exit status 1. A group that is

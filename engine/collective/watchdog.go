@@ -22,10 +22,11 @@ type Aborter interface {
 }
 
 // Watcher is a group whose waits for the other ranks are bounded by a
-// Watchdog: a device backend runs its waits for the GPU's queued sums
-// through Watch.
+// Watchdog: a device backend, whose host queues sums without waiting for
+// them, arms it over the stretch in which it queues them and waits
+// (Watchdog.Arm).
 type Watcher interface {
-	Watch(wait func() error) error
+	Arm() (disarm func() error)
 }
 
 // TimeoutError is a collective call that did not return within the
@@ -71,13 +72,26 @@ func (w *Watchdog) Do(call func() error) error {
 	if err := w.Expired(); err != nil {
 		return err
 	}
-	t := time.AfterFunc(w.Timeout, w.fire)
+	disarm := w.Arm()
 	err := call()
-	t.Stop()
-	if terr := w.Expired(); terr != nil {
+	if terr := disarm(); terr != nil {
 		return terr
 	}
 	return err
+}
+
+// Arm starts the watchdog over a stretch of several calls (a device
+// backend's epoch of queued sums); disarm stops it and returns its
+// *TimeoutError if it fired meanwhile (or before), else nil.
+func (w *Watchdog) Arm() (disarm func() error) {
+	if w == nil || w.Timeout <= 0 {
+		return func() error { return nil }
+	}
+	t := time.AfterFunc(w.Timeout, w.fire)
+	return func() error {
+		t.Stop()
+		return w.Expired()
+	}
 }
 
 // Expired is the watchdog's *TimeoutError once it fired, else nil.

@@ -85,6 +85,9 @@ type backend struct {
 	// Data parallel (Join); nil for one process. Its host buffer serves a
 	// host collective; a device one sums grad in place.
 	shard *engine.ShardSum
+	// disarm stops the collective's watchdog, armed over an epoch of
+	// device sums (queueShared); nil when it is not armed.
+	disarm func() error
 }
 
 // deviceArrays are the backend's device memory.
@@ -575,6 +578,31 @@ func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch in
 // back the stop flag, so a stop request (a signal) stops every rank at the
 // end of an epoch.
 func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
+	last := hi == len(b.order) || !update // the stop flag's step (a device sum's)
+	w, watched := b.shard.Group().(collective.Watcher)
+	if !watched {
+		return b.queueSharedStep(lo, hi, step, wsum, update, last)
+	}
+	// --collective-timeout bounds the stretch from the epoch's first queued
+	// step to the read-back of its last: the host queues ahead, and may
+	// block anywhere in it once the GPU's queue is full.
+	if b.disarm == nil {
+		b.disarm = w.Arm()
+	}
+	err := b.queueSharedStep(lo, hi, step, wsum, update, last)
+	if err != nil || last {
+		terr := b.disarm()
+		b.disarm = nil
+		if terr != nil {
+			return fmt.Errorf("step %d: %w", step, terr)
+		}
+	}
+	return err
+}
+
+// queueSharedStep is queueShared's step; last says whether the stop flag
+// joins its sum.
+func (b *backend) queueSharedStep(lo, hi int, step uint64, wsum float64, update, last bool) error {
 	m, sum := &b.m, b.shard
 	terms, stopAt := m.grad.Add(uint64(8*sum.Terms())), m.grad.Add(uint64(8*sum.Stop()))
 	slo, shi := sum.Shard(lo, hi)
@@ -597,7 +625,7 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 		// with the epoch's loss: the other steps sum a 0 there, set
 		// without waiting (a memset of device memory does not block the
 		// host), and queue ahead.
-		if last := hi == len(b.order) || !update; !last {
+		if !last {
 			if err := b.dev.ctx.Memset(stopAt, 8); err != nil {
 				return err
 			}
@@ -613,12 +641,7 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 		if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
-		read := func() error { return driver.CopyFromDevice(b.dev.ctx, stop, stopAt) }
-		if w, ok := g.(collective.Watcher); ok { // --collective-timeout bounds the wait for the epoch's sums
-			if err := w.Watch(read); err != nil {
-				return fmt.Errorf("step %d: %w", step, err)
-			}
-		} else if err := read(); err != nil {
+		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
 			return err
 		}
 		if err := sum.Agree(stop[0], step); err != nil {
@@ -776,6 +799,10 @@ func (b *backend) SetState(s *engine.State) error {
 
 // Close frees the backend's device memory (the Device stays open).
 func (b *backend) Close() error {
+	if b.disarm != nil { // training ended mid-epoch
+		b.disarm()
+		b.disarm = nil
+	}
 	var first error
 	err := b.dev.ctx.Do(func() error {
 		for _, ptr := range b.allocations {
