@@ -14,7 +14,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // syncFile flushes an open file or directory to stable storage (fsync);
@@ -97,11 +99,51 @@ func Create(path string) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
+	removeStale(dir, base)
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot create output file: %v", path, unwrapPathError(err))
 	}
+	// The lock tells a later Create beside it (removeStale) that a writer
+	// is alive; the kernel drops it when the process dies, SIGKILL too.
+	syscall.Flock(int(tmp.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	return &File{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<20)}, nil
+}
+
+// staleAfter is how old (since its last write) a temporary file must be
+// before removeStale takes it for a leftover: a file just created may not
+// hold its writer's lock yet.
+const staleAfter = 10 * time.Second
+
+// removeStale removes the temporary files of this package beside an
+// output (.BASE.tmp-DIGITS) that a killed process left behind: unlocked
+// (no writer holds them) and unwritten for staleAfter. A writer still at
+// work keeps its lock, so concurrent writers are left alone.
+func removeStale(dir, base string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".tmp-"
+	for _, e := range entries {
+		digits, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < staleAfter {
+			continue
+		}
+		f, err := os.OpenFile(name, os.O_RDONLY, 0)
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(name)
+		}
+		f.Close()
+	}
 }
 
 // Write buffers b for the temporary file.
