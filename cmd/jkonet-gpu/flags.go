@@ -42,12 +42,13 @@ var (
 	timeValuesFlag  = &cli.StringFlag{Name: "time-values", Usage: "the real time of each time label, e.g. 0d=0,8h=0.333,1d=1 (numeric labels as written by %g: 0.5, 1e-05)"}
 	obsmFlag        = &cli.StringFlag{Name: "obsm", Usage: "h5ad input: take the coordinates from this obsm matrix (e.g. X_pca, X_umap) instead of X"}
 	layerFlag       = &cli.StringFlag{Name: "layer", Usage: "h5ad input: take the coordinates from this layer instead of X"}
+	normalizeFlag   = &cli.BoolFlag{Name: "normalize", Usage: "raw counts: scale each cell to the training cells' median total, then log1p (scanpy's normalize_total and log1p; before --dims and --pca)"}
 	dimsFlag        = &cli.IntFlag{Name: "dims", Usage: "keep the first k columns (before --pca)"}
 	pcaFlag         = &cli.IntFlag{Name: "pca", Usage: "project on the first k principal components of the training cells (after --dims)"}
 	standardizeFlag = &cli.BoolFlag{Name: "standardize", Usage: "z-score each column (after --dims and --pca) with the training cells' mean and std"}
 
 	cellFlags      = []cli.Flag{timeKeyFlag, timeOrderFlag, timeValuesFlag, obsmFlag, layerFlag, xKeyFlag}
-	transformFlags = []cli.Flag{dimsFlag, pcaFlag, standardizeFlag}
+	transformFlags = []cli.Flag{normalizeFlag, dimsFlag, pcaFlag, standardizeFlag}
 )
 
 // readOptions are the cell flags (cellFlags, transformFlags, --time-col)
@@ -78,7 +79,7 @@ func readOptions(c *cli.Context) (cells.ReadOptions, error) {
 // randomized PCA always draws with seed 0, so every command fits the same
 // basis on the same cells whatever its --seed.
 func transformOptions(c *cli.Context) cells.Options {
-	return cells.Options{Dims: c.Int("dims"), PCA: c.Int("pca"), Standardize: c.Bool("standardize")}
+	return cells.Options{Normalize: c.Bool("normalize"), Dims: c.Int("dims"), PCA: c.Int("pca"), Standardize: c.Bool("standardize")}
 }
 
 // readCells reads --data as it is stored (cells.Read with the cell flags).

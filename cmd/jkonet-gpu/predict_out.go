@@ -98,8 +98,9 @@ func (r *predicted) names() []string {
 
 // points is the NPZ or CSV predict writes: the predicted points in the
 // model's coordinates (meta records the transform, so distance maps raw
-// cells into them) or the input's (meta records only the choice of first
-// columns, when --dims dropped some: the columns the points have).
+// cells into them) or the input's (meta records only what the inverse
+// does not undo: the choice of first columns, when --dims dropped some,
+// and --normalize).
 func (r *predicted) points(space string) (*snapshot.Set, error) {
 	res := evaluate.ToSet(r.preds, r.set.D)
 	res.Meta = r.set.Meta
@@ -118,8 +119,13 @@ func (r *predicted) points(space string) (*snapshot.Set, error) {
 		return nil, err
 	}
 	res.Meta = meta
-	if kept := r.inputDim(); kept < r.transform.InputDim {
-		sel := &cells.Transform{InputDim: r.transform.InputDim, Dims: kept}
+	// What remains between the raw cells and these points: the columns
+	// kept and the normalisation, which the inverse does not undo.
+	if kept := r.inputDim(); kept < r.transform.InputDim || r.transform.Normalize != nil {
+		sel := &cells.Transform{InputDim: r.transform.InputDim, Normalize: r.transform.Normalize}
+		if kept < r.transform.InputDim {
+			sel.Dims = kept
+		}
 		if res.Meta, err = sel.RecordIn(res.Meta); err != nil {
 			return nil, err
 		}
@@ -193,8 +199,15 @@ func (r *predicted) annData(space string, info map[string]any) (*h5ad.AnnData, e
 	if r.transform != nil {
 		info["transform"] = r.transform.Summary()
 		info["input_columns"] = fmt.Sprintf("the first %d columns of the input", r.inputDim())
-		if !r.transform.Exact() {
-			info["input_note"] = "the PCA is inverted to its span: X_jkonet_input holds back-projections, not the genes the PCA dropped"
+		var notes []string
+		if r.transform.PCA != nil {
+			notes = append(notes, "the PCA is inverted to its span: X_jkonet_input holds back-projections, not what the PCA dropped")
+		}
+		if r.transform.Normalize != nil {
+			notes = append(notes, "--normalize is not inverted: X_jkonet_input holds log1p of counts scaled to the target sum")
+		}
+		if len(notes) > 0 {
+			info["input_note"] = strings.Join(notes, "; ")
 		}
 	}
 	if len(r.set.Meta) > 0 {

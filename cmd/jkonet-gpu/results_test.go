@@ -135,3 +135,28 @@ print(json.dumps({
 		t.Errorf("anndata reads obsm shapes %v and uns space %q, want %v and model", got.Obsm, got.Uns, want)
 	}
 }
+
+// TestNormalizeCLI: --normalize --pca on raw counts takes no warning, is
+// stored with the model, and predict --space input gives points in the
+// log-normalised genes that distance measures against the raw test cells.
+func TestNormalizeCLI(t *testing.T) {
+	dir := t.TempDir()
+	at := func(name string) string { return filepath.Join(dir, name) }
+	status, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--normalize", "--pca", "3")
+	if status != 0 || errOut != "" {
+		t.Errorf("info --normalize --pca 3 on counts: status %d, stderr %q, want no note", status, errOut)
+	}
+	mustRun(t, "split", "--data", daysCells, "--time-key", "day_num", "--by", "population", "--test-fraction", "0.4",
+		"--train", at("train.npz"), "--test", at("test.npz"), "--quiet")
+	mustRun(t, "train", "--data", at("train.npz"), "--normalize", "--pca", "2", "--model", "linear-potential", "--out", at("m.safetensors"), "--quiet")
+	mustRun(t, "predict", "--model", at("m.safetensors"), "--data", at("test.npz"), "--space", "input", "--out", at("p.npz"), "--quiet")
+	p := loadSet(t, at("p.npz"))
+	sel, err := cells.FromMeta(p.Meta)
+	if p.D != 120 || err != nil || sel == nil || sel.Options() != (cells.Options{Normalize: true}) {
+		t.Fatalf("--space input after --normalize --pca 2: d = %d, records %+v (%v); want 120 columns and --normalize", p.D, sel, err)
+	}
+	status, out, errOut := jk(t, "distance", "--a", at("p.npz"), "--b", at("test.npz"))
+	if status != 0 || len(out) < 5 || out[:5] != "W1 = " {
+		t.Errorf("distance against the raw test cells: status %d, stdout %q, stderr %q", status, out, errOut)
+	}
+}

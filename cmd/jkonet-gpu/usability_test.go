@@ -83,12 +83,12 @@ note: ` + daysCells + `: obs column "day": times D0=0, D2=2, D4=4, D6=6, D10=10 
 // on raw counts notes that they want normalising first.
 func TestRawGenes(t *testing.T) {
 	dir := t.TempDir()
-	want := "jkonet-gpu: " + daysCells + ": X has 120 columns (raw genes?); training on more than 100 untransformed columns is slow and rarely meant: take an embedding with --obsm X_pca, or reduce with --pca 30 (after normalising counts), or give --dims 120 to train on all of them"
+	want := "jkonet-gpu: " + daysCells + ": X has 120 columns (raw genes?); training on more than 100 untransformed columns is slow and rarely meant: take an embedding with --obsm X_pca, or reduce with --normalize --pca 30, or give --dims 120 to train on all of them"
 	jkExact(t, want, "train", "--data", daysCells, "--time-key", "day_num", "--out", filepath.Join(dir, "m.safetensors"), "--quiet")
 	jkExact(t, want, "preprocess", "--data", daysCells, "--time-key", "day_num", "--out", filepath.Join(dir, "c.npz"), "--quiet")
 	mustRun(t, "preprocess", "--data", daysCells, "--time-key", "day_num", "--dims", "120", "--out", filepath.Join(dir, "c.npz"), "--quiet")
 	status, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--pca", "3")
-	if wantNote := "note: " + daysCells + ": X holds whole non-negative numbers, like raw counts: normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca\n"; status != 0 || errOut != wantNote {
+	if wantNote := "note: " + daysCells + ": X holds whole non-negative numbers, like raw counts: add --normalize to normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca\n"; status != 0 || errOut != wantNote {
 		t.Errorf("info --pca 3 on counts: status %d, stderr %q, want %q", status, errOut, wantNote)
 	}
 	if _, _, errOut := jk(t, "info", "--data", daysCells, "--time-key", "day_num", "--obsm", "X_pca", "--pca", "3"); errOut != "" {

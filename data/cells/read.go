@@ -174,8 +174,8 @@ func load(path string, opts ReadOptions, n *notes) (*snapshot.Set, error) {
 	if opts.Transform.IsZero() {
 		return set, nil
 	}
-	if prior == nil && opts.Transform.PCA > 0 && looksLikeCounts(set) {
-		n.add(fmt.Sprintf("%s: %s holds whole non-negative numbers, like raw counts: normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca", path, matrixName(path, opts)))
+	if prior == nil && opts.Transform.PCA > 0 && !opts.Transform.Normalize && looksLikeCounts(set) {
+		n.add(fmt.Sprintf("%s: %s holds whole non-negative numbers, like raw counts: add --normalize to normalise them before --pca (counts per cell to one total, then log1p, as scanpy's normalize_total and log1p), or take an embedding with --obsm X_pca", path, matrixName(path, opts)))
 	}
 	if prior != nil {
 		return nil, fmt.Errorf("%s: the cells are already transformed (%s, recorded in its meta); give the raw cells or drop %s", path, prior.Options(), opts.Transform)
@@ -249,9 +249,9 @@ func matrixName(path string, opts ReadOptions) string {
 // reduceHint says how to train on fewer columns.
 func reduceHint(path string) string {
 	if strings.EqualFold(filepath.Ext(path), ".h5ad") {
-		return "take an embedding with --obsm X_pca, or reduce with --pca 30 (after normalising counts)"
+		return "take an embedding with --obsm X_pca, or reduce with --normalize --pca 30"
 	}
-	return "reduce with --pca 30 (after normalising counts) or --dims k"
+	return "reduce with --normalize --pca 30 (counts) or --dims k"
 }
 
 // looksLikeCounts reports whether every value is a whole number ≥ 0 and

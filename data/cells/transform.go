@@ -15,6 +15,9 @@ import (
 
 // Options say which steps a Transform takes, in this order:
 //
+//  0. Normalize: scale each cell's counts to the same total (the median
+//     total of the training cells), then log1p, as scanpy's
+//     normalize_total and log1p do: raw counts before a PCA.
 //  1. Dims k: keep the first k columns (e.g. of an obsm matrix that already
 //     holds principal components).
 //  2. PCA k: project the (kept) columns, centred on the training mean, on
@@ -26,6 +29,7 @@ import (
 //
 // Zero values mean "skip the step".
 type Options struct {
+	Normalize   bool
 	Dims        int
 	PCA         int
 	Standardize bool
@@ -34,11 +38,14 @@ type Options struct {
 }
 
 // IsZero reports whether the options ask for no step at all.
-func (o Options) IsZero() bool { return o.Dims == 0 && o.PCA == 0 && !o.Standardize }
+func (o Options) IsZero() bool { return !o.Normalize && o.Dims == 0 && o.PCA == 0 && !o.Standardize }
 
 // String gives the options as the CLI flags that ask for them.
 func (o Options) String() string {
 	var flags []string
+	if o.Normalize {
+		flags = append(flags, "--normalize")
+	}
 	if o.Dims > 0 {
 		flags = append(flags, fmt.Sprintf("--dims %d", o.Dims))
 	}
@@ -61,12 +68,69 @@ func (o Options) String() string {
 type Transform struct {
 	// InputDim is the number of columns of the cells it applies to.
 	InputDim int `json:"input_dim"`
+	// Normalize scales each cell to a total and takes log1p (nil: no).
+	Normalize *Normalize `json:"normalize,omitempty"`
 	// Dims keeps the first Dims columns (0: all InputDim).
 	Dims int `json:"dims,omitempty"`
 	// PCA projects on a fitted basis (nil: no projection).
 	PCA *PCA `json:"pca,omitempty"`
 	// Scale is the z-score of each output column (nil: none).
 	Scale *Scale `json:"standardize,omitempty"`
+}
+
+// Normalize is scanpy's normalize_total then log1p: each cell's values
+// times TargetSum over the cell's total, then log(1 + ·). A cell whose
+// total is 0 stays 0.
+type Normalize struct {
+	TargetSum float64 `json:"target_sum"`
+}
+
+// fitNormalize takes the median total of the cells with counts (scanpy's
+// default target_sum), refusing negative values: --normalize is for
+// counts, not for an embedding.
+func fitNormalize(set *snapshot.Set) (*Normalize, error) {
+	var totals []float64
+	for i := range set.Len() {
+		var total float64
+		for j, v := range set.Row(i) {
+			if v < 0 {
+				return nil, fmt.Errorf("--normalize: row %d, column %d holds %v; it normalises counts (non-negative), not an embedding such as X_pca", i, j+1, v)
+			}
+			total += v
+		}
+		if total > 0 {
+			totals = append(totals, total)
+		}
+	}
+	if len(totals) == 0 {
+		return nil, fmt.Errorf("--normalize: every cell's counts are 0")
+	}
+	slices.Sort(totals)
+	mid := len(totals) / 2
+	target := totals[mid]
+	if len(totals)%2 == 0 {
+		target = (totals[mid-1] + totals[mid]) / 2
+	}
+	return &Normalize{TargetSum: target}, nil
+}
+
+// rows maps n rows of d values.
+func (z *Normalize) rows(x []float64, n, d int) []float64 {
+	y := make([]float64, n*d)
+	for i := range n {
+		var total float64
+		for _, v := range x[i*d : (i+1)*d] {
+			total += v
+		}
+		if total <= 0 {
+			continue
+		}
+		f := z.TargetSum / total
+		for j, v := range x[i*d : (i+1)*d] {
+			y[i*d+j] = math.Log1p(v * f)
+		}
+	}
+	return y
 }
 
 // Scale is a per-column z-score, y_j = (x_j − Mean_j)/Std_j, with the mean
@@ -92,6 +156,15 @@ func Fit(set *snapshot.Set, opts Options) (*Transform, error) {
 		return nil, fmt.Errorf("--dims and --pca: expected a positive number of columns (0: off), got %d and %d", opts.Dims, opts.PCA)
 	}
 	t := &Transform{InputDim: set.D, Dims: opts.Dims}
+	base := set.X // what the steps after Normalize see
+	if opts.Normalize {
+		z, err := fitNormalize(set)
+		if err != nil {
+			return nil, err
+		}
+		t.Normalize = z
+		base = z.rows(set.X, n, set.D)
+	}
 	cols := set.D
 	if opts.Dims > 0 {
 		if opts.Dims > set.D {
@@ -108,7 +181,7 @@ func Fit(set *snapshot.Set, opts Options) (*Transform, error) {
 		case opts.PCA > n:
 			return nil, fmt.Errorf("--pca %d: %d training cells are fewer than the %d components asked for", opts.PCA, n, opts.PCA)
 		}
-		x := mat.NewDense(n, set.D, set.X).Slice(0, n, 0, cols)
+		x := mat.NewDense(n, set.D, base).Slice(0, n, 0, cols)
 		p, err := fitPCA(x, opts.PCA, opts.Seed)
 		if err != nil {
 			return nil, err
@@ -165,7 +238,7 @@ func fitScale(y []float64, n int) (*Scale, error) {
 
 // Options returns the options the transform was fitted with.
 func (t *Transform) Options() Options {
-	o := Options{Dims: t.Dims, Standardize: t.Scale != nil}
+	o := Options{Normalize: t.Normalize != nil, Dims: t.Dims, Standardize: t.Scale != nil}
 	if t.PCA != nil {
 		o.PCA = len(t.PCA.Components)
 		o.Seed = t.PCA.Seed
@@ -177,6 +250,9 @@ func (t *Transform) Options() Options {
 // for a PCA, how it was computed and the share of the variance it keeps.
 func (t *Transform) Summary() string {
 	s := fmt.Sprintf("%s (d = %d → %d)", t.Options(), t.InputDim, t.OutputDim())
+	if z := t.Normalize; z != nil {
+		s += fmt.Sprintf("; counts scaled to %.4g per cell, then log1p", z.TargetSum)
+	}
 	if p := t.PCA; p != nil && p.TotalVariance > 0 {
 		var kept float64
 		for _, v := range p.Variance {
@@ -207,6 +283,9 @@ func (t *Transform) Validate() error {
 	kept := t.InputDim
 	if t.Dims > 0 {
 		kept = t.Dims
+	}
+	if z := t.Normalize; z != nil && !(z.TargetSum > 0 && !math.IsInf(z.TargetSum, 0)) {
+		return fmt.Errorf("transform: normalize: target_sum is %v, expected a positive finite number", z.TargetSum)
 	}
 	if t.PCA != nil {
 		if err := t.PCA.validate(kept); err != nil {
@@ -265,6 +344,9 @@ func (t *Transform) apply(x []float64, n int) []float64 {
 		kept = t.Dims
 	}
 	y := make([]float64, n*out)
+	if t.Normalize != nil {
+		x = t.Normalize.rows(x, n, in)
+	}
 	if t.PCA != nil {
 		t.PCA.projectRows(y, x, n, in)
 	} else {
@@ -292,15 +374,18 @@ func (t *Transform) KeptDim() int {
 }
 
 // Exact reports whether Inverse gives back the cells themselves: z-scores
-// and a choice of first columns are undone exactly; a PCA only to its span.
-func (t *Transform) Exact() bool { return t.PCA == nil }
+// and a choice of first columns are undone exactly; a PCA only to its
+// span; --normalize not at all (Inverse stops at the log-normalised values).
+func (t *Transform) Exact() bool { return t.PCA == nil && t.Normalize == nil }
 
 // Inverse maps n rows of model coordinates (OutputDim columns) back to the
 // input's first KeptDim columns: it undoes the z-score, then maps PCA
 // coordinates back as the mean plus their combination of the components,
 // the point of the PCA's span that projects on them (what the PCA dropped
 // is not recovered). Columns past --dims are not recovered either: the
-// result has KeptDim columns.
+// result has KeptDim columns. After --normalize the result is the
+// log-normalised values (log1p of counts scaled to TargetSum): each cell's
+// own total is not recorded, so its counts cannot be.
 func (t *Transform) Inverse(y []float64, n int) []float64 {
 	out, kept := t.OutputDim(), t.KeptDim()
 	z := slices.Clone(y[:n*out])
