@@ -46,6 +46,28 @@ func DefaultOTCases() []OTCase {
 	return append(cases, OTCase{N: 1500, M: 2500, D: 2, Seed: 1}, OTCase{N: 2000, M: 1999, D: 2, Seed: 1})
 }
 
+// OTShapeCases are the shapes of issue 20 for each size n and dimension:
+// equal (n × n), unequal (n × 3n/2) and coprime (n × (n + 1)).
+func OTShapeCases(sizes, dims []int) []OTCase {
+	var cases []OTCase
+	for _, d := range dims {
+		for _, n := range sizes {
+			cases = append(cases, OTCase{N: n, M: n, D: d, Seed: 1}, OTCase{N: n, M: 3 * n / 2, D: d, Seed: 1}, OTCase{N: n, M: n + 1, D: d, Seed: 1})
+		}
+	}
+	return cases
+}
+
+// potMemory is the most memory, in bytes, POT's side may need (its cost
+// matrix, its plan and the cost recomputation, about 3·n·m·8 bytes): above
+// it the comparison runs Go alone.
+const potMemory = 6 << 30
+
+// potFits reports whether POT's side of the case fits in potMemory.
+func potFits(c OTCase) bool {
+	return 3*int64(c.N)*int64(c.M)*8 <= potMemory
+}
+
 // OTData generates the source and target points of a case (row-major).
 func OTData(c OTCase) (x, y []float64, err error) {
 	if c.N < 1 || c.M < 1 || c.D < 1 {
@@ -73,18 +95,35 @@ type OTResult struct {
 	GoCost, POTCost       float64
 	RelCostDiff           float64
 	POTWarning            string // POT's own warning, e.g. its iteration cap reached
+	// Solver is the method ot.Exact used (ot.Solver); Certified says the
+	// plan passed ot.Certify (its dual certificate on all n·m pairs), in
+	// CertifySeconds; POTSkipped, that POT's cost matrix would not fit in
+	// potMemory (Go ran alone).
+	Solver         string
+	Certified      bool
+	CertifySeconds float64
+	POTSkipped     bool
 }
 
 // CostsAgree reports whether both solvers found the same optimal cost, to
 // OTCostTolerance.
 func (r OTResult) CostsAgree() bool {
-	return r.RelCostDiff <= OTCostTolerance && r.POTWarning == ""
+	return r.Certified && (r.POTSkipped || r.RelCostDiff <= OTCostTolerance && r.POTWarning == "")
 }
 
 // String formats a result as one table row.
 func (r OTResult) String() string {
-	s := fmt.Sprintf("%-14s go %8.4fs  pot %8.4fs  ratio %5.2f  cost %.12g  rel diff %.1e",
+	s := fmt.Sprintf("%-18s go %8.4fs  pot %8.4fs  ratio %5.2f  cost %.12g  rel diff %.1e",
 		r.Case.Name(), r.GoSeconds, r.POTSeconds, r.Ratio, r.GoCost, r.RelCostDiff)
+	if r.POTSkipped {
+		s = fmt.Sprintf("%-18s go %8.4fs  pot (cost matrix over %d GiB: not run)  cost %.12g",
+			r.Case.Name(), r.GoSeconds, potMemory>>30, r.GoCost)
+	}
+	cert := "certified"
+	if !r.Certified {
+		cert = "NOT certified"
+	}
+	s += fmt.Sprintf("  [%s; %s in %.2fs]", r.Solver, cert, r.CertifySeconds)
 	if r.POTWarning != "" {
 		s += "  POT: " + r.POTWarning
 	}
@@ -114,14 +153,18 @@ func CompareExactOT(cases []OTCase, repeats int) ([]OTResult, error) {
 }
 
 func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
-	res := OTResult{Case: c}
+	res := OTResult{Case: c, Solver: ot.Solver(c.N, c.M, c.D), POTSkipped: !potFits(c)}
 	x, y, err := OTData(c)
 	if err != nil {
 		return res, err
 	}
-	if _, err := ot.Exact(x, y, c.D, ot.SqEuclidean); err != nil {
+	first, err := ot.Exact(x, y, c.D, ot.SqEuclidean)
+	if err != nil {
 		return res, err
 	}
+	start := time.Now()
+	cerr := ot.Certify(x, y, c.D, ot.SqEuclidean, first)
+	res.Certified, res.CertifySeconds = cerr == nil, time.Since(start).Seconds()
 	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
 	arrays := map[string][]float64{"x": x, "y": y}
 	solve := func() ([]float64, error) {
@@ -148,8 +191,15 @@ func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
 		}
 		return []float64{peer.Seconds}, nil
 	}
+	if res.POTSkipped {
+		runPOT = func() ([]float64, error) { return []float64{math.NaN()}, nil }
+	}
 	if res.GoSeconds, res.POTSeconds, err = alternate(repeats, solve, runPOT); err != nil {
 		return res, err
+	}
+	if res.POTSkipped {
+		res.POTSeconds = 0
+		return res, nil
 	}
 	res.Ratio = res.GoSeconds / res.POTSeconds
 	res.RelCostDiff = math.Abs(res.GoCost-res.POTCost) / math.Abs(res.POTCost)

@@ -20,7 +20,7 @@ type Options struct {
 	What    []string // the comparisons: ot, gmm, train, gpu (--what)
 	Sizes   []int    // point counts n; nil: each comparison's defaults (--sizes)
 	Repeats int      // timed runs per side; the median is reported (--repeats)
-	// The gpu comparison only: dimensions and target populations (nil: the
+	// The gpu comparison (and ot's dimensions): dimensions and target populations (nil: the
 	// defaults), the time budget per case and device, the device (auto, cpu
 	// or an accelerated backend's name), and a file for the JSON report
 	// ("" none).
@@ -49,12 +49,11 @@ func Run(w io.Writer, o Options) error {
 	if slices.Contains(o.What, "ot") {
 		cases := DefaultOTCases()
 		if len(o.Sizes) > 0 {
-			cases = nil
-			for _, d := range []int{2, 5} {
-				for _, n := range o.Sizes {
-					cases = append(cases, OTCase{N: n, M: n, D: d, Seed: 1})
-				}
+			dims := []int{2, 5, 50}
+			if o.Dims != nil {
+				dims = o.Dims
 			}
+			cases = OTShapeCases(o.Sizes, dims)
 		}
 		err := printComparison(w, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd",
 			func() ([]OTResult, error) { return CompareExactOT(cases, o.Repeats) })

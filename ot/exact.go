@@ -42,6 +42,21 @@ func exact(c *costMatrix) *Plan {
 	return a.plan(a.solve())
 }
 
+// Solver names the method Exact uses on n source and m target points of
+// dimension d: "assignment" (LAPJV) or "network simplex", with "+ k-d
+// trees" where its candidate arcs and pricing search k-d trees (see
+// useTrees) instead of passing over rows of costs.
+func Solver(n, m, d int) string {
+	s := "network simplex"
+	if n == m && n > 1 {
+		s = "assignment"
+	}
+	if (&costMatrix{n: n, m: m, d: d}).useTrees() {
+		s += " + k-d trees"
+	}
+	return s
+}
+
 func gcd(a, b int) int {
 	for b != 0 {
 		a, b = b, a%b

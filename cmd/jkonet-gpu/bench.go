@@ -18,9 +18,9 @@ var benchCommand = &cli.Command{
    GOMAXPROCS=1 to compare one core); on a busy machine PyTorch's threads stall each other.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "what", Usage: "comma-separated: ot, gmm, train, gpu", Value: "ot,gmm,train"},
-		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n in d = 2 and 5; mixture: n points in d = 5; train: batches of n pairs in d = 2 and 10; gpu: epochs of n pairs); default: the spec's sizes"},
+		&cli.IntSliceFlag{Name: "sizes", Usage: "point counts n (OT: n×n, n×3n/2 and n×(n+1) in each of --dims; mixture: n points in d = 5; train: batches of n pairs in d = 2 and 10; gpu: epochs of n pairs); default: the spec's sizes"},
 		&cli.IntFlag{Name: "repeats", Usage: "timed runs per side (train, gpu: rounds of a few steps per side); the median is reported", Value: 5},
-		&cli.IntSliceFlag{Name: "dims", Usage: "gpu: dimensions d (default 2, 5, 50)"},
+		&cli.IntSliceFlag{Name: "dims", Usage: "gpu and ot with --sizes: dimensions d (default 2, 5, 50)"},
 		&cli.IntSliceFlag{Name: "targets", Usage: "gpu: target populations of the exact interaction mean (default 1000, 10000)"},
 		&cli.Float64Flag{Name: "seconds", Usage: "gpu: time budget per case and device (at least one step)", Value: 1},
 		&cli.StringFlag{Name: "json", Usage: "gpu: also write the results as JSON to this file"},
