@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -547,5 +549,74 @@ func TestEmulatorRelease(t *testing.T) {
 	}
 	if err := c.Do(func() error { return nil }); err == nil {
 		t.Error("Do on a released context succeeded")
+	}
+}
+
+// TestEmulatorGuardPages: a kernel that writes one element past the end of
+// an allocation stops the process with one line naming the kernel, the
+// block, the thread and how far past which allocation it wrote (run in a
+// child process, since the fault ends it); the parent, whose fault handler
+// the emulator chained, still recovers from a nil dereference of its own.
+func TestEmulatorGuardPages(t *testing.T) {
+	if os.Getenv("JKONET_EMU_GUARD_CHILD") == "1" {
+		c, mod := emuContext(t)
+		f, err := mod.Function("selftest_axpy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 1001 // an odd count of floats: the allocation ends 4 bytes off a multiple of 8
+		dx, err := c.Alloc(n * 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dy, err := c.Alloc((n + 1) * 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := axpyArgs{x: dx, y: dy, a: 1, n: n + 1} // reads x[n], one past the end
+		err = f.Launch(Dim3{X: 2}, Dim3{X: 512}, 0, unsafe.Pointer(&args))
+		t.Fatalf("the out-of-bounds launch returned: %v", err)
+	}
+	emulator(t)
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestEmulatorGuardPages$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "JKONET_EMU_GUARD_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 70 {
+		t.Fatalf("child: %v, want exit status 70; output:\n%s", err, out)
+	}
+	want := regexp.MustCompile(`jkonet CUDA emulator: kernel selftest_axpy, block \(1,0,0\), thread \(489,0,0\): illegal address 0x[0-9a-f]+, 0 bytes past the end of the allocation \[0x[0-9a-f]+, \+4004\)`)
+	if !want.Match(out) {
+		t.Errorf("child's output does not name the kernel, block, thread and allocation:\n%s", out)
+	}
+	// Go's own faults still reach the Go runtime.
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Error("a nil dereference did not panic")
+			}
+		}()
+		var p *int
+		_ = *p
+	}()
+}
+
+// TestEmulatorThreadOrder: every order runs the block sum right; the
+// setting refuses other text in one line.
+func TestEmulatorThreadOrder(t *testing.T) {
+	d := emulator(t)
+	defer d.SetThreadOrder("forward")
+	for _, o := range append(ThreadOrders, "random:18446744073709551615", "random") {
+		if err := d.SetThreadOrder(o); err != nil {
+			t.Fatalf("%s: %v", o, err)
+		}
+		TestEmulatorBlockSum(t)
+	}
+	for _, bad := range []string{"sideways", "random:", "random:x", "random:-1", "reversed"} {
+		err := d.SetThreadOrder(bad)
+		if err == nil || !strings.Contains(err.Error(), "is not forward, reverse or random:SEED") {
+			t.Errorf("%q: %v", bad, err)
+		}
+		checkOneLine(t, err)
 	}
 }

@@ -5,6 +5,20 @@
 //
 // Device pointers are host addresses. There is one device (0) with one
 // context (its primary context); launches and copies are synchronous.
+//
+// Every allocation has pages of its own between two inaccessible guard
+// pages, placed so that it ends where the upper guard begins (aligned to the
+// largest power of two up to 256 that divides its size). A kernel that reads
+// or writes past the end of an allocation, or far before its start, faults;
+// the fault handler names the kernel, the block, the thread and the
+// allocation, and stops the process (a GPU would report
+// CUDA_ERROR_ILLEGAL_ADDRESS and lose the context).
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -121,11 +135,43 @@ struct Module {
   std::map<std::string, std::unique_ptr<Function>> functions;
 };
 
+// A live allocation: its size and the mapping that holds it with its guards.
+struct Alloc {
+  size_t size;
+  void* map;
+  size_t map_bytes;
+};
+
+size_t page_bytes() {
+  static const size_t p = (size_t)sysconf(_SC_PAGESIZE);
+  return p;
+}
+
+// Maps bytes between two guard pages, ending at the upper one; nullptr if
+// the host is out of memory.
+void* guarded_alloc(size_t bytes, Alloc* a) {
+  const size_t pg = page_bytes();
+  const size_t body = (bytes + pg - 1) / pg * pg;
+  a->map_bytes = body + 2 * pg;
+  a->map = mmap(nullptr, a->map_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (a->map == MAP_FAILED) return nullptr;
+  char* lo = static_cast<char*>(a->map) + pg;
+  if (mprotect(lo, body, PROT_READ | PROT_WRITE) != 0) {
+    munmap(a->map, a->map_bytes);
+    return nullptr;
+  }
+  size_t align = 256;
+  while (bytes % align != 0) align /= 2;
+  a->size = bytes;
+  // lo + body is page aligned, so the start keeps `align`.
+  return lo + body - bytes;
+}
+
 struct Driver {
   std::mutex mu;  // guards everything below
   bool initialized = false;
   size_t total = 0, used = 0;
-  std::map<CUdeviceptr, size_t> allocs;  // base -> size, live allocations
+  std::map<CUdeviceptr, Alloc> allocs;  // base -> allocation, live ones
   std::map<Module*, std::unique_ptr<Module>> modules;
   std::set<Function*> functions;
   int refcount = 0;            // of the primary context
@@ -134,7 +180,7 @@ struct Driver {
 
   // Destroys the context's resources, as releasing the last reference does.
   void reset() {
-    for (auto& a : allocs) free(reinterpret_cast<void*>(a.first));
+    for (auto& a : allocs) munmap(a.second.map, a.second.map_bytes);
     allocs.clear();
     used = 0;
     modules.clear();
@@ -188,7 +234,7 @@ CUresult need_range(Driver& d, CUdeviceptr p, size_t n, const char* what) {
   auto it = d.allocs.upper_bound(p);
   if (it != d.allocs.begin()) {
     --it;
-    if (p >= it->first && n <= it->second && p - it->first <= it->second - n) return CUDA_SUCCESS;
+    if (p >= it->first && n <= it->second.size && p - it->first <= it->second.size - n) return CUDA_SUCCESS;
   }
   return fail(CUDA_ERROR_INVALID_VALUE, std::string(what) + " range [" + hex(p) + ", +" + std::to_string(n) +
                                             ") is not inside one live allocation");
@@ -253,6 +299,70 @@ std::string parse_ptx(const char* ptx, Module* m) {
   return "";
 }
 
+// ---- faults in kernels ---------------------------------------------------------
+
+struct sigaction previous_segv, previous_bus;
+
+// Describes where addr lies among the allocations, if the lock is free.
+void describe_address(uintptr_t addr, char* buf, size_t cap) {
+  buf[0] = 0;
+  Driver& d = drv();
+  if (!d.mu.try_lock()) return;
+  for (auto& a : d.allocs) {
+    uintptr_t base = a.first, lo = reinterpret_cast<uintptr_t>(a.second.map);
+    if (addr < lo || addr >= lo + a.second.map_bytes) continue;
+    if (addr >= base + a.second.size)
+      snprintf(buf, cap, ", %llu bytes past the end of the allocation [0x%llx, +%zu)",
+               (unsigned long long)(addr - base - a.second.size), (unsigned long long)base, a.second.size);
+    else if (addr < base)
+      snprintf(buf, cap, ", %llu bytes before the allocation [0x%llx, +%zu)", (unsigned long long)(base - addr),
+               (unsigned long long)base, a.second.size);
+    break;
+  }
+  d.mu.unlock();
+}
+
+// A fault in a kernel stops the process with one line naming it; any other
+// goes to the handler that was there before (the Go runtime's, say).
+void on_fault(int sig, siginfo_t* info, void* uctx) {
+  const char* kernel = emu::running_kernel();
+  if (kernel != nullptr) {
+    char where[160], line[512];
+    uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    describe_address(addr, where, sizeof where);
+    const emu::Dim3 b = emu::tls_blockIdx, t = emu::tls_threadIdx;
+    int n = snprintf(line, sizeof line,
+                     "jkonet CUDA emulator: kernel %s, block (%u,%u,%u), thread (%u,%u,%u): illegal address 0x%llx%s "
+                     "(CUDA_ERROR_ILLEGAL_ADDRESS on a GPU); stopping\n",
+                     kernel, b.x, b.y, b.z, t.x, t.y, t.z, (unsigned long long)addr,
+                     where[0] ? where : " (outside every allocation, or a fiber stack overflow: JKONET_EMU_STACK_KB)");
+    if (n > 0) (void)!write(2, line, (size_t)std::min(n, (int)sizeof line - 1));
+    _exit(70);
+  }
+  const struct sigaction& prev = sig == SIGBUS ? previous_bus : previous_segv;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction != nullptr) {
+      prev.sa_sigaction(sig, info, uctx);
+      return;
+    }
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler != SIG_IGN) {
+    prev.sa_handler(sig);
+    return;
+  }
+  // No handler before ours: the default action, when the access repeats.
+  signal(sig, SIG_DFL);
+}
+
+void install_fault_handler() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &previous_segv);
+  sigaction(SIGBUS, &sa, &previous_bus);
+}
+
 }  // namespace
 
 // ---- exports ---------------------------------------------------------------------------
@@ -297,6 +407,7 @@ JK_EXPORT CUresult cuInit(unsigned int flags) {
   Driver& d = drv();
   std::lock_guard<std::mutex> lk(d.mu);
   if (!d.initialized) {
+    install_fault_handler();
     d.total = (size_t)emu::env_long("JKONET_EMU_MEMORY_MB", 8192, 1, 1L << 30) << 20;
     emu::worker_count();  // reads JKONET_EMU_THREADS now
     d.initialized = true;
@@ -440,11 +551,11 @@ JK_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
     return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: " + std::to_string(bytes) + " bytes requested, " +
                                               std::to_string(d.total - d.used) + " of " + std::to_string(d.total) +
                                               " free (JKONET_EMU_MEMORY_MB)");
-  // The exact size, so that valgrind or ASan see a kernel run past the end.
-  void* p = nullptr;
-  if (posix_memalign(&p, 256, bytes) != 0) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: the host is out of memory");
+  Alloc a;
+  void* p = guarded_alloc(bytes, &a);
+  if (p == nullptr) return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: the host is out of memory");
   memset(p, 0xFF, bytes);  // like fresh device memory, not zero; as NaNs, reads before writes show
-  d.allocs[reinterpret_cast<CUdeviceptr>(p)] = bytes;
+  d.allocs[reinterpret_cast<CUdeviceptr>(p)] = a;
   d.used += bytes;
   *dptr = reinterpret_cast<CUdeviceptr>(p);
   return CUDA_SUCCESS;
@@ -456,8 +567,8 @@ JK_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   if (CUresult r = need_context(d)) return r;
   auto it = d.allocs.find(dptr);
   if (it == d.allocs.end()) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree: " + hex(dptr) + " is not an allocation");
-  free(reinterpret_cast<void*>(dptr));
-  d.used -= it->second;
+  munmap(it->second.map, it->second.map_bytes);
+  d.used -= it->second.size;
   d.allocs.erase(it);
   return CUDA_SUCCESS;
 }

@@ -53,6 +53,10 @@ int worker_count();
 // [lo, hi] (a warning on stderr if not), else def.
 long env_long(const char* name, long def, long lo, long hi);
 
+// The name of the kernel this OS thread is running, or nullptr outside a
+// kernel (for the fault handler: no allocation, no lock).
+const char* running_kernel();
+
 // The kernel registered under `name` by emu::Registrar; nullptr if none.
 // *ambiguous is set when two translation units registered the same name.
 Trampoline find_kernel(const std::string& name, bool* ambiguous);

@@ -160,7 +160,7 @@ bool parse_order(const char* text, Order* order, uint64_t* seed) {
       char* end;
       errno = 0;
       sd = strtoull(text + 7, &end, 10);
-      if (text[7] == 0 || *end != 0 || errno != 0) return false;
+      if (text[7] < '0' || text[7] > '9' || *end != 0 || errno != 0) return false;
     } else if (text[6] != 0) {
       return false;
     }
@@ -498,6 +498,18 @@ struct Pool {
   }
 
   void helper(unsigned k) {
+    // Faults in kernels reach the driver's handler (driver.cpp), on a stack
+    // of their own, so that a fiber stack overflow can still be reported.
+    sigset_t faults;
+    sigemptyset(&faults);
+    sigaddset(&faults, SIGSEGV);
+    sigaddset(&faults, SIGBUS);
+    pthread_sigmask(SIG_UNBLOCK, &faults, nullptr);
+    stack_t alt;
+    alt.ss_size = 64 * 1024;
+    alt.ss_sp = mmap(nullptr, alt.ss_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    alt.ss_flags = 0;
+    if (alt.ss_sp != MAP_FAILED) sigaltstack(&alt, nullptr);
     uint64_t seen = 0;
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
@@ -563,6 +575,11 @@ int run_launch(const LaunchSpec& s, std::string* msg) {
   if (!job.failed.load()) return kSuccess;
   *msg = job.msg;
   return job.code;
+}
+
+const char* running_kernel() {
+  Worker* w = tls_worker;
+  return w != nullptr && w->spec != nullptr ? w->spec->name.c_str() : nullptr;
 }
 
 // ---- what the kernels call -------------------------------------------------

@@ -14,6 +14,7 @@
 // kernels/selftest.sm80.ptx. EMU_TEST_QUICK=1 runs fewer launches and no
 // timing (for valgrind). Exit status 0 when every check passes.
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
@@ -219,7 +220,9 @@ int main(int argc, char** argv) {
   CUdeviceptr a1 = 0, a2 = 0;
   OK(cuMemAlloc_v2(&a1, 1000));
   OK(cuMemAlloc_v2(&a2, 1 << 20));
-  CHECK(a1 % 256 == 0 && a2 % 256 == 0);
+  // Each allocation ends at a guard page, its start aligned to the largest
+  // power of two up to 256 that divides its size (1000 = 8 x 125).
+  CHECK(a1 % 8 == 0 && (a1 + 1000) % (CUdeviceptr)sysconf(_SC_PAGESIZE) == 0 && a2 % 256 == 0);
   OK(cuMemGetInfo_v2(&free1, &t1));
   CHECK(free1 == free0 - 1000 - (1 << 20) && t1 == total);
   EXPECT(cuMemAlloc_v2(&d, 0), 1);
