@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jkonet-gpu/jkonet-gpu/data/safetensors"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
@@ -237,6 +238,68 @@ func badCorpus(t *testing.T) map[string][]byte {
 
 	// Single-cell files (h5ad fixtures, few cells for --pca).
 	maps.Copy(files, cellBadCorpus(t))
+	maps.Copy(files, hardeningBadCorpus(t, x, tt, id))
+	return files
+}
+
+// hardeningBadCorpus adds the files of issue 19's second round: silent
+// misreads (hex floats in CSV, integer labels float64 cannot tell apart,
+// a step that underflows against the span, h5ad links, 0 cells), a file
+// that decodes to more than --max-memory, and a model whose checksum was
+// removed.
+func hardeningBadCorpus(t *testing.T, x, tt []float64, id []int64) map[string][]byte {
+	files := map[string][]byte{}
+	files["hex.csv"] = []byte("t,x0,x1\n0,0.5,1.0\n0,0x1p-2,1.5\n1,0.25,0.75\n1,1,1\n")
+	const big = int64(1) << 53
+	files["t_beyond_2p53.npz"] = npzBytes(
+		npyEntry{"x", "<f8", "(4, 2)", f64(x[:8]...)},
+		npyEntry{"t", "<i8", "(4,)", i64(big, big, big+1, big+1)},
+	)
+	tiny := slices.Clone(tt)
+	for i, v := range tiny {
+		tiny[i] = []float64{0, 1e-320, 1}[int(v)]
+	}
+	files["t_tiny_step.npz"] = snapshotNPZ(x, 2, tiny, id)
+
+	// A valid snapshot file with a deflated member of 10^6 zero bytes: 9 MB
+	// decoded (the bytes and their int64 values) from 2 kB, within the
+	// bound relative to the archive's size, beyond --max-memory 1M.
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range []npyEntry{{"x", "<f8", "(18, 2)", f64(x...)}, {"t", "<f8", "(18,)", f64(tt...)}, {"junk", "|u1", "(1000000,)", make([]byte, 1000000)}} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name + ".npy", Method: zip.Deflate, Modified: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(npy(e.descr, e.shape, e.data))
+	}
+	zw.Close()
+	files["budget.npz"] = buf.Bytes()
+
+	// A model file of format version 2 whose checksum was deleted.
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := os.WriteFile(path, checkpointBytes(t, "potential", 2, false, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tensors, meta, err := safetensors.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(meta, "checksum")
+	if err := safetensors.WriteFile(path, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	if files["model_no_checksum.safetensors"], err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+
+	for name, fixture := range map[string]string{"links.h5ad": "links.h5ad", "big_labels.h5ad": "big_labels.h5ad", "zero_cells.h5ad": "zero_cells.h5ad"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "data", "h5ad", "testdata", fixture))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+	}
 	return files
 }
 

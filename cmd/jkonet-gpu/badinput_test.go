@@ -25,6 +25,9 @@ var badDataFiles = map[string][]string{
 	"no_time.csv":          {`no time column "t"`},
 	"non_numeric.csv":      {"line 3", `column "x1"`, `"abc" is not a number`},
 	"ragged.csv":           {"line 3", "expected 3 fields", "got 2"},
+	"hex.csv":              {"line 3", `column "x0"`, `"0x1p-2" is not a decimal number`},
+	"t_beyond_2p53.npz":    {`field "t"`, "integer time label 9007199254740993 (row 2) is beyond 2^53"},
+	"t_tiny_step.npz":      {`field "t"`, "times 0 and 1e-320 are 1e-320 apart, less than 1e-09 of the span 1"},
 }
 
 // badSkips are the cases that fail today for a reason whose fix belongs in a
@@ -123,7 +126,43 @@ func badCases() []badCase {
 		badCase{file: "model_nan.safetensors", name: "plot", args: []string{"plot", "--model", "{bad}", "--data", "{good}", "--out", "{out}/f.png"},
 			want: []string{`tensor "V.W1"`, "finite"}},
 	)
-	return append(cases, cellBadCases()...)
+	return slices.Concat(cases, cellBadCases(), hardeningBadCases())
+}
+
+// hardeningBadCases are issue 19's second round beyond badDataFiles: an
+// archive that decodes to more than --max-memory, a model whose checksum
+// was removed, h5ad links that lead nowhere or outside, integer labels
+// beyond 2^53 and a file of 0 cells in h5ad.
+func hardeningBadCases() []badCase {
+	var cases []badCase
+	for _, c := range dataCommands {
+		cases = append(cases, badCase{file: "budget.npz", name: c.name, args: append(slices.Clone(c.args), "--max-memory", "1M"),
+			want: []string{`array "junk"`, "of memory, more than the budget of 1 MB (set by --max-memory)"}})
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"predict", []string{"predict", "--model", "{bad}", "--data", "{good}", "--quiet", "--out", "{out}/p.npz"}},
+		{"eval", []string{"eval", "--model", "{bad}", "--data", "{good}"}},
+		{"plot", []string{"plot", "--model", "{bad}", "--out", "{out}/f.png"}},
+		{"train", []string{"train", "--data", "{good}", "--model", "potential", "--epochs", "1", "--device", "cpu", "--quiet", "--out", "{out}/m.safetensors", "--resume", "{bad}"}},
+	} {
+		cases = append(cases, badCase{file: "model_no_checksum.safetensors", name: c.name, args: c.args,
+			want: []string{`metadata "checksum": missing, which a file of format version 2 must have`}})
+	}
+	for _, c := range cellCommands {
+		with := func(file, name string, flags []string, want ...string) badCase {
+			return badCase{file: file, name: strings.TrimSpace(c.name + " " + name), args: slices.Concat(c.args, flags), want: want}
+		}
+		cases = append(cases,
+			with("links.h5ad", "external", []string{"--time-key", "day", "--obsm", "X_ext"}, `obsm has no key "X_ext"`, "X_ext is an external link to other.h5ad:/X, which is not followed"),
+			with("links.h5ad", "cycle", []string{"--time-key", "day", "--obsm", "X_loop_a"}, "X_loop_a is a soft link to /obsm/X_loop_b, which leads nowhere"),
+			with("big_labels.h5ad", "", []string{"--time-key", "day"}, `obs column "day": integer 9007199254740993 at index 1 is beyond 2^53`),
+			with("zero_cells.h5ad", "", []string{"--time-key", "day"}, `obs column "day": has 0 rows: the file holds no cells`),
+		)
+	}
+	return cases
 }
 
 // TestBadInputCorpus runs every command that reads files against every

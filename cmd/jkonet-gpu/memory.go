@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/urfave/cli/v2"
 )
 
@@ -17,7 +18,7 @@ var maxMemoryFlag = &cli.StringFlag{
 
 // addMaxMemory gives every command but version the --max-memory flag, set
 // (or unset, so one in-process run does not leak into the next) before the
-// command runs.
+// command runs, and sends the model files' warnings to its stderr.
 func addMaxMemory(cmds []*cli.Command) {
 	for _, cmd := range cmds {
 		if cmd.Name == "version" {
@@ -34,6 +35,9 @@ func addMaxMemory(cmds []*cli.Command) {
 				}
 			}
 			membudget.Set(n)
+			// A model file read with a doubt (no checksum, version 1)
+			// says so on stderr.
+			modelfile.Warn = func(s string) { fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", s) }
 			if before != nil {
 				return before(c)
 			}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/safetensors"
 )
@@ -56,11 +57,41 @@ func checksum(tensors map[string]safetensors.Tensor, meta map[string]string) str
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// verifyChecksum checks the checksum of a file that has one; files written
-// before checksums existed have none and are accepted.
-func verifyChecksum(tensors map[string]safetensors.Tensor, meta map[string]string) error {
+// versionKey is the metadata key of the format's version (FormatVersion
+// when written). Files of version 2 and later must carry a checksum, so
+// deleting it does not turn the check off; files without a version were
+// written before it, and may have no checksum.
+const versionKey = "format_version"
+
+// FormatVersion is the version of the model file format written here:
+// 1 (no version key) had an optional checksum, 2 requires it.
+const FormatVersion = 2
+
+// Warn receives, as one line naming the file, what Load accepts with a
+// doubt: a file of version 1 without a checksum, whose content cannot be
+// checked. nil discards it.
+var Warn func(string)
+
+// verifyChecksum checks the checksum of a file: required from format
+// version 2 on; a file without a version (written before checksums were
+// required) may have none, and is accepted with a warning.
+func verifyChecksum(path string, tensors map[string]safetensors.Tensor, meta map[string]string) error {
+	version, versioned := meta[versionKey]
+	if versioned {
+		if v, err := strconv.Atoi(version); err != nil || v < 2 {
+			return fmt.Errorf("metadata %q: expected a format version ≥ 2, got %q", versionKey, version)
+		} else if v > FormatVersion {
+			return fmt.Errorf("metadata %q: format version %d is newer than this build reads (%d); update jkonet-gpu", versionKey, v, FormatVersion)
+		}
+	}
 	want, ok := meta[checksumKey]
 	if !ok {
+		if versioned {
+			return fmt.Errorf("metadata %q: missing, which a file of format version %s must have (it was removed: the content cannot be checked)", checksumKey, version)
+		}
+		if Warn != nil {
+			Warn(path + ": written before checksums (no format version): its content cannot be checked")
+		}
 		return nil
 	}
 	if got := checksum(tensors, meta); got != want {

@@ -49,20 +49,50 @@ func TestChecksumCatchesDamage(t *testing.T) {
 		t.Fatalf("damaged checkpoint: %v", err)
 	}
 
-	// Without the checksum key the same damaged content loads (no way to
-	// tell), as files written before checksums must.
+	// Without the checksum key the same damaged content is refused: from
+	// format version 2 on the checksum is required (issue 19: deleting it
+	// turned the check off).
 	tensors, meta, err := safetensors.ReadFile(damaged)
 	if err != nil {
 		t.Fatal(err)
 	}
 	delete(meta, checksumKey)
+	removed := filepath.Join(dir, "removed.ckpt")
+	if err := safetensors.WriteFile(removed, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(removed); err == nil || err.Error() != removed+`: metadata "checksum": missing, which a file of format version 2 must have (it was removed: the content cannot be checked)` {
+		t.Fatalf("checksum removed: %v", err)
+	}
+	// Without a version (a file written before versions, version 1) and
+	// without a checksum, it loads (no way to tell), with a warning.
+	delete(meta, versionKey)
 	old := filepath.Join(dir, "old.ckpt")
 	if err := safetensors.WriteFile(old, tensors, meta); err != nil {
 		t.Fatal(err)
 	}
+	var warned []string
+	Warn = func(s string) { warned = append(warned, s) }
+	defer func() { Warn = nil }()
 	if _, err := Load(old); err != nil {
-		t.Fatalf("file without a checksum: %v", err)
+		t.Fatalf("file of version 1 without a checksum: %v", err)
 	}
+	if want := old + ": written before checksums (no format version): its content cannot be checked"; len(warned) != 1 || warned[0] != want {
+		t.Errorf("warnings %q, want %q", warned, want)
+	}
+	// A version this build does not know, or a forged one, is refused.
+	for v, want := range map[string]string{"3": "format version 3 is newer than this build reads (2)", "1": `expected a format version ≥ 2, got "1"`, "x": `expected a format version ≥ 2, got "x"`} {
+		meta[versionKey] = v
+		meta[checksumKey] = checksum(tensors, meta)
+		p := filepath.Join(dir, "v"+v+".ckpt")
+		if err := safetensors.WriteFile(p, tensors, meta); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("format_version %s: %v, want %q", v, err, want)
+		}
+	}
+	delete(meta, versionKey)
 	// Editing a metadata value is caught too.
 	meta[checksumKey] = checksum(tensors, meta)
 	meta["steps"] = "4"

@@ -90,6 +90,7 @@ func Save(path string, f *File) error {
 		tensors["optimizer.v"] = safetensors.Tensor{Shape: []int{len(f.V)}, Data: f.V}
 		meta["steps"] = strconv.FormatUint(f.Steps, 10)
 	}
+	meta[versionKey] = strconv.Itoa(FormatVersion)
 	meta[checksumKey] = checksum(tensors, meta)
 	return safetensors.WriteFile(path, tensors, meta)
 }
@@ -100,7 +101,7 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := verifyChecksum(tensors, meta); err != nil {
+	if err := verifyChecksum(path, tensors, meta); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f, err := fromTensors(tensors, meta)
