@@ -23,7 +23,9 @@
 package driver
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -76,6 +78,7 @@ type api struct {
 	// older emulator too).
 	jkEmuLastError func() *byte
 	jkEmuSetOrder  func(order string) int32
+	jkEmuStats     func(buf *byte, capacity uint64, reset int32) uint64
 }
 
 // Driver is an opened CUDA driver library. Its methods are safe for
@@ -132,6 +135,7 @@ func Open(path string) (*Driver, error) {
 	_ = lib.Bind(dlopen.Func{Name: "jkEmuLastError", Fn: &a.jkEmuLastError}) // the emulator's only
 	if a.jkEmuLastError != nil {
 		_ = lib.Bind(dlopen.Func{Name: "jkEmuSetOrder", Fn: &a.jkEmuSetOrder})
+		_ = lib.Bind(dlopen.Func{Name: "jkEmuStats", Fn: &a.jkEmuStats})
 	}
 	return d, nil
 }
@@ -153,6 +157,50 @@ func (d *Driver) SetThreadOrder(order string) error {
 		return errors.New("cuda: thread order is a setting of the jkonet CUDA emulator only")
 	}
 	return d.call("jkEmuSetOrder", func() int32 { return d.api.jkEmuSetOrder(order) })
+}
+
+// EmulatorStats are the emulator's counters of what it was asked to do
+// (JKONET_EMU_STATS writes the same JSON to a file).
+type EmulatorStats struct {
+	Launches      map[string]uint64 `json:"launches"` // by kernel
+	LaunchesTotal uint64            `json:"launches_total"`
+	GraphLaunches uint64            `json:"graph_launches"`
+	// Synchronizations: cuCtxSynchronize calls and device-to-host copies
+	// (each waits for the work queued before it).
+	Synchronizations uint64       `json:"synchronizations"`
+	CtxSynchronize   uint64       `json:"ctx_synchronize"`
+	Copies           CopyCounters `json:"copies"` // calls
+	Bytes            CopyCounters `json:"bytes"`
+}
+
+// CopyCounters count copies each way, and memsets.
+type CopyCounters struct {
+	HtoD   uint64 `json:"htod"`
+	DtoH   uint64 `json:"dtoh"`
+	DtoD   uint64 `json:"dtod"`
+	Memset uint64 `json:"memset"`
+}
+
+// Stats reads the emulator's counters, and zeroes them when reset is set.
+// On NVIDIA's driver it is an error.
+func (d *Driver) Stats(reset bool) (EmulatorStats, error) {
+	var st EmulatorStats
+	if d.api.jkEmuStats == nil {
+		return st, errors.New("cuda: counters are kept by the jkonet CUDA emulator only")
+	}
+	r := int32(0)
+	if reset {
+		r = 1
+	}
+	buf := make([]byte, 64<<10)
+	n := d.api.jkEmuStats(&buf[0], uint64(len(buf)), r)
+	if n >= uint64(len(buf)) {
+		return st, fmt.Errorf("cuda: the emulator's counters take %d bytes, more than %d", n, len(buf))
+	}
+	if err := json.Unmarshal(buf[:n], &st); err != nil {
+		return st, fmt.Errorf("cuda: the emulator's counters: %w", err)
+	}
+	return st, nil
 }
 
 // ThreadOrders are the orders every emulator test runs its kernels in.

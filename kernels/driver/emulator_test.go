@@ -2,6 +2,7 @@ package driver
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -619,4 +620,57 @@ func TestEmulatorThreadOrder(t *testing.T) {
 		}
 		checkOneLine(t, err)
 	}
+}
+
+// TestEmulatorStats: the counters see exactly the block sum's calls (3
+// repetitions: a memset, a launch, a synchronisation and a read each, after
+// one upload), in process (Stats) and in the JKONET_EMU_STATS file that a
+// child process leaves behind.
+func TestEmulatorStats(t *testing.T) {
+	const n, grid, reps = 100003, 7, 3
+	want := EmulatorStats{Launches: map[string]uint64{"selftest_block_sum": reps}, LaunchesTotal: reps,
+		Synchronizations: 2 * reps, CtxSynchronize: reps,
+		Copies: CopyCounters{HtoD: 1, DtoH: reps, Memset: reps},
+		Bytes:  CopyCounters{HtoD: n * 8, DtoH: reps * grid * 8, Memset: reps * grid * 8}}
+	check := func(what string, got EmulatorStats) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: counters %+v, want %+v", what, got, want)
+		}
+	}
+	if path := os.Getenv("JKONET_EMU_STATS"); path != "" {
+		if os.Getenv("JKONET_EMU_STATS_CHILD") != "1" {
+			t.Skip("JKONET_EMU_STATS is set for this process")
+		}
+		c, mod := emuContext(t)
+		runBlockSum(t, c, mod, reps)
+		return
+	}
+	d := emulator(t)
+	if _, err := d.Stats(true); err != nil {
+		t.Fatal(err)
+	}
+	c, mod := emuContext(t)
+	runBlockSum(t, c, mod, reps)
+	st, err := d.Stats(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("in process", st)
+
+	file := filepath.Join(t.TempDir(), "stats.json")
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestEmulatorStats$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "JKONET_EMU_STATS="+file, "JKONET_EMU_STATS_CHILD=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromFile EmulatorStats
+	if err := json.Unmarshal(data, &fromFile); err != nil {
+		t.Fatalf("%s: %v\n%s", file, err, data)
+	}
+	check("JKONET_EMU_STATS", fromFile)
 }

@@ -299,6 +299,81 @@ std::string parse_ptx(const char* ptx, Module* m) {
   return "";
 }
 
+// ---- counters (JKONET_EMU_STATS) -------------------------------------------------
+// What the driver was asked to do: launches by kernel, synchronisations (an
+// explicit cuCtxSynchronize, or a device-to-host copy, which waits for the
+// work queued before it) and the copies and bytes each way. jkEmuStats
+// returns them as JSON; with JKONET_EMU_STATS=FILE they are written to FILE
+// at exit, at the last release of the context and at every synchronisation
+// (a Go program ends without running atexit handlers, and its last
+// synchronisation is its last read of results).
+
+struct Stats {
+  std::mutex mu;
+  std::map<std::string, uint64_t> launches;
+  uint64_t graph_launches = 0, synchronize = 0;
+  uint64_t copies[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, memset
+  uint64_t bytes[4] = {0, 0, 0, 0};
+};
+enum { kHtoD = 0, kDtoH = 1, kDtoD = 2, kMemset = 3 };
+
+Stats& stats() {
+  static Stats* s = new Stats;  // never destroyed: other threads may count late
+  return *s;
+}
+
+std::string stats_json_locked(Stats& st) {
+  std::string j = "{\"launches\": {";
+  uint64_t total = 0;
+  bool first = true;
+  for (auto& l : st.launches) {
+    j += (first ? "\"" : ", \"") + l.first + "\": " + std::to_string(l.second);
+    first = false;
+    total += l.second;
+  }
+  const char* way[4] = {"htod", "dtoh", "dtod", "memset"};
+  j += "}, \"launches_total\": " + std::to_string(total) + ", \"graph_launches\": " + std::to_string(st.graph_launches) +
+       ", \"synchronizations\": " + std::to_string(st.synchronize + st.copies[kDtoH]) +
+       ", \"ctx_synchronize\": " + std::to_string(st.synchronize) + ", \"copies\": {";
+  for (int i = 0; i < 4; i++) j += std::string(i ? ", " : "") + "\"" + way[i] + "\": " + std::to_string(st.copies[i]);
+  j += "}, \"bytes\": {";
+  for (int i = 0; i < 4; i++) j += std::string(i ? ", " : "") + "\"" + way[i] + "\": " + std::to_string(st.bytes[i]);
+  return j + "}}\n";
+}
+
+// Writes the counters to $JKONET_EMU_STATS, if set, through a temporary
+// file renamed over it, so that a reader never sees half a file.
+void write_stats_file() {
+  static const char* path = getenv("JKONET_EMU_STATS");
+  if (path == nullptr || *path == 0) return;
+  Stats& st = stats();
+  std::string j;
+  {
+    std::lock_guard<std::mutex> lk(st.mu);
+    j = stats_json_locked(st);
+  }
+  std::string tmp = std::string(path) + ".tmp" + std::to_string(getpid());
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return;
+  bool ok = fwrite(j.data(), 1, j.size(), f) == j.size();
+  ok = fclose(f) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path) != 0) remove(tmp.c_str());
+}
+
+void count_copy(int way, size_t n, bool sync) {
+  {
+    Stats& st = stats();
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.copies[way]++;
+    st.bytes[way] += n;
+  }
+  if (sync) write_stats_file();
+}
+
+struct StatsAtExit {
+  StatsAtExit() { atexit(write_stats_file); }
+} stats_at_exit;
+
 // ---- faults in kernels ---------------------------------------------------------
 
 struct sigaction previous_segv, previous_bus;
@@ -386,6 +461,22 @@ JK_EXPORT CUresult jkEmuSetOrder(const char* order) {
                                               "\" is not forward, reverse or random:SEED");
   emu::set_order(o, seed);
   return CUDA_SUCCESS;
+}
+
+// Copies the counters (JSON, see Stats) into buf, NUL-terminated and cut at
+// cap − 1 bytes; returns the length of the whole text. reset != 0 zeroes
+// them after.
+JK_EXPORT size_t jkEmuStats(char* buf, size_t cap, int reset) {
+  Stats& st = stats();
+  std::lock_guard<std::mutex> lk(st.mu);
+  std::string j = stats_json_locked(st);
+  write_log(buf, cap, j);
+  if (reset) {
+    st.launches.clear();
+    st.graph_launches = st.synchronize = 0;
+    for (int i = 0; i < 4; i++) st.copies[i] = st.bytes[i] = 0;
+  }
+  return j.size();
 }
 
 JK_EXPORT CUresult cuGetErrorName(CUresult error, const char** pStr) {
@@ -503,7 +594,10 @@ JK_EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
   if (CUresult r = need_init(d)) return r;
   if (CUresult r = need_device(dev)) return r;
   if (d.refcount == 0) return fail(CUDA_ERROR_INVALID_CONTEXT, "cuDevicePrimaryCtxRelease: the context is not retained");
-  if (--d.refcount == 0) d.reset();  // like CUDA: the last release frees memory and modules
+  if (--d.refcount == 0) {
+    d.reset();  // like CUDA: the last release frees memory and modules
+    write_stats_file();
+  }
   return CUDA_SUCCESS;
 }
 
@@ -527,8 +621,17 @@ JK_EXPORT CUresult cuCtxGetCurrent(CUcontext* pctx) {
 
 JK_EXPORT CUresult cuCtxSynchronize(void) {
   Driver& d = drv();
-  std::lock_guard<std::mutex> lk(d.mu);
-  return need_context(d);  // all work is synchronous: only errors remain
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;  // all work is synchronous: only errors remain
+  }
+  {
+    Stats& st = stats();
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.synchronize++;
+  }
+  write_stats_file();
+  return CUDA_SUCCESS;
 }
 
 JK_EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
@@ -584,6 +687,7 @@ JK_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
     if (CUresult r = need_range(d, dst, n, "cuMemcpyHtoD: destination")) return r;
   }
   memcpy(reinterpret_cast<void*>(dst), src, n);
+  count_copy(kHtoD, n, false);
   return CUDA_SUCCESS;
 }
 
@@ -597,6 +701,7 @@ JK_EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
     if (CUresult r = need_range(d, src, n, "cuMemcpyDtoH: source")) return r;
   }
   memcpy(dst, reinterpret_cast<const void*>(src), n);
+  count_copy(kDtoH, n, true);
   return CUDA_SUCCESS;
 }
 
@@ -610,6 +715,7 @@ JK_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
     if (CUresult r = need_range(d, src, n, "cuMemcpyDtoD: source")) return r;
   }
   memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+  count_copy(kDtoD, n, false);
   return CUDA_SUCCESS;
 }
 
@@ -622,6 +728,7 @@ JK_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, size_t n)
     if (CUresult r = need_range(d, dst, n, "cuMemsetD8: destination")) return r;
   }
   memset(reinterpret_cast<void*>(dst), value, n);
+  count_copy(kMemset, n, false);
   return CUDA_SUCCESS;
 }
 
@@ -762,7 +869,12 @@ JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
   }
   std::string msg;
   int r = emu::run_launch(s, &msg);
-  if (r == CUDA_SUCCESS) return CUDA_SUCCESS;
+  if (r == CUDA_SUCCESS) {
+    Stats& st = stats();
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.launches[s.name]++;
+    return CUDA_SUCCESS;
+  }
   if (r == CUDA_ERROR_LAUNCH_FAILED) {  // as on a GPU, a failed kernel poisons the context
     std::lock_guard<std::mutex> lk(d.mu);
     d.sticky = r;
