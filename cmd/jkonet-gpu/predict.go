@@ -9,6 +9,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -32,7 +33,7 @@ var predictCommand = &cli.Command{
    the model's transform: --standardize and --dims exactly (the first --dims columns), --pca to
    the PCA's span (back-projections; the dropped variance is not recovered).
    An .h5ad --out is an AnnData file for anndata/scanpy: obs index the source cells' barcodes,
-   obs day, from_day and t, X the points in --space, obsm X_jkonet and jkonet_step (the one-step
+   obs day, from_day, t and jkonet_V (V at the cell), X the points in --space, obsm X_jkonet and jkonet_step (the one-step
    displacement) in model coordinates and, with a transform, X_jkonet_input and
    jkonet_step_input in the input's; uns["jkonet"] the model's metadata (JSON).`,
 	Flags:  slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag, seedFlag, outFlag, spaceFlag, quietFlag}, truthFlags, cellFlags, transformFlags),
@@ -70,7 +71,12 @@ func predict(c *cli.Context) error {
 		} else {
 			info["truth"] = c.String("truth")
 		}
-		a, err := r.annData(space, info)
+		// V as Predict steps with it: at the target time, in mean
+		// intervals since the model's time origin.
+		potential := func(t float64) models.Energy {
+			return s.Model.PotentialAt((t - s.Options.TimeOrigin) / s.Options.MeanInterval)
+		}
+		a, err := r.annData(space, potential, info)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/models"
 )
 
 // predicted is predict's result, cell by cell: each predicted point with
@@ -140,8 +141,10 @@ func (r *predicted) points(space string) (*snapshot.Set, error) {
 // displacement in model coordinates (X_jkonet, jkonet_step) and, when the
 // model has a transform, mapped back to the input's columns
 // (X_jkonet_input, jkonet_step_input: for scVelo-style stream plots on
-// that embedding); uns jkonet the model's metadata as JSON.
-func (r *predicted) annData(space string, info map[string]any) (*h5ad.AnnData, error) {
+// that embedding); obs jkonet_V the potential of each cell's step (V at
+// the step's target time, potential(t)) at the cell; uns jkonet the
+// model's metadata as JSON.
+func (r *predicted) annData(space string, potential func(t float64) models.Energy, info map[string]any) (*h5ad.AnnData, error) {
 	n := len(r.rows)
 	d := r.set.D
 	names := r.names()
@@ -194,6 +197,18 @@ func (r *predicted) annData(space string, info map[string]any) (*h5ad.AnnData, e
 		{Name: "day", Categories: categories, Codes: codes(r.t), Ordered: true},
 		{Name: "from_day", Categories: categories, Codes: codes(r.from), Ordered: true},
 		{Name: "t", Values: r.t},
+	}
+	if potential != nil {
+		v := make([]float64, 0, n)
+		at := 0
+		for _, p := range r.preds {
+			m := len(p.X) / d
+			vals := make([]float64, m)
+			potential(p.To).Eval(src[at*d:(at+m)*d], d, vals, nil)
+			v = append(v, vals...)
+			at += m
+		}
+		a.Obs = append(a.Obs, h5ad.Column{Name: "jkonet_V", Values: v})
 	}
 	info["space"] = space
 	if r.transform != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/cells"
 	"github.com/jkonet-gpu/jkonet-gpu/data/h5ad"
+	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 // TestResultsBackInAnnData follows the anndata-written days.h5ad through
@@ -99,7 +101,7 @@ print(json.dumps({
     "categories": list(a.obs["day"].cat.categories), "day": [str(v) for v in a.obs["day"]],
     "from": [str(v) for v in a.obs["from_day"]],
     "obsm": {k: list(a.obsm[k].shape) for k in sorted(a.obsm.keys())},
-    "uns": json.loads(a.uns["jkonet"])["space"],
+    "uns": json.loads(a.uns["jkonet"])["space"], "v": a.obs["jkonet_V"].tolist(),
 }))`
 	out, err := exec.Command("/usr/bin/python3", "-c", script, at("p.h5ad")).Output()
 	if err != nil {
@@ -113,15 +115,44 @@ print(json.dumps({
 		Day, From  []string
 		Obsm       map[string][]int
 		Uns        string
+		V          []float64
 	}
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	// V at each source cell, as predict steps with it (at the target time).
+	f, err := modelfile.Load(at("m.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := evaluate.FromFile(f, evaluate.DefaultPredictOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapped, err := tr.Apply(test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := map[string]int{}
+	for i, name := range mapped.Names {
+		row[name] = i
+	}
+	if len(got.V) != model.Len() {
+		t.Fatalf("obs jkonet_V has %d values for %d cells", len(got.V), model.Len())
+	}
+	for i, name := range model.Names {
+		v := make([]float64, 1)
+		o := subject.Options
+		subject.Model.PotentialAt((model.T[i]-o.TimeOrigin)/o.MeanInterval).Eval(mapped.Row(row[name]), 3, v, nil)
+		if math.Abs(got.V[i]-v[0]) > 1e-12*(1+math.Abs(v[0])) {
+			t.Fatalf("cell %s: jkonet_V = %v, want V(cell) = %v", name, got.V[i], v[0])
+		}
+	}
 	if got.N != model.Len() || !slices.Equal(got.Names, model.Names) {
 		t.Errorf("anndata reads %d cells named %v…, want predict's %d", got.N, got.Names[:min(3, len(got.Names))], model.Len())
 	}
-	if want := []string{"D0", "D2", "D4", "D6", "D10"}; !slices.Equal(got.Categories, want) || !slices.Equal(got.Columns, []string{"day", "from_day", "t"}) {
-		t.Errorf("anndata reads columns %v, day categories %v; want day, from_day, t and %v", got.Columns, got.Categories, want)
+	if want := []string{"D0", "D2", "D4", "D6", "D10"}; !slices.Equal(got.Categories, want) || !slices.Equal(got.Columns, []string{"day", "from_day", "t", "jkonet_V"}) {
+		t.Errorf("anndata reads columns %v, day categories %v; want day, from_day, t, jkonet_V and %v", got.Columns, got.Categories, want)
 	}
 	next := map[string]string{"D0": "D2", "D2": "D4", "D4": "D6", "D6": "D10"}
 	for i := range got.Day {
