@@ -148,12 +148,8 @@ func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (en
 	}
 	b.maxBatch = min(s.BatchSize, pairs)
 	b.gridFwd, b.gridBwd = forwardBlocksPerSM*d.SMs, backwardBlocksPerSM*d.SMs
+	// The MLP kernels' shared-memory limit is the device's, set at open.
 	if err := d.ctx.Do(func() error {
-		for _, f := range []string{"mlp_forward", "mlp_backward"} {
-			if err := d.functions[f+b.suffix].SetMaxDynamicSharedMemory(int(max(b.sharedV, b.sharedU))); err != nil {
-				return err
-			}
-		}
 		if err := b.chooseSamples(); err != nil {
 			return err
 		}

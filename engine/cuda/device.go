@@ -28,7 +28,7 @@ type Device struct {
 	Major, Minor int    // compute capability
 	SMs          int    // multiprocessors
 	ClockKHz     int    // the SMs' clock
-	MaxShared    int    // dynamic shared memory per block, opted in
+	MaxShared    int    // dynamic shared memory per block, opted in (the MLP kernels' limit, set at open)
 	TotalMem     uint64 // bytes
 	Emulated     bool   // the CPU emulator rather than a GPU
 	functions    map[string]*driver.Function
@@ -94,7 +94,22 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 		}
 		d.functions[name] = f
 	}
+	// The MLP kernels may use all of it, set once for the device: the
+	// limit is the function's, shared by every backend on the device, so a
+	// backend setting its own need would lower it under another's.
+	for _, name := range mlpKernelNames() {
+		if err := d.functions[name].SetMaxDynamicSharedMemory(d.MaxShared); err != nil {
+			d.ctx.Release()
+			return nil, fmt.Errorf("%s: %s: %w", d.Name, name, err)
+		}
+	}
 	return d, nil
+}
+
+// mlpKernelNames are the kernels whose dynamic shared memory grows with d
+// (mlpSharedBytes), past the 48 KiB a kernel may use without opting in.
+func mlpKernelNames() []string {
+	return []string{"mlp_forward_f32", "mlp_forward_f64", "mlp_backward_f32", "mlp_backward_f64"}
 }
 
 // kernelNames are the entry points of kernels/step.cu.
