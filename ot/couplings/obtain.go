@@ -76,7 +76,13 @@ func (r Request) loadCached(set *snapshot.Set) (cp *Couplings, found bool, err e
 		fmt.Fprintf(r.warnings(), "warning: %s records no provenance; cannot check that it was computed from %s with these options\n", r.File, r.Data)
 		return cp, true, nil
 	}
-	if err := cp.Provenance.Mismatch(&Provenance{Data: set.Hash(), Options: r.Options}); err != nil {
+	// The seed is not compared: it seeds only how the couplings were drawn
+	// (random blocks, the mixtures' k-means++), and one set of couplings
+	// serves training with any --seed, a seed sweep on one preprocess; the
+	// training record keeps the file's provenance, seed included.
+	want := r.Options
+	want.Seed = cp.Provenance.Options.Seed
+	if err := cp.Provenance.Mismatch(&Provenance{Data: set.Hash(), Options: want}); err != nil {
 		return nil, true, fmt.Errorf("%s: %w, not from %s with these flags; delete it or name another --couplings file", r.File, err, r.Data)
 	}
 	return cp, true, nil
