@@ -171,6 +171,9 @@ type GPUOptions struct {
 	Budget  time.Duration // timed steps per device and case: at least this long (or a whole epoch), at least one step
 	Repeats int           // rounds of timed steps; the median time per step is reported
 	GPU     *Accelerator  // the accelerated side; nil: the CPU half only
+	// Progress, if not nil, receives each case's result as soon as it is
+	// measured.
+	Progress func(GPUResult)
 }
 
 // Accelerator is the accelerated side of CompareGPU: a registered backend
@@ -211,6 +214,9 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 			res.Ratio = res.GPU.EpochSeconds / res.CPU.EpochSeconds
 		}
 		rep.Epochs = append(rep.Epochs, res)
+		if o.Progress != nil {
+			o.Progress(res)
+		}
 	}
 	if o.GPU == nil {
 		return rep, nil

@@ -55,8 +55,8 @@ func Run(w io.Writer, o Options) error {
 			}
 			cases = OTShapeCases(o.Sizes, dims)
 		}
-		err := printComparison(w, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd",
-			func() ([]OTResult, error) { return CompareExactOT(cases, o.Repeats) })
+		err := printComparison(w, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd", cases,
+			func(c []OTCase) ([]OTResult, error) { return CompareExactOT(c, o.Repeats) })
 		if err != nil {
 			return err
 		}
@@ -68,8 +68,8 @@ func Run(w io.Writer, o Options) error {
 				cases[i].N = o.Sizes[0]
 			}
 		}
-		err := printComparison(w, "Gaussian mixture fit: jkonet-gpu density.FitMixture vs scikit-learn GaussianMixture",
-			func() ([]MixtureResult, error) { return CompareMixture(cases, o.Repeats) })
+		err := printComparison(w, "Gaussian mixture fit: jkonet-gpu density.FitMixture vs scikit-learn GaussianMixture", cases,
+			func(c []MixtureCase) ([]MixtureResult, error) { return CompareMixture(c, o.Repeats) })
 		if err != nil {
 			return err
 		}
@@ -79,8 +79,8 @@ func Run(w io.Writer, o Options) error {
 		if len(o.Sizes) > 0 {
 			cases = StepCases(o.Sizes)
 		}
-		return printComparison(w, "jkonet-star training step: jkonet-gpu cpu backend vs PyTorch (CPU, float64, same threads)",
-			func() ([]StepResult, error) { return CompareTrainingStep(cases, o.Repeats) })
+		return printComparison(w, "jkonet-star training step: jkonet-gpu cpu backend vs PyTorch (CPU, float64, same threads)", cases,
+			func(c []StepCase) ([]StepResult, error) { return CompareTrainingStep(c, o.Repeats) })
 	}
 	return nil
 }
@@ -103,20 +103,24 @@ func (o Options) check() error {
 	return nil
 }
 
-// printComparison prints the title, runs the comparison and prints its
-// results one row each; a missing peer becomes a note, other errors stand.
-func printComparison[R fmt.Stringer](w io.Writer, title string, compare func() ([]R, error)) error {
+// printComparison prints the title, then runs the comparison one case at
+// a time and prints each case's row as soon as it is measured (a whole
+// comparison takes minutes); a missing peer becomes a note, other errors
+// stand.
+func printComparison[C any, R fmt.Stringer](w io.Writer, title string, cases []C, compare func([]C) ([]R, error)) error {
 	fmt.Fprintln(w, title)
-	results, err := compare()
-	if errors.Is(err, ErrNoPeer) {
-		fmt.Fprintf(w, "  skipped: %v\n", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, r := range results {
-		fmt.Fprintln(w, "  "+r.String())
+	for i := range cases {
+		results, err := compare(cases[i : i+1])
+		if errors.Is(err, ErrNoPeer) {
+			fmt.Fprintf(w, "  skipped: %v\n", err)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			fmt.Fprintln(w, "  "+r.String())
+		}
 	}
 	return nil
 }
@@ -150,7 +154,17 @@ func runGPU(w io.Writer, o Options) error {
 	if err != nil {
 		return err
 	}
-	rep, err := CompareGPU(GPUCases(pairs, dims, targets), GPUOptions{Budget: time.Duration(o.Seconds * float64(time.Second)), Repeats: o.Repeats, GPU: gpu})
+	cases := GPUCases(pairs, dims, targets)
+	done := 0
+	progress := func(r GPUResult) { // the table needs every case: meanwhile, one line per case
+		done++
+		line := fmt.Sprintf("  measured %d/%d: %s, cpu %.4g s/epoch", done, len(cases), r.Case.Name(), r.CPU.EpochSeconds)
+		if r.GPU != nil {
+			line += fmt.Sprintf(", %s %.4g s/epoch", acceleratedName(), r.GPU.EpochSeconds)
+		}
+		fmt.Fprintln(w, line)
+	}
+	rep, err := CompareGPU(cases, GPUOptions{Budget: time.Duration(o.Seconds * float64(time.Second)), Repeats: o.Repeats, GPU: gpu, Progress: progress})
 	if err != nil {
 		return err
 	}
