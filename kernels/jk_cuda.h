@@ -68,7 +68,12 @@ struct Registrar {
 
 #define JK_KERNEL(name, Args) extern "C" __global__ void name(const Args args)
 
-#define JK_SHARED_MEMORY(name) extern __shared__ __align__(16) unsigned char name[]
+// The block's dynamic shared memory, declared once at global scope: an
+// extern __shared__ array declared in a function of an anonymous namespace
+// takes a name nvcc derives from the source file's absolute path, and the
+// PTX would differ from one checkout to another.
+extern __shared__ __align__(16) unsigned char jk_dynamic_shared[];
+#define JK_SHARED_MEMORY(name) unsigned char* name = jk_dynamic_shared
 
 #endif
 

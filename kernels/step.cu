@@ -408,7 +408,9 @@ __device__ void tile_backward(const MlpShared<T>& s, int64_t in, int64_t dx, dou
     for (int r = 0; r < TILE; r++) sum += s.p[r * in + k] * s.u1[r * LD + j];
     part[o.w1 + e] += (double)sum;
   }
-  __syncthreads();
+  // No barrier: the next tile's load_tile writes only the row table (which
+  // no thread reads here) before its own barrier, and each element of part
+  // is always added to by the same thread.
 }
 
 // ∇V of every row (forward only): out[row][c] = Σ_j g1[r][j] W1[c][j], c < dx.
@@ -431,7 +433,8 @@ __device__ void mlp_forward(const MlpArgs& a) {
       for (int j = 0; j < H; j++) sum += s.a1[r * LD + j] * s.s1[r * LD + j] * s.w1[c * H + j];
       out[row * a.dx + c] = sum;
     }
-    __syncthreads();
+    // No barrier: the next tile's load_tile writes only the row table (not
+    // read here) before its own barrier.
   }
 }
 
@@ -446,7 +449,8 @@ __device__ void mlp_backward(const MlpArgs& a) {
   double* part = a.partial + blockIdx.x * o.count;
   for (int64_t e = threadIdx.x; e < o.count; e += THREADS) part[e] = 0;
   Acc acc = {};
-  __syncthreads();
+  // No barrier: every block has a tile (the grid is at most the tiles), and
+  // the first load_tile's barrier comes before any thread adds to part.
   int64_t tiles = (a.rows + TILE - 1) / TILE;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     load_tile(a, s, tile, true);
@@ -716,9 +720,10 @@ __device__ void finish_step(const FinishArgs& a) {
       for (int q = 1; q < 5; q++) acc[ACC_POTENTIAL + q - 1] += terms[q];
       acc[ACC_PAIRS] += (double)a.batch;
     }
-    if (a.betaIndex >= 0) a.grad[a.betaIndex] = terms[5];
+    if (a.betaIndex >= 0) a.grad[a.betaIndex] = terms[5];  // for Probe's read
   }
-  __syncthreads();
+  // No barrier: below, every thread takes β's gradient from its own
+  // terms[5], not from grad, so none reads what thread 0 wrote.
   if (!a.update) return;
   T* prm = static_cast<T*>(a.params);
   T* m = static_cast<T*>(a.m);
@@ -727,11 +732,14 @@ __device__ void finish_step(const FinishArgs& a) {
     if (a.groupFrozen[gi]) continue;
     int64_t lo = a.groupLo[gi], hi = a.groupHi[gi];
     double sq = 0;
-    for (int64_t j = lo + threadIdx.x; j < hi; j += FINISH_THREADS) sq += a.grad[j] * a.grad[j];
+    for (int64_t j = lo + threadIdx.x; j < hi; j += FINISH_THREADS) {
+      double g = j == a.betaIndex ? terms[5] : a.grad[j];
+      sq += g * g;
+    }
     double norm = jk_sqrt(tree_sum<FINISH_THREADS>(sq, buf));
     bool clip = a.clip > 0 && norm > a.clip;
     for (int64_t j = lo + threadIdx.x; j < hi; j += FINISH_THREADS) {
-      double g = a.grad[j];
+      double g = j == a.betaIndex ? terms[5] : a.grad[j];
       if (clip) g *= a.clip / norm;
       double mj = a.beta1 * (double)m[j] + (1 - a.beta1) * g;
       double vj = a.beta2 * (double)v[j] + (1 - a.beta2) * g * g;
