@@ -117,7 +117,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			return nil, err
 		}
 	}
-	cp, err := job.couplings()
+	cp, err := job.couplingsUnlessInterrupted(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -166,6 +166,35 @@ func (job *Job) note(format string, args ...any) {
 // couplings reads job.Couplings if the file exists (checked against the
 // data and options), else computes the couplings and caches them there;
 // rank 0 alone writes the file and the warnings.
+// couplingsUnlessInterrupted computes (or loads) the couplings, and
+// returns at once when ctx is cancelled (SIGTERM, SIGINT), before or
+// during the computation: a solver cannot stop midway, so it is abandoned
+// (the process ends with the returned line), and nothing has been written
+// (a couplings file is written atomically). Before, a signal waited for
+// every transition's plan, minutes on large data, and a scheduler's
+// SIGKILL ended the job with no word.
+func (job *Job) couplingsUnlessInterrupted(ctx context.Context) (*couplings.Couplings, error) {
+	interrupted := &InterruptedError{"interrupted while computing the couplings; nothing written"}
+	if ctx.Err() != nil {
+		return nil, interrupted
+	}
+	type result struct {
+		cp  *couplings.Couplings
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cp, err := job.couplings()
+		done <- result{cp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.cp, r.err
+	case <-ctx.Done():
+		return nil, interrupted
+	}
+}
+
 func (job *Job) couplings() (*couplings.Couplings, error) {
 	return couplings.LoadOrCompute(job.Data, couplings.Request{Data: job.DataPath, File: job.Couplings, Options: job.CouplingOptions,
 		Follower: job.Topology.Rank != 0, Quiet: job.Quiet, Warnings: job.Notes})

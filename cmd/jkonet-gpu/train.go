@@ -66,6 +66,12 @@ func train(c *cli.Context) error {
 	if err := checkTrainOutputs(c, checkpointPath(c)); err != nil {
 		return err
 	}
+	// SIGTERM is what a scheduler sends before it kills a job: checkpoint
+	// and stop, as on Ctrl-C (after the same step on every rank); before
+	// training, while reading or coupling, stop with one line and nothing
+	// written.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	set, err := loadDataFor(c)
 	if err != nil {
 		return err
@@ -74,10 +80,6 @@ func train(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// SIGTERM is what a scheduler sends before it kills a job: checkpoint
-	// and stop, as on Ctrl-C (after the same step on every rank).
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	res, err := engine.Run(ctx, job)
 	if err != nil || !res.Writer { // rank 0 writes the model and reports
 		return err
