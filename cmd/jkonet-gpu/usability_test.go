@@ -156,18 +156,20 @@ func TestReadmeWalkthrough(t *testing.T) {
 			switch {
 			case strings.HasPrefix(a, "data/"):
 				args[i] = filepath.Join("..", "..", a)
-			case strings.HasSuffix(a, ".npz") || strings.HasSuffix(a, ".safetensors") || strings.HasSuffix(a, ".png"):
+			case strings.HasSuffix(a, ".npz") || strings.HasSuffix(a, ".safetensors") || strings.HasSuffix(a, ".png") || strings.HasSuffix(a, ".h5ad"):
 				args[i] = filepath.Join(dir, a)
 			}
 		}
 		mustRun(t, args...)
 		ran++
 	}
-	if ran != 5 {
-		t.Errorf("ran %d commands, want the walkthrough's 5", ran)
+	if ran != 6 {
+		t.Errorf("ran %d commands, want the walkthrough's 6", ran)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "fig.png")); err != nil {
-		t.Error(err)
+	for _, out := range []string{"fig.png", "pred.h5ad"} {
+		if _, err := os.Stat(filepath.Join(dir, out)); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

@@ -123,7 +123,7 @@ func drawPanel(pl *plot.Plot, c draw.Canvas) (err error) {
 
 // keyWidth is the width of the strip, right of each panel, that holds its
 // key: the days' colours and the values of the level curves.
-const keyWidth = 1.25 * vg.Inch
+const keyWidth = 1.45 * vg.Inch
 
 // timeStops are the colours TimeColor passes through at f = 0, ¼, ½, ¾, 1:
 // blue, teal, green, orange, red, every one dark enough to show on white.
