@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"unsafe"
 
@@ -82,6 +83,11 @@ type backend struct {
 	flopsPerPotRow      float64
 	flopsPerInteractRow float64
 
+	// JKONET_CUDA_SYNC=1: synchronise after every launch (launch); step is
+	// the step being queued, for its errors.
+	syncEach bool
+	step     uint64
+
 	// Data parallel (Join); nil for one process. Its host buffer serves a
 	// host collective; a device one sums grad in place.
 	shard *engine.ShardSum
@@ -110,7 +116,7 @@ type deviceArrays struct {
 // when its workspace fits in half the free memory, else the largest
 // power-of-two subsample (16 to 1024) that fits in a quarter.
 func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
-	b := &backend{dev: d, net: net, problem: p, settings: s}
+	b := &backend{dev: d, net: net, problem: p, settings: s, syncEach: os.Getenv(SyncEnv) == "1"}
 	if s.Precision == "" {
 		b.settings.Precision = engine.Float32
 	}
@@ -432,8 +438,30 @@ type (
 
 // launch runs kernel name (with the precision suffix when suffixed) on a
 // grid of gx × gy blocks.
+// A launch error names the kernel, the step and its epoch; with
+// JKONET_CUDA_SYNC=1 (syncEach) each launch is followed by a
+// synchronisation, so that a kernel's fault, which a GPU reports at a later
+// synchronisation (the epoch's loss read), is caught at its own launch.
 func (b *backend) launch(name string, gx, gy, block int, shared uint32, args unsafe.Pointer) error {
-	return b.dev.functions[name].Launch(driver.Dim3{X: uint32(gx), Y: uint32(gy)}, driver.Dim3{X: uint32(block)}, shared, args)
+	err := b.dev.functions[name].Launch(driver.Dim3{X: uint32(gx), Y: uint32(gy)}, driver.Dim3{X: uint32(block)}, shared, args)
+	if err == nil && b.syncEach {
+		err = b.dev.ctx.Synchronize()
+	}
+	if err != nil {
+		return fmt.Errorf("kernel %s, step %d (epoch %d): %w", name, b.step, b.epochOf(b.step), err)
+	}
+	return nil
+}
+
+// SyncEnv names the environment variable that makes the backend synchronise
+// after every launch, to name the kernel, step and epoch of a fault.
+const SyncEnv = "JKONET_CUDA_SYNC"
+
+// epochOf is the epoch (from 1) of a global step number, as engine.Train
+// numbers them.
+func (b *backend) epochOf(step uint64) uint64 {
+	per := uint64((b.problem.Pairs.Len() + b.settings.BatchSize - 1) / max(b.settings.BatchSize, 1))
+	return step/max(per, 1) + 1
 }
 
 // queue queues step step on order[lo:hi]: the kernels of kernels/step.cu,
@@ -449,6 +477,7 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	for _, q := range b.order[lo:hi] {
 		wsum += b.problem.Pairs.W[q]
 	}
+	b.step = step
 	if b.shard != nil {
 		return b.queueShared(lo, hi, step, wsum, update)
 	}

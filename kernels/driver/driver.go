@@ -79,6 +79,7 @@ type api struct {
 	jkEmuLastError func() *byte
 	jkEmuSetOrder  func(order string) int32
 	jkEmuStats     func(buf *byte, capacity uint64, reset int32) uint64
+	jkEmuInject    func(kernel string, n int64) int32
 }
 
 // Driver is an opened CUDA driver library. Its methods are safe for
@@ -136,6 +137,7 @@ func Open(path string) (*Driver, error) {
 	if a.jkEmuLastError != nil {
 		_ = lib.Bind(dlopen.Func{Name: "jkEmuSetOrder", Fn: &a.jkEmuSetOrder})
 		_ = lib.Bind(dlopen.Func{Name: "jkEmuStats", Fn: &a.jkEmuStats})
+		_ = lib.Bind(dlopen.Func{Name: "jkEmuInjectFault", Fn: &a.jkEmuInject})
 	}
 	return d, nil
 }
@@ -201,6 +203,20 @@ func (d *Driver) Stats(reset bool) (EmulatorStats, error) {
 		return st, fmt.Errorf("cuda: the emulator's counters: %w", err)
 	}
 	return st, nil
+}
+
+// InjectFault makes the nth launch of kernel (n > 0, counted from now) fail
+// on the emulator as a kernel fault does on a GPU: the launch returns
+// success, nothing runs from it on, and the next synchronisation
+// (Synchronize, CopyFromDevice) returns ErrLaunchFailed without naming the
+// kernel; after that the context works again (a GPU's would not). n = 0
+// cancels. JKONET_EMU_FAULT=KERNEL:N does the same from cuInit. On NVIDIA's
+// driver it is an error.
+func (d *Driver) InjectFault(kernel string, n int) error {
+	if d.api.jkEmuInject == nil {
+		return errors.New("cuda: fault injection is a setting of the jkonet CUDA emulator only")
+	}
+	return d.call("jkEmuInjectFault", func() int32 { return d.api.jkEmuInject(kernel, int64(n)) })
 }
 
 // ThreadOrders are the orders every emulator test runs its kernels in.

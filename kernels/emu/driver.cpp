@@ -177,6 +177,14 @@ struct Driver {
   int refcount = 0;            // of the primary context
   int sticky = CUDA_SUCCESS;   // a launch failure poisons the context
   std::string sticky_msg;
+  // An injected fault (jkEmuInjectFault): the countdown-th launch of
+  // inject_kernel fails as a GPU's would, asynchronously: the launch
+  // succeeds, it and later launches do not run, and the next
+  // synchronisation (cuCtxSynchronize, cuMemcpyDtoH) returns the error,
+  // naming no kernel. Unlike a GPU's, the context then works again.
+  std::string inject_kernel;
+  long inject_countdown = 0;
+  int pending = CUDA_SUCCESS;
 
   // Destroys the context's resources, as releasing the last reference does.
   void reset() {
@@ -187,6 +195,8 @@ struct Driver {
     functions.clear();
     sticky = CUDA_SUCCESS;
     sticky_msg.clear();
+    inject_countdown = 0;
+    pending = CUDA_SUCCESS;
   }
 };
 
@@ -212,6 +222,14 @@ CUresult need_context(Driver& d) {
     return fail(d.sticky, "context unusable after an earlier launch failure (" + d.sticky_msg +
                               "); release the primary context to reset it");
   return CUDA_SUCCESS;
+}
+
+// The injected fault waiting for a synchronisation, if any (d.mu held).
+CUresult take_pending(Driver& d) {
+  if (d.pending == CUDA_SUCCESS) return CUDA_SUCCESS;
+  CUresult r = d.pending;
+  d.pending = CUDA_SUCCESS;
+  return fail(r, "an earlier launch failed (a fault injected by jkEmuInjectFault or JKONET_EMU_FAULT)");
 }
 
 CUresult need_init(Driver& d) {
@@ -463,6 +481,19 @@ JK_EXPORT CUresult jkEmuSetOrder(const char* order) {
   return CUDA_SUCCESS;
 }
 
+// Makes the nth launch (n > 0) of kernel, counted from now, fail as a GPU
+// kernel fault would: asynchronously, reported by the next synchronisation
+// (see Driver::inject_kernel). n = 0 cancels. Returns CUDA_SUCCESS, or
+// CUDA_ERROR_INVALID_VALUE.
+JK_EXPORT CUresult jkEmuInjectFault(const char* kernel, long n) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (kernel == nullptr || n < 0) return fail(CUDA_ERROR_INVALID_VALUE, "jkEmuInjectFault: no kernel, or n < 0");
+  d.inject_kernel = kernel;
+  d.inject_countdown = n;
+  return CUDA_SUCCESS;
+}
+
 // Copies the counters (JSON, see Stats) into buf, NUL-terminated and cut at
 // cap − 1 bytes; returns the length of the whole text. reset != 0 zeroes
 // them after.
@@ -500,6 +531,17 @@ JK_EXPORT CUresult cuInit(unsigned int flags) {
   if (!d.initialized) {
     install_fault_handler();
     d.total = (size_t)emu::env_long("JKONET_EMU_MEMORY_MB", 8192, 1, 1L << 30) << 20;
+    // JKONET_EMU_FAULT=KERNEL:N injects a fault into the Nth launch of KERNEL.
+    if (const char* f = getenv("JKONET_EMU_FAULT")) {
+      const char* colon = strrchr(f, ':');
+      long n = colon ? strtol(colon + 1, nullptr, 10) : 0;
+      if (colon == nullptr || colon == f || n <= 0)
+        fprintf(stderr, "jkonet CUDA emulator: ignoring JKONET_EMU_FAULT=%s (want KERNEL:N, N > 0)\n", f);
+      else {
+        d.inject_kernel.assign(f, colon);
+        d.inject_countdown = n;
+      }
+    }
     emu::worker_count();  // reads JKONET_EMU_THREADS now
     d.initialized = true;
   }
@@ -624,6 +666,7 @@ JK_EXPORT CUresult cuCtxSynchronize(void) {
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;  // all work is synchronous: only errors remain
+    if (CUresult r = take_pending(d)) return r;
   }
   {
     Stats& st = stats();
@@ -699,6 +742,7 @@ JK_EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
     if (n == 0) return CUDA_SUCCESS;
     if (dst == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemcpyDtoH: NULL host pointer");
     if (CUresult r = need_range(d, src, n, "cuMemcpyDtoH: source")) return r;
+    if (CUresult r = take_pending(d)) return r;
   }
   memcpy(dst, reinterpret_cast<const void*>(src), n);
   count_copy(kDtoH, n, true);
@@ -860,6 +904,11 @@ JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
                       std::to_string(fn->max_shared) +
                       " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES, up to " +
                       std::to_string(kSharedOptin) + ")");
+    if (d.pending != CUDA_SUCCESS) return CUDA_SUCCESS;  // after a fault nothing runs
+    if (d.inject_countdown > 0 && k == d.inject_kernel && --d.inject_countdown == 0) {
+      d.pending = CUDA_ERROR_LAUNCH_FAILED;
+      return CUDA_SUCCESS;
+    }
     s.name = k;
     s.fn = fn->fn;
     s.params = kernelParams;
