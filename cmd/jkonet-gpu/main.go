@@ -28,7 +28,7 @@ func run(args []string, stdout, stderr io.Writer) (status int) {
 	}()
 	if err := newApp(stdout, stderr).Run(args); err != nil {
 		if rep := (*engine.ReportedError)(nil); !errors.As(err, &rep) {
-			fmt.Fprintf(stderr, "jkonet-gpu: %v\n", err)
+			fmt.Fprintf(stderr, "jkonet-gpu: %s\n", boundedLine(err.Error()))
 		}
 		return 1
 	}

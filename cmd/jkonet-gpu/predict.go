@@ -155,7 +155,7 @@ func modelFromFlags(c *cli.Context) (evaluate.Subject, *snapshot.Set, error) {
 // and plot).
 func warnUntrainedTimes(c *cli.Context, set *snapshot.Set, path string, f *modelfile.File) {
 	if extra := untrainedTimes(set.Times(), f.Times); len(extra) > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "warning: %s has times %v that %s was not trained at (it was at %v); τ and the time input come from the labels, so check --time-values\n", c.String("data"), extra, path, f.Times)
+		fmt.Fprintf(c.App.ErrWriter, "warning: %s has times %s that %s was not trained at (it was at %s); τ and the time input come from the labels, so check --time-values\n", c.String("data"), listed(extra), path, listed(f.Times))
 	}
 }
 

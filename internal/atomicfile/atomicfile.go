@@ -269,7 +269,10 @@ func CheckWritable(path string) error {
 		return fmt.Errorf("%s: cannot create output file: %v", path, unwrapPathError(err))
 	}
 	tmp.Close()
-	return os.Remove(tmp.Name())
+	if err := os.Remove(tmp.Name()); err != nil { // named by path, not by the probe's name
+		return fmt.Errorf("%s: cannot create output file: %v", path, unwrapPathError(err))
+	}
+	return nil
 }
 
 // checkTarget refuses a destination that the rename must not replace: an
