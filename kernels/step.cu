@@ -15,9 +15,13 @@
 //   finish_step         loss, NaN stop, β's gradient, clipping, Adam -> params, m, v, accum
 //
 // (the U kernels only for variants with an interaction network). Every sum
-// over pairs, rows or blocks runs in a fixed order, in double, so a step is
-// deterministic for a given launch geometry. Each kernel comes in float and
-// double storage (suffix _f32, _f64); sums are double in both.
+// runs in a fixed order, so a step is deterministic for a given launch
+// geometry. Each kernel comes in float and double storage (suffix _f32,
+// _f64). In double in both: the interaction means over a pair's rows, the
+// residuals and loss terms, the parameter gradients' sums across tiles and
+// blocks, the norms, clipping and Adam. In the storage type: the products
+// within a row (tile_product, ∇V's output) and the sums over a tile's 32
+// rows that make a tile's parameter gradients.
 //
 // Interaction rows. Pair i of the batch owns rows rowStart[lo+i] −
 // rowStart[lo] onwards: with the exact mean, one row per point y′ of the
