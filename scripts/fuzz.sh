@@ -23,12 +23,21 @@
 # that widens coverage would take most of a short run). A failure leaves the
 # input in pkg/testdata/fuzz/FuzzXxx/, where plain `go test` (and so
 # `make test`) replays it until the bug is fixed; keep it as a seed then.
-# Environment: GO (default go), FUZZ_MINIMIZE (default 5s).
+# Each target runs under an address-space limit (ulimit -v, FUZZ_AS_KB,
+# default 2000000: 2 GB), as the test binary built first with go test -c -fuzz,
+# so an input that makes a reader allocate gigabytes fails the target
+# (Go's "out of memory" death) instead of the machine; the readers bound
+# what they allocate against the memory budget that limit leaves
+# (internal/membudget). FUZZ_AS_KB=unlimited turns the limit off.
+# Environment: GO (default go), FUZZ_MINIMIZE (default 5s), FUZZ_AS_KB.
 set -u
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 budget=${1:-60}
 minimize=${FUZZ_MINIMIZE:-5s}
+as_kb=${FUZZ_AS_KB:-2000000}
+module=$("$GO" list -m)
+fuzzcache=$("$GO" env GOCACHE)/fuzz
 case $budget in
   '' | x | *[!0-9x]* | *x*x | *x?*) echo "usage: scripts/fuzz.sh [seconds | executions followed by x]" >&2; exit 2 ;;
   *x) fuzztime=$budget ;;
@@ -45,10 +54,20 @@ fi
 count=$(echo "$targets" | wc -l)
 echo "fuzz.sh: $count targets, $fuzztime each"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+bin=$(mktemp -d)
+trap 'rm -rf "$log" "$bin"' EXIT
 while read -r pkg name; do
-  echo "== $pkg $name ($fuzztime)"
-  if "$GO" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime "$minimize" "$pkg" 2>&1 | tee "$log"; test "${PIPESTATUS[0]}" -eq 0; then
+  echo "== $pkg $name ($fuzztime, ulimit -v $as_kb)"
+  test=$bin/$(echo "$pkg" | tr / _)_$name.test
+  # -fuzz at build time instruments the binary for coverage guidance.
+  if ! "$GO" test -c -fuzz "^${name}\$" -o "$test" "$pkg"; then
+    echo "fuzz.sh: $pkg does not build" >&2
+    exit 1
+  fi
+  # What go test -fuzz runs: the binary in the package's directory, with
+  # the fuzzing cache go test would give it.
+  if (cd "$pkg" && ulimit -v "$as_kb" && exec "$test" -test.run '^$' -test.fuzz "^${name}\$" -test.fuzztime "$fuzztime" \
+    -test.fuzzminimizetime "$minimize" -test.fuzzcachedir "$fuzzcache/$module/${pkg#./}") 2>&1 | tee "$log"; test "${PIPESTATUS[0]}" -eq 0; then
     continue
   fi
   if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then

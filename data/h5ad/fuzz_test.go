@@ -27,6 +27,16 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(data, "stage")
 	}
+	// Issue 19: unwritten chunks with fill values, declared sizes far
+	// beyond the data, heaps, soft and external links, int64 labels beyond
+	// 2^53, 0 cells.
+	for _, name := range []string{"fill.h5ad", "huge_unwritten.h5ad", "wide_csr.h5ad", "many_heaps.h5ad", "links.h5ad", "big_labels.h5ad", "zero_cells.h5ad"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, "day")
+	}
 	f.Add([]byte(hdf5Signature), "day")
 	path := filepath.Join(fuzzcheck.Dir(f), "fuzz.h5ad")
 	f.Fuzz(func(t *testing.T, data []byte, key string) {

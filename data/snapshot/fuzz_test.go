@@ -62,6 +62,15 @@ func FuzzLoadNPZ(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Issue 19: int64 labels 2^53 and 2^53+1, times 0, 1e-320, 1, and an
+	// archive that decodes to a thousand times its size.
+	for _, name := range []string{"t_beyond_2p53.npz", "t_tiny_step.npz", "budget.npz"} {
+		data, err := os.ReadFile(filepath.Join("../../testdata/bad", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	for _, name := range []string{"snapshot_variants.npz", "compressed.npz"} {
 		data, err := os.ReadFile(filepath.Join("../../testdata/npz", name))
 		if err != nil {
@@ -92,6 +101,9 @@ func FuzzLoadCSV(f *testing.F) {
 	f.Add([]byte("day,t\n3,0.5\n4,0.25\n"), "day")
 	f.Add([]byte("x,t\n1,0\n\"2\",1\n"), "t")
 	f.Add([]byte("\"a\nb\",x\n1,2\n"), "")
+	// Issue 19: integer labels beyond 2^53, a step below 1e-9 of the span.
+	f.Add([]byte("t,x0\n9007199254740992,1\n9007199254740993,2\n"), "")
+	f.Add([]byte("t,x0\n0,1\n1e-320,2\n1,3\n"), "")
 	dir := fuzzcheck.Dir(f)
 	path := filepath.Join(dir, "data.csv")
 	f.Fuzz(func(t *testing.T, data []byte, timeCol string) {
@@ -103,7 +115,7 @@ func FuzzLoadCSV(f *testing.F) {
 		fuzzcheck.Alloc(t, int64(len(data)+len(timeCol)), 128, func() { s, err = Load(path, LoadOptions{TimeCol: timeCol}) })
 		if err != nil {
 			fuzzcheck.Error(t, err, path, "line ", "header ", "no time column ", "no coordinate columns ",
-				"empty file ", "no data rows ", "parse error ", "record on line ")
+				"empty file ", "no data rows ", "parse error ", "record on line ", `field "`)
 			return
 		}
 		checkSet(t, s, dir)
