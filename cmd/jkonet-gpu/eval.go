@@ -10,6 +10,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/eval/evaluate"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
 var evalCommand = &cli.Command{
@@ -22,6 +23,7 @@ var evalCommand = &cli.Command{
    The learned β is reported in model units; it is not identifiable when V is free.`,
 	Flags: slices.Concat([]cli.Flag{modelFlag, dataFlag, timeColFlag, schemeFlag,
 		&cli.StringFlag{Name: "metric", Usage: "w1 or w2", Value: "w1"},
+		&cli.StringFlag{Name: "space", Usage: "where distances are measured: model (the model's coordinates) or input (the input's, both sides mapped back through the inverse of the model's transform)", Value: "model"},
 		seedFlag, jsonFlag}, truthFlags, cellFlags, transformFlags),
 	Action: eval,
 }
@@ -32,6 +34,9 @@ func eval(c *cli.Context) error {
 		return err
 	}
 	e := evaluate.Evaluation{Metric: c.String("metric"), Warn: c.App.ErrWriter}
+	if e.Space, err = evalSpace(c); err != nil {
+		return err
+	}
 	if c.String("truth") == "" { // with --truth the oracle is what is scored
 		e.Oracle = evaluate.RecordedTruth(set)
 	}
@@ -49,6 +54,30 @@ func eval(c *cli.Context) error {
 	return nil
 }
 
+// evalSpace is --space: the model's coordinates, or the input's through
+// the inverse of the model's transform (cells.Transform.Inverse: exact for
+// --dims and --standardize; a PCA's back-projection onto its span, where
+// distances equal those between the PCA coordinates before any z-score).
+func evalSpace(c *cli.Context) (evaluate.Space, error) {
+	space := c.String("space")
+	if err := spaceName(space); err != nil || space == "model" {
+		return evaluate.Space{}, err
+	}
+	path := c.String("model")
+	if path == "" {
+		return evaluate.Space{}, fmt.Errorf("--space input: the input's coordinates are a model's (its transform); give --model")
+	}
+	f, err := modelfile.Load(path)
+	if err != nil {
+		return evaluate.Space{}, err
+	}
+	t, err := modelTransform(path, f)
+	if err != nil || t == nil { // no transform: the input's coordinates are the model's
+		return evaluate.Space{Name: space}, err
+	}
+	return evaluate.Space{Name: space, D: t.KeptDim(), Map: t.Inverse}, nil
+}
+
 // printEval prints the result as a table: one row per transition, the
 // baselines beside the model.
 func printEval(w io.Writer, c *cli.Context, res evaluate.Result) {
@@ -56,7 +85,11 @@ func printEval(w io.Writer, c *cli.Context, res evaluate.Result) {
 	if name == "" {
 		name = "truth " + c.String("truth")
 	}
-	fmt.Fprintf(w, "%s on %s (%s):\n", name, c.String("data"), res.Metric)
+	if res.Space != "" {
+		fmt.Fprintf(w, "%s on %s (%s, %s space):\n", name, c.String("data"), res.Metric, res.Space)
+	} else {
+		fmt.Fprintf(w, "%s on %s (%s):\n", name, c.String("data"), res.Metric)
+	}
 	fmt.Fprintf(w, "  %-12s %-12s %10s %10s", "from", "to", "model", "no motion")
 	oracle, hasOracle := res.Baselines["oracle"]
 	if hasOracle {

@@ -129,12 +129,18 @@ type Evaluation struct {
 	Progress func(done int, what string)
 	// Warn, if not nil, receives warnings, a line each.
 	Warn io.Writer
+	// Space is where the distances are measured (zero: the model's
+	// coordinates), for the subject and the baselines alike.
+	Space Space
 }
 
 // Result is the subject's one-step error on the data beside the baselines:
 // "no_motion" always, "oracle" with an oracle. Its JSON is eval's --json.
 type Result struct {
 	Report
+	// Space names where the distances were measured when not in the
+	// model's coordinates ("input").
+	Space string `json:"space,omitempty"`
 	// Beta is the learned β, for a subject that learns one.
 	Beta      *float64          `json:"beta,omitempty"`
 	Baselines map[string]Report `json:"baselines"`
@@ -164,7 +170,7 @@ func Evaluate(s Subject, set *snapshot.Set, e Evaluation) (Result, error) {
 	}
 	scorePreds := func(name string, preds []Prediction) (Report, error) {
 		step(name + ": predicted")
-		return ScoreProgress(preds, set, e.Metric, func(int) { step(name + ": " + e.Metric) })
+		return scoreIn(e.Space, preds, set, e.Metric, func(int) { step(name + ": " + e.Metric) })
 	}
 	score := func(name string, s Subject) (Report, error) {
 		preds, err := PredictChecked(s, set, e.Warn)
@@ -177,7 +183,7 @@ func Evaluate(s Subject, set *snapshot.Set, e Evaluation) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Report: rep, Baselines: map[string]Report{}}
+	res := Result{Report: rep, Space: e.Space.Name, Baselines: map[string]Report{}}
 	if s.LearnsBeta {
 		b := s.Model.Beta()
 		res.Beta = &b

@@ -52,9 +52,32 @@ func Score(preds []Prediction, set *snapshot.Set, metric string) (Report, error)
 	return ScoreProgress(preds, set, metric, nil)
 }
 
+// Space is where distances are measured: the model's coordinates (the
+// zero value), or those Map takes n rows of them to, D columns each (e.g.
+// the input's, through the inverse of the cells' transform).
+type Space struct {
+	Name string // "input"; "" for the model's
+	D    int
+	Map  func(x []float64, n int) []float64
+}
+
+// in maps n×d points of model coordinates into the space.
+func (s Space) in(x []float64, d int) ([]float64, int) {
+	if s.Map == nil {
+		return x, d
+	}
+	return s.Map(x, len(x)/d), s.D
+}
+
 // ScoreProgress is Score calling scored(done) after each transition (scored
 // may be nil).
 func ScoreProgress(preds []Prediction, set *snapshot.Set, metric string, scored func(done int)) (Report, error) {
+	return scoreIn(Space{}, preds, set, metric, scored)
+}
+
+// scoreIn is ScoreProgress with the distances measured in space: the
+// predicted and the observed points are both mapped there.
+func scoreIn(space Space, preds []Prediction, set *snapshot.Set, metric string, scored func(done int)) (Report, error) {
 	wp := ot.W1
 	switch metric {
 	case "w1":
@@ -77,7 +100,9 @@ func ScoreProgress(preds []Prediction, set *snapshot.Set, metric string, scored 
 		if len(a) < len(p.X) || len(b) < len(obs) {
 			rep.Subsample = ExactMax
 		}
-		e, err := wp(a, b, set.D)
+		a, d := space.in(a, set.D)
+		b, _ = space.in(b, set.D)
+		e, err := wp(a, b, d)
 		if err != nil {
 			return rep, fmt.Errorf("t=%v → t=%v: comparing the predicted with the observed snapshot: %w", p.From, p.To, err)
 		}
