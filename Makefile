@@ -82,11 +82,16 @@ mpi:
 kernels: $(foreach m,$(KERNEL_MODULES),$(foreach a,$(KERNEL_ARCHS),$(KERNEL_DIR)/$(m).sm$(a).ptx))
 
 # PTX for compute capability $(1), headed by the module's source hash; ptxas
-# checks that it assembles for sm_$(1) and prints registers and shared memory.
+# checks that it assembles for sm_$(1) and prints registers, spills and shared
+# memory, recorded in NAME.sm$(1).ptxas for a test (engine/cuda) to hold them
+# against each kernel's launch.
 define ptx_rule
 $(KERNEL_DIR)/%.sm$(1).ptx: $(KERNEL_DIR)/%.cu $(KERNEL_HEADERS)
 	$$(NVCC) -std=c++17 -O3 -ptx -arch=compute_$(1) -I$(KERNEL_DIR) -o $$@.body $$<
-	ptxas -arch=sm_$(1) -v $$@.body -o /dev/null
+	ptxas -arch=sm_$(1) -v $$@.body -o /dev/null 2> $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp; \
+	  status=$$$$?; sed 's|$$@.body|$$*.sm$(1).ptx|' $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp; [ $$$$status = 0 ]
+	sed 's|$$@.body|$$*.sm$(1).ptx|' $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp > $(KERNEL_DIR)/$$*.sm$(1).ptxas
+	rm -f $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp
 	{ echo "// jkonet-module: $$* sha256 $$(call module_hash,$$*)"; cat $$@.body; } > $$@.tmp
 	rm -f $$@.body && mv $$@.tmp $$@
 endef

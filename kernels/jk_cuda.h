@@ -36,9 +36,10 @@ unsigned char* shared_memory();
 // A kernel as the stand-in driver calls it: params is cuLaunchKernel's
 // kernelParams (one pointer per kernel argument).
 typedef void (*Trampoline)(void** params);
-// Registers a kernel under its PTX entry name at load time.
+// Registers a kernel under its PTX entry name at load time, with the most
+// threads a block of it may have (its __launch_bounds__).
 struct Registrar {
-  Registrar(const char* name, Trampoline t);
+  Registrar(const char* name, Trampoline t, unsigned max_threads);
 };
 }  // namespace emu
 
@@ -51,13 +52,15 @@ struct Registrar {
 #define __forceinline__ inline
 #define JK_RESTRICT __restrict__
 
-// JK_KERNEL(name, Args) { ... } defines kernel `name` taking one argument,
-// `const Args args` (a struct passed by value: every kernel has this one
-// argument, so the host and the emulator agree on its layout).
-#define JK_KERNEL(name, Args)                                                   \
+// JK_KERNEL(name, Args, threads) { ... } defines kernel `name` taking one
+// argument, `const Args args` (a struct passed by value: every kernel has
+// this one argument, so the host and the emulator agree on its layout),
+// launched with at most `threads` threads a block (__launch_bounds__; the
+// emulator refuses larger blocks, as a GPU would).
+#define JK_KERNEL(name, Args, threads)                                          \
   static void name(const Args args);                                            \
   static emu::Registrar name##_registrar(                                       \
-      #name, [](void** p) { name(*static_cast<const Args*>(p[0])); });          \
+      #name, [](void** p) { name(*static_cast<const Args*>(p[0])); }, threads); \
   static void name(const Args args)
 
 #define JK_SHARED_MEMORY(name) unsigned char* name = emu::shared_memory()
@@ -66,7 +69,7 @@ struct Registrar {
 
 #define JK_RESTRICT __restrict__
 
-#define JK_KERNEL(name, Args) extern "C" __global__ void name(const Args args)
+#define JK_KERNEL(name, Args, threads) extern "C" __global__ void __launch_bounds__(threads) name(const Args args)
 
 // The block's dynamic shared memory, declared once at global scope: an
 // extern __shared__ array declared in a function of an anonymous namespace

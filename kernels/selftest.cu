@@ -14,7 +14,7 @@ struct BlockSumArgs {
 // out[blockIdx.x] = the sum of the elements this block visits in a
 // grid-stride loop. Needs blockDim.x doubles of dynamic shared memory and
 // blockDim.x a power of two (the tree halves it down to one).
-JK_KERNEL(selftest_block_sum, BlockSumArgs) {
+JK_KERNEL(selftest_block_sum, BlockSumArgs, 1024) {
   JK_SHARED_MEMORY(smem);
   double* partial = reinterpret_cast<double*>(smem);
   const unsigned tid = threadIdx.x;
@@ -39,7 +39,7 @@ struct AxpyArgs {
 
 // y[i] += a * x[i], grid-stride. (nvcc may fuse this into an fma and g++ on
 // x86-64 does not, so compare with values whose products are exact.)
-JK_KERNEL(selftest_axpy, AxpyArgs) {
+JK_KERNEL(selftest_axpy, AxpyArgs, 1024) {
   const float a = (float)args.a;
   const int64_t stride = (int64_t)gridDim.x * blockDim.x;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < args.n; i += stride)
@@ -55,7 +55,7 @@ struct DivergeArgs {
 // while the upper half has returned. It exists only so the emulator's test
 // can check that barrier divergence is detected and reported. NEVER launch
 // it on a real GPU: there the behaviour is undefined (it may hang).
-JK_KERNEL(selftest_diverge, DivergeArgs) {
+JK_KERNEL(selftest_diverge, DivergeArgs, 1024) {
   if (threadIdx.x >= blockDim.x / 2) return;
   __syncthreads();
   if (threadIdx.x == 0) args.out[blockIdx.x] = 1.0;

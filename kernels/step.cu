@@ -468,10 +468,10 @@ __device__ void mlp_backward(const MlpArgs& a) {
 
 }  // namespace
 
-JK_KERNEL(mlp_forward_f32, MlpArgs) { mlp_forward<float>(args); }
-JK_KERNEL(mlp_forward_f64, MlpArgs) { mlp_forward<double>(args); }
-JK_KERNEL(mlp_backward_f32, MlpArgs) { mlp_backward<float>(args); }
-JK_KERNEL(mlp_backward_f64, MlpArgs) { mlp_backward<double>(args); }
+JK_KERNEL(mlp_forward_f32, MlpArgs, THREADS) { mlp_forward<float>(args); }
+JK_KERNEL(mlp_forward_f64, MlpArgs, THREADS) { mlp_forward<double>(args); }
+JK_KERNEL(mlp_backward_f32, MlpArgs, THREADS) { mlp_backward<float>(args); }
+JK_KERNEL(mlp_backward_f64, MlpArgs, THREADS) { mlp_backward<double>(args); }
 
 // The argument of pair_means: grid (B, sets).
 struct MeansArgs {
@@ -523,8 +523,8 @@ __device__ void pair_means(const MeansArgs& a) {
 
 }  // namespace
 
-JK_KERNEL(pair_means_f32, MeansArgs) { pair_means<float>(args); }
-JK_KERNEL(pair_means_f64, MeansArgs) { pair_means<double>(args); }
+JK_KERNEL(pair_means_f32, MeansArgs, THREADS) { pair_means<float>(args); }
+JK_KERNEL(pair_means_f64, MeansArgs, THREADS) { pair_means<double>(args); }
 
 // What the residual kernel reads and writes.
 struct ResidualArgs {
@@ -623,8 +623,8 @@ __device__ void residuals(const ResidualArgs& a) {
 
 }  // namespace
 
-JK_KERNEL(residuals_f32, ResidualArgs) { residuals<float>(args); }
-JK_KERNEL(residuals_f64, ResidualArgs) { residuals<double>(args); }
+JK_KERNEL(residuals_f32, ResidualArgs, THREADS) { residuals<float>(args); }
+JK_KERNEL(residuals_f64, ResidualArgs, THREADS) { residuals<double>(args); }
 
 // grad[offset_n + j] = Σ_blocks partial_n[block][j] for the two networks'
 // partials (count 0 for an absent one).
@@ -636,7 +636,7 @@ struct ReduceArgs {
   double* grad;
 };
 
-JK_KERNEL(reduce_partials, ReduceArgs) {
+JK_KERNEL(reduce_partials, ReduceArgs, THREADS) {
   int64_t j = (int64_t)blockIdx.x * THREADS + threadIdx.x;
   const double* part = args.partialV;
   int64_t blocks = args.blocksV, count = args.countV, offset = args.offsetV;
@@ -756,5 +756,5 @@ __device__ void finish_step(const FinishArgs& a) {
 
 }  // namespace
 
-JK_KERNEL(finish_step_f32, FinishArgs) { finish_step<float>(args); }
-JK_KERNEL(finish_step_f64, FinishArgs) { finish_step<double>(args); }
+JK_KERNEL(finish_step_f32, FinishArgs, FINISH_THREADS) { finish_step<float>(args); }
+JK_KERNEL(finish_step_f64, FinishArgs, FINISH_THREADS) { finish_step<double>(args); }

@@ -674,3 +674,25 @@ func TestEmulatorStats(t *testing.T) {
 	}
 	check("JKONET_EMU_STATS", fromFile)
 }
+
+// TestEmulatorLaunchBounds: a block larger than the kernel's
+// __launch_bounds__ is refused as a GPU refuses it (out of resources),
+// naming the bound: reduce_partials of step.cu is bounded at 256 threads.
+func TestEmulatorLaunchBounds(t *testing.T) {
+	c, _ := emuContext(t)
+	mod, err := c.LoadModule(readPTX(t, "../step.sm90.ptx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mod.Unload()
+	f, err := mod.Function("reduce_partials")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args [9]uint64 // never read: the launch is refused first
+	err = f.Launch(Dim3{X: 1}, Dim3{X: 512}, 0, unsafe.Pointer(&args))
+	if !IsCode(err, ErrLaunchOutOfResources) || !strings.Contains(err.Error(), "more threads than its __launch_bounds__ (256)") {
+		t.Fatalf("a block of 512: %v", err)
+	}
+	checkOneLine(t, err)
+}

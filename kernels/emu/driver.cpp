@@ -126,6 +126,7 @@ struct Module;
 struct Function {
   std::string name;
   emu::Trampoline fn;
+  unsigned max_threads = 1024;  // its __launch_bounds__
   int max_shared = kSharedDefault;
 };
 
@@ -837,7 +838,8 @@ JK_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const c
     if (m.entries.count(name) == 0)
       return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " is not an entry of module " + m.name);
     bool ambiguous;
-    emu::Trampoline fn = emu::find_kernel(name, &ambiguous);
+    unsigned max_threads = 1024;
+    emu::Trampoline fn = emu::find_kernel(name, &ambiguous, &max_threads);
     if (fn == nullptr)
       return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " of module " + m.name +
                                             (ambiguous ? " is defined twice in the emulator"
@@ -845,6 +847,7 @@ JK_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const c
     std::unique_ptr<Function> fun(new Function);
     fun->name = name;
     fun->fn = fn;
+    fun->max_threads = max_threads;
     d.functions.insert(fun.get());
     f = m.functions.emplace(name, std::move(fun)).first;
   }
@@ -893,6 +896,9 @@ JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
     if (blockDimX == 0 || blockDimY == 0 || blockDimZ == 0 || blockDimX > 1024 || blockDimY > 1024 ||
         blockDimZ > 64 || (uint64_t)blockDimX * blockDimY * blockDimZ > 1024)
       return fail(CUDA_ERROR_INVALID_VALUE, k + ": " + dims + " is empty or over 1024 threads (z at most 64)");
+    if ((uint64_t)blockDimX * blockDimY * blockDimZ > fn->max_threads)
+      return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, k + ": " + dims + " has more threads than its __launch_bounds__ (" +
+                                                          std::to_string(fn->max_threads) + ")");
     if (gridDimX == 0 || gridDimY == 0 || gridDimZ == 0 || gridDimX > 2147483647u || gridDimY > 65535 ||
         gridDimZ > 65535)
       return fail(CUDA_ERROR_INVALID_VALUE, k + ": grid (" + std::to_string(gridDimX) + "," +

@@ -68,7 +68,7 @@ thread_local Dim3 tls_threadIdx, tls_blockIdx, tls_blockDim, tls_gridDim;
 
 namespace {
 struct Registry {
-  std::map<std::string, Trampoline> kernels;
+  std::map<std::string, std::pair<Trampoline, unsigned>> kernels;
   std::set<std::string> duplicates;
 };
 // Function-local, so registrars running before main in any order find it.
@@ -78,16 +78,18 @@ Registry& registry() {
 }
 }  // namespace
 
-Registrar::Registrar(const char* name, Trampoline t) {
+Registrar::Registrar(const char* name, Trampoline t, unsigned max_threads) {
   Registry& r = registry();
-  if (!r.kernels.emplace(name, t).second) r.duplicates.insert(name);
+  if (!r.kernels.emplace(name, std::make_pair(t, max_threads)).second) r.duplicates.insert(name);
 }
 
-Trampoline find_kernel(const std::string& name, bool* ambiguous) {
+Trampoline find_kernel(const std::string& name, bool* ambiguous, unsigned* max_threads) {
   Registry& r = registry();
   *ambiguous = r.duplicates.count(name) != 0;
   auto it = r.kernels.find(name);
-  return it == r.kernels.end() || *ambiguous ? nullptr : it->second;
+  if (it == r.kernels.end() || *ambiguous) return nullptr;
+  *max_threads = it->second.second;
+  return it->second.first;
 }
 
 // ---- settings --------------------------------------------------------------
