@@ -15,7 +15,8 @@ RUNDIR  := run
 # the toolkit) and to a CPU emulator with g++ (make emulator), a stand-in
 # libcuda that runs the same sources with the threads of a block as fibers.
 # Each PTX file starts with the sha256 of its module's sources (the shared
-# headers, then the .cu), which a test and the emulator check.
+# headers, then the .cu), which a test and the emulator check, and the sha256
+# of the PTX after that line, which a test checks.
 KERNEL_DIR     := kernels
 KERNEL_HEADERS := $(KERNEL_DIR)/jk_cuda.h $(KERNEL_DIR)/philox.cuh
 KERNEL_MODULES := selftest step
@@ -92,7 +93,7 @@ $(KERNEL_DIR)/%.sm$(1).ptx: $(KERNEL_DIR)/%.cu $(KERNEL_HEADERS)
 	  status=$$$$?; sed 's|$$@.body|$$*.sm$(1).ptx|' $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp; [ $$$$status = 0 ]
 	sed 's|$$@.body|$$*.sm$(1).ptx|' $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp > $(KERNEL_DIR)/$$*.sm$(1).ptxas
 	rm -f $(KERNEL_DIR)/$$*.sm$(1).ptxas.tmp
-	{ echo "// jkonet-module: $$* sha256 $$(call module_hash,$$*)"; cat $$@.body; } > $$@.tmp
+	{ echo "// jkonet-module: $$* sha256 $$(call module_hash,$$*) ptx-sha256 $$$$(sha256sum < $$@.body | cut -c1-64)"; cat $$@.body; } > $$@.tmp
 	rm -f $$@.body && mv $$@.tmp $$@
 endef
 $(foreach a,$(KERNEL_ARCHS),$(eval $(call ptx_rule,$(a))))

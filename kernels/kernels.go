@@ -6,12 +6,14 @@
 //
 // Each PTX file begins with the line
 //
-//	// jkonet-module: NAME sha256 HEX
+//	// jkonet-module: NAME sha256 HEX ptx-sha256 BODY
 //
 // where HEX is the SHA-256 of the module's sources: the Headers, then
-// NAME.cu. A test recomputes it, so a PTX file that was not rebuilt after its
-// source changed fails the build, and the emulator refuses PTX that was not
-// built from the sources it was compiled from.
+// NAME.cu, and BODY that of the PTX after this line. A test recomputes both,
+// so a PTX file that was not rebuilt after its source changed, or whose
+// body was edited by hand, fails the build; where nvcc is installed, another
+// rebuilds the PTX and compares the bytes. The emulator refuses PTX that was
+// not built from the sources it was compiled from.
 package kernels
 
 import (
@@ -51,9 +53,25 @@ func PTX(module string, major, minor int) ([]byte, error) {
 // SourceHash reads the module and source hash recorded in the first line of
 // a PTX image.
 func SourceHash(ptx []byte) (module, hash string, err error) {
-	line, _, _ := bufio.NewReader(bytes.NewReader(ptx)).ReadLine()
-	if _, err := fmt.Sscanf(string(line), "// jkonet-module: %s sha256 %s", &module, &hash); err != nil || len(hash) != 64 {
-		return "", "", fmt.Errorf("PTX does not start with a \"// jkonet-module: NAME sha256 HEX\" line: %q", line)
+	module, hash, _, err = header(ptx)
+	return module, hash, err
+}
+
+// BodyHash reads the hash of the PTX body recorded in the first line of a
+// PTX image, and returns the body (the image after that line).
+func BodyHash(ptx []byte) (hash string, body []byte, err error) {
+	_, _, hash, err = header(ptx)
+	if err != nil {
+		return "", nil, err
 	}
-	return module, hash, nil
+	return hash, ptx[bytes.IndexByte(ptx, '\n')+1:], nil
+}
+
+func header(ptx []byte) (module, source, body string, err error) {
+	line, _, _ := bufio.NewReader(bytes.NewReader(ptx)).ReadLine()
+	if _, err := fmt.Sscanf(string(line), "// jkonet-module: %s sha256 %s ptx-sha256 %s", &module, &source, &body); err != nil ||
+		len(source) != 64 || len(body) != 64 || !bytes.Contains(ptx, []byte("\n")) {
+		return "", "", "", fmt.Errorf("PTX does not start with a \"// jkonet-module: NAME sha256 HEX ptx-sha256 HEX\" line: %q", line)
+	}
+	return module, source, body, nil
 }

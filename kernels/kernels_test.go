@@ -6,6 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -54,4 +58,92 @@ func TestPTXPicksTheNewestArch(t *testing.T) {
 	if _, err := PTX("step", 7, 5); err == nil {
 		t.Error("compute capability 7.5 accepted")
 	}
+}
+
+// TestPTXBodyMatchesItsHash: the PTX after the header line is what the
+// header's ptx-sha256 says, so a body edited by hand (or left stale under a
+// re-stamped header) fails.
+func TestPTXBodyMatchesItsHash(t *testing.T) {
+	for _, m := range Modules {
+		for _, a := range Archs {
+			name := fmt.Sprintf("%s.sm%d.ptx", m, a)
+			ptx, err := ptxFiles.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, body, err := BodyHash(ptx)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			sum := sha256.Sum256(body)
+			if got := hex.EncodeToString(sum[:]); got != want {
+				t.Errorf("%s: the body hashes to %s, the header says %s: run make kernels", name, got, want)
+			}
+			// One changed byte of the body is seen.
+			bad := bytes.Clone(ptx)
+			bad[len(bad)-2] ^= 1
+			_, badBody, _ := BodyHash(bad)
+			if sum := sha256.Sum256(badBody); hex.EncodeToString(sum[:]) == want {
+				t.Errorf("%s: a changed body hashes the same", name)
+			}
+		}
+	}
+	if _, _, err := BodyHash([]byte("// jkonet-module: step sha256 " + strings.Repeat("0", 64) + "\n")); err == nil {
+		t.Error("a header without ptx-sha256 accepted")
+	}
+}
+
+// TestPTXRebuildsIdentically: where nvcc is installed (and not -short), the
+// sources compile to exactly the committed PTX bodies, from a copy of the
+// sources in a temporary directory (so no path leaks into the output).
+func TestPTXRebuildsIdentically(t *testing.T) {
+	nvcc, err := exec.LookPath("nvcc")
+	if err != nil {
+		t.Skip("no nvcc: the committed PTX is checked by its hashes only")
+	}
+	if testing.Short() {
+		t.Skip("-short: nvcc takes about 20 s")
+	}
+	dir := t.TempDir()
+	for _, f := range append(append([]string(nil), Headers...), "selftest.cu", "step.cu") {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, m := range Modules {
+		for _, a := range Archs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprintf("%s.sm%d.ptx", m, a)
+				out := filepath.Join(dir, name+".body")
+				cmd := exec.Command(nvcc, "-std=c++17", "-O3", "-ptx", fmt.Sprintf("-arch=compute_%d", a), "-I.", "-o", filepath.Base(out), m+".cu")
+				cmd.Dir = dir
+				if msg, err := cmd.CombinedOutput(); err != nil {
+					t.Errorf("%s: nvcc: %v\n%s", name, err, msg)
+					return
+				}
+				got, err := os.ReadFile(out)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ptx, _ := ptxFiles.ReadFile(name)
+				_, body, err := BodyHash(ptx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(got, body) {
+					t.Errorf("%s: nvcc builds other bytes from the sources (run make kernels)", name)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }

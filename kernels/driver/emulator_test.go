@@ -374,7 +374,7 @@ func TestEmulatorBadModule(t *testing.T) {
 	bad := bytes.Clone(ptx)
 	i += len(" sha256 ")
 	bad[i] ^= 1 // '5' <-> '4', 'a' <-> '`': no longer the hash
-	badHash := string(bad[i:nl])
+	badHash := string(bad[i : i+64])
 
 	// Without jkEmuLastError, so that the text can only come from the JIT
 	// error log buffer.

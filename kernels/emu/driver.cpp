@@ -300,6 +300,7 @@ std::string parse_ptx(const char* ptx, Module* m) {
     return "image is not jkonet PTX: its first line must be \"// jkonet-module: <name> sha256 <hex>\"";
   m->name = first.substr(tag.size(), sp - tag.size());
   std::string hash = first.substr(sp + 8), names;
+  hash = hash.substr(0, hash.find(' '));  // then " ptx-sha256 <hex>", checked by a Go test
   std::string want = built_hash(m->name, &names);
   if (want.empty())
     return "module " + m->name + " is not compiled into this emulator (it has: " + (names.empty() ? "none" : names) +
