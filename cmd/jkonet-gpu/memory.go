@@ -13,7 +13,7 @@ import (
 // leaves free (MemAvailable, the cgroup's limit, RLIMIT_AS).
 var maxMemoryFlag = &cli.StringFlag{
 	Name:  "max-memory",
-	Usage: "the most memory reading an input may take, e.g. 4G or 512MiB (default: half of what the machine, its cgroup and ulimit -v leave free; also " + membudget.Env + ")",
+	Usage: "the most memory reading an input may take, e.g. 4G or 512MiB (default: half of the free memory or of what the cgroup leaves, a quarter of what ulimit -v leaves; also " + membudget.Env + ")",
 }
 
 // addMaxMemory gives every command but version the --max-memory flag, set

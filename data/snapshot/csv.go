@@ -95,9 +95,10 @@ func readCSV(r io.Reader, opts LoadOptions) (*Set, error) {
 	for rows := int64(0); ; rows++ {
 		// A stream of short rows (a FIFO, a generator behind a link) grows
 		// the arrays without bound: they are checked against the memory
-		// budget, twice over for the copies a growing slice makes.
+		// budget, three times over for the copy a growing slice makes
+		// (the old array beside one twice its size).
 		if rows%4096 == 0 {
-			if err := membudget.Check(2 * (rows + 4096) * rowBytes); err != nil {
+			if err := membudget.Check(3 * (rows + 4096) * rowBytes); err != nil {
 				line, _ := cr.FieldPos(0)
 				return nil, fmt.Errorf("line %d: %d rows of %d columns and more: %w", line, rows, len(cols.names), err)
 			}

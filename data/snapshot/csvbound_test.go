@@ -66,7 +66,7 @@ func TestCSVRowsWithinBudget(t *testing.T) {
 	path := writeFile(t, "rows.csv", b.String())
 	membudget.Set(1 << 20)
 	_, err := Load(path, LoadOptions{})
-	if err == nil || !strings.HasPrefix(err.Error(), path+": line 16385: 16384 rows of 3 columns and more: needs 1.31 MB of memory, more than the budget of 1.05 MB (set by --max-memory)") {
+	if err == nil || !strings.HasPrefix(err.Error(), path+": line 8193: 8192 rows of 3 columns and more: needs 1.18 MB of memory, more than the budget of 1.05 MB (set by --max-memory)") {
 		t.Fatalf("under 1 MiB: %v", err)
 	}
 	membudget.Set(2 << 20)

@@ -7,12 +7,14 @@
 // traces). So a read that would need more than the budget is refused in one
 // line instead.
 //
-// The budget is half of the smallest of what the machine leaves the
-// process: MemAvailable (/proc/meminfo), the cgroup's memory.max less its
-// memory.current, and RLIMIT_AS less the address space already mapped (Go
-// reserves some hundreds of MB of it at start). Half, because a decoded
-// array is held beside its raw bytes and the garbage collector lets the
-// heap grow past what is live. JKONET_MAX_MEMORY (bytes, or with a suffix
+// The budget is the smallest of what the machine leaves the process:
+// half of MemAvailable (/proc/meminfo), half of the cgroup's memory.max
+// less its memory.current, and a quarter of RLIMIT_AS less the address
+// space already mapped (Go reserves over a gigabyte of it at start, and
+// keeps mapped the address space of its heap's peak). Half, because a
+// decoded array is held beside its raw bytes and the garbage collector
+// lets the heap grow past what is live; under RLIMIT_AS the collector is
+// also told (debug.SetMemoryLimit) to stay within 3/4 of what is left. JKONET_MAX_MEMORY (bytes, or with a suffix
 // K, M, G, T, KiB, MiB, GiB, TiB) or the --max-memory flag (Set) replaces
 // it.
 package membudget
@@ -22,6 +24,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,9 +57,20 @@ func Budget() (int64, string) {
 			return n, Env
 		}
 	}
-	machineMu.Do(func() { machine, machineOf = fromMachine() })
+	machineMu.Do(func() {
+		machine, machineOf = fromMachine()
+		// Under an address-space limit the garbage collector must not let
+		// the heap's garbage (the arrays a growing slice left behind)
+		// reach it: it is told the limit, unless GOMEMLIMIT says otherwise.
+		if machineOf == fromRlimit && debug.SetMemoryLimit(-1) == math.MaxInt64 {
+			debug.SetMemoryLimit(machine * 3)
+		}
+	})
 	return machine, machineOf
 }
+
+// fromRlimit is the source of a budget set by RLIMIT_AS.
+const fromRlimit = "a quarter of the address space RLIMIT_AS leaves free"
 
 // Error is a refusal: a read that needs more than the budget.
 type Error struct {
@@ -127,29 +141,29 @@ func Parse(s string) (int64, error) {
 	return int64(v * mult), nil
 }
 
-// fromMachine is half the smallest memory the machine leaves the process.
+// fromMachine is the smallest of: half of MemAvailable, half of what the
+// cgroup's memory.max leaves, and a quarter of the address space RLIMIT_AS
+// leaves (Go keeps the address space of its heap's peak, garbage included,
+// mapped: a quarter leaves room for that and the runtime's own growth).
 func fromMachine() (int64, string) {
-	avail, of := int64(math.MaxInt64), "no limit found"
+	budget, of := int64(math.MaxInt64/2), "no limit found"
 	take := func(n int64, what string) {
-		if n >= 0 && n < avail {
-			avail, of = n, what
+		if n >= 0 && n < budget {
+			budget, of = n, what
 		}
 	}
 	if n, ok := meminfo("MemAvailable:"); ok {
-		take(n, "MemAvailable")
+		take(n/2, "half of what MemAvailable leaves free")
 	}
 	if n, ok := cgroupFree(); ok {
-		take(n, "the cgroup's memory.max")
+		take(n/2, "half of what the cgroup's memory.max leaves free")
 	}
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &rl); err == nil && rl.Cur != math.MaxUint64 && rl.Cur < math.MaxInt64 {
 		mapped, _ := status("VmSize:")
-		take(max(int64(rl.Cur)-mapped, 0), "RLIMIT_AS")
+		take(max(int64(rl.Cur)-mapped, 0)/4, fromRlimit)
 	}
-	if avail == math.MaxInt64 {
-		return math.MaxInt64 / 2, of
-	}
-	return avail / 2, "half of what " + of + " leaves free"
+	return budget, of
 }
 
 // meminfo reads a field of /proc/meminfo in bytes.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,12 +61,12 @@ func TestSetWinsOverEnvOverMachine(t *testing.T) {
 }
 
 // TestBudgetFollowsAddressLimit runs itself in a child under ulimit -v:
-// the budget is half of the address space the limit leaves, whatever the
-// machine's free memory.
+// the budget is a quarter of the address space the limit leaves, whatever
+// the machine's free memory, and Go's garbage collector is told 3/4.
 func TestBudgetFollowsAddressLimit(t *testing.T) {
 	if os.Getenv("MEMBUDGET_CHILD") != "" {
 		b, src := Budget()
-		fmt.Printf("%d|%s\n", b, src)
+		fmt.Printf("%d|%s|%d\n", b, src, debug.SetMemoryLimit(-1))
 		os.Exit(0)
 	}
 	const limitKB = 3_000_000
@@ -75,9 +76,16 @@ func TestBudgetFollowsAddressLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("child: %v", err)
 	}
-	n, src, _ := strings.Cut(strings.TrimSpace(string(out)), "|")
-	b, _ := strconv.ParseInt(n, 10, 64)
-	if src != "half of what RLIMIT_AS leaves free" || b <= 0 || b > limitKB<<10/2 {
-		t.Errorf("under ulimit -v %d kB: budget %d from %q, want at most half the limit, from RLIMIT_AS", limitKB, b, src)
+	f := strings.Split(strings.TrimSpace(string(out)), "|")
+	if len(f) != 3 {
+		t.Fatalf("child printed %q", out)
+	}
+	b, _ := strconv.ParseInt(f[0], 10, 64)
+	if f[1] != fromRlimit || b <= 0 || b > limitKB<<10/4 {
+		t.Errorf("under ulimit -v %d kB: budget %d from %q, want at most a quarter of the limit, from RLIMIT_AS", limitKB, b, f[1])
+	}
+	// The garbage collector is told the limit: 3/4 of the address space left.
+	if gc, _ := strconv.ParseInt(f[2], 10, 64); gc != b*3 {
+		t.Errorf("Go's memory limit %d, want %d", gc, b*3)
 	}
 }
