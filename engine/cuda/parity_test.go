@@ -265,45 +265,47 @@ func TestProbeMatchesCPU(t *testing.T) {
 }
 
 // TestTrainingMatchesCPU: 20 epochs of float64 training on the device agree
-// with the CPU backend's to 1e-6 in every parameter, with subsampled
-// interaction, β and a short last batch; the epoch losses agree too. On the
-// emulator it runs in every thread order.
+// with the CPU backend's to 1e-6 in every parameter, for every network
+// variant, with subsampled interaction, β and a short last batch; the epoch
+// losses agree too. On the emulator it runs in every thread order.
 func TestTrainingMatchesCPU(t *testing.T) {
 	for _, od := range orderedDevices(t) {
 		dev := od.use(t)
-		t.Run(od.Label(), func(t *testing.T) {
-			p := parityProblem(40, 2, 2)
-			s := engine.DefaultSettings()
-			s.Epochs, s.BatchSize, s.Samples, s.Precision, s.Seed, s.LR = 20, 35, 2, engine.Float64, 4, 3e-3
-			cpu, gpu := pairBackends(t, dev, "jkonet-star", p, s, nil)
-			var losses [2][]float64
-			for i, b := range []engine.Backend{cpu, gpu} {
-				obs := engine.Observer{OnEpoch: func(r engine.EpochReport, _ engine.Backend) error {
-					losses[i] = append(losses[i], r.Loss)
-					return nil
-				}}
-				if err := engine.Train(context.Background(), b, p, s, obs); err != nil {
+		for _, kind := range networks.Kinds() {
+			t.Run(od.Label()+"/"+kind, func(t *testing.T) {
+				p := parityProblem(40, 2, 2)
+				s := engine.DefaultSettings()
+				s.Epochs, s.BatchSize, s.Samples, s.Precision, s.Seed, s.LR = 20, 35, 2, engine.Float64, 4, 3e-3
+				cpu, gpu := pairBackends(t, dev, kind, p, s, nil)
+				var losses [2][]float64
+				for i, b := range []engine.Backend{cpu, gpu} {
+					obs := engine.Observer{OnEpoch: func(r engine.EpochReport, _ engine.Backend) error {
+						losses[i] = append(losses[i], r.Loss)
+						return nil
+					}}
+					if err := engine.Train(context.Background(), b, p, s, obs); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sc, _ := cpu.State()
+				sg, err := gpu.State()
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			sc, _ := cpu.State()
-			sg, err := gpu.State()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sc.Steps != sg.Steps || sc.Steps != 20*3 {
-				t.Fatalf("steps: CPU %d, GPU %d, want 60", sc.Steps, sg.Steps)
-			}
-			for i := range sc.Params {
-				if d := math.Abs(sc.Params[i] - sg.Params[i]); d > 1e-6*math.Max(1, math.Abs(sc.Params[i])) {
-					t.Fatalf("parameter %d: CPU %v, GPU %v", i, sc.Params[i], sg.Params[i])
+				if sc.Steps != sg.Steps || sc.Steps != 20*3 {
+					t.Fatalf("steps: CPU %d, GPU %d, want 60", sc.Steps, sg.Steps)
 				}
-			}
-			for e := range losses[0] {
-				if math.Abs(losses[0][e]-losses[1][e]) > 1e-6*losses[0][e] {
-					t.Fatalf("epoch %d loss: CPU %v, GPU %v", e+1, losses[0][e], losses[1][e])
+				for i := range sc.Params {
+					if d := math.Abs(sc.Params[i] - sg.Params[i]); d > 1e-6*math.Max(1, math.Abs(sc.Params[i])) {
+						t.Fatalf("parameter %d: CPU %v, GPU %v", i, sc.Params[i], sg.Params[i])
+					}
 				}
-			}
-		})
+				for e := range losses[0] {
+					if math.Abs(losses[0][e]-losses[1][e]) > 1e-6*losses[0][e] {
+						t.Fatalf("epoch %d loss: CPU %v, GPU %v", e+1, losses[0][e], losses[1][e])
+					}
+				}
+			})
+		}
 	}
 }
