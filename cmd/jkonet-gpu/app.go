@@ -37,7 +37,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints errors itself
 		Action:         unknownCommand,
 	}
-	oneLineOnce.Do(func() { addMaxMemory(app.Commands); oneLineErrors(app.Commands) })
+	oneLineOnce.Do(func() { addMaxMemory(app.Commands); addSignals(app.Commands); oneLineErrors(app.Commands) })
 	return app
 }
 
