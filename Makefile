@@ -80,7 +80,18 @@ mpi:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openmpi-bin libopenmpi-dev; \
 	fi
 
-kernels: $(foreach m,$(KERNEL_MODULES),$(foreach a,$(KERNEL_ARCHS),$(KERNEL_DIR)/$(m).sm$(a).ptx))
+kernels: $(foreach m,$(KERNEL_MODULES),$(foreach a,$(KERNEL_ARCHS),$(KERNEL_DIR)/$(m).sm$(a).ptx)) $(KERNEL_DIR)/step.fatbin
+
+# The training kernels as a fatbin a GPU runs without JIT: SASS for each of
+# SASS_ARCHS, and compute_90 PTX for newer GPUs, which the driver compiles.
+# Its first-line twin, step.fatbin.hash, holds the sources' sha256 and the
+# fatbin's (the emulator runs the PTX, never the fatbin).
+SASS_ARCHS := 80 86 89 90
+$(KERNEL_DIR)/step.fatbin: $(KERNEL_DIR)/step.cu $(KERNEL_HEADERS)
+	$(NVCC) -std=c++17 -O3 -fatbin $(foreach a,$(SASS_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+	  -gencode arch=compute_90,code=compute_90 -I$(KERNEL_DIR) -o $@.tmp $<
+	echo "// jkonet-module: step sha256 $(call module_hash,step) fatbin-sha256 $$(sha256sum < $@.tmp | cut -c1-64)" > $@.hash
+	mv $@.tmp $@
 
 # PTX for compute capability $(1), headed by the module's source hash; ptxas
 # checks that it assembles for sm_$(1) and prints registers, spills and shared

@@ -20,10 +20,12 @@ import (
 	"bufio"
 	"bytes"
 	"embed"
+	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
-//go:embed *.ptx
+//go:embed *.ptx step.fatbin step.fatbin.hash
 var ptxFiles embed.FS
 
 // Headers are the sources every module includes, in the order they enter the
@@ -48,6 +50,58 @@ func PTX(module string, major, minor int) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("compute capability %d.%d: the kernels need %d.%d or newer", major, minor, Archs[len(Archs)-1]/10, Archs[len(Archs)-1]%10)
+}
+
+// SASSArchs are the GPUs whose machine code (SASS) the training kernels'
+// fatbin holds, so that they run without JIT compilation; it also holds
+// compute_90 PTX, which the driver compiles for newer GPUs. SASS for sm_80
+// runs on every 8.x GPU.
+var SASSArchs = []int{80, 86, 89, 90}
+
+// Fatbin returns the fatbin of the training kernels (make kernels:
+// step.fatbin), and its header line: "// jkonet-module: step sha256 HEX
+// fatbin-sha256 HEX", the hashes of the sources and of the fatbin.
+func Fatbin() (fatbin []byte, header string, err error) {
+	if fatbin, err = ptxFiles.ReadFile("step.fatbin"); err != nil {
+		return nil, "", err
+	}
+	h, err := ptxFiles.ReadFile("step.fatbin.hash")
+	return fatbin, string(bytes.TrimSpace(h)), err
+}
+
+// FatbinEntry is one image in a fatbin: SASS (an ELF cubin) or PTX, for an
+// architecture (80 for sm_80 or compute_80).
+type FatbinEntry struct {
+	PTX  bool
+	Arch int
+}
+
+// FatbinEntries lists the images of a fatbin (the CUDA fatbin container:
+// a 16-byte header with magic 0xBA55ED50 and the size of what follows, then
+// entries, each a header holding its kind, its header and payload sizes and
+// its architecture, then the payload).
+func FatbinEntries(fb []byte) ([]FatbinEntry, error) {
+	le := binary.LittleEndian
+	if len(fb) < 16 || le.Uint32(fb) != 0xBA55ED50 {
+		return nil, errors.New("not a CUDA fatbin (no magic 0xBA55ED50)")
+	}
+	hs, size := uint64(le.Uint16(fb[6:])), le.Uint64(fb[8:])
+	if hs < 16 || hs+size > uint64(len(fb)) {
+		return nil, fmt.Errorf("fatbin of %d bytes declares %d", len(fb), hs+size)
+	}
+	var out []FatbinEntry
+	for off := hs; off < hs+size; {
+		if off+32 > hs+size {
+			return nil, fmt.Errorf("fatbin entry at %d is cut short", off)
+		}
+		kind, eh, payload := le.Uint16(fb[off:]), uint64(le.Uint32(fb[off+4:])), le.Uint64(fb[off+8:])
+		if kind != 1 && kind != 2 || eh < 32 || payload > hs+size-off-eh {
+			return nil, fmt.Errorf("fatbin entry at %d: kind %d, header %d, payload %d bytes", off, kind, eh, payload)
+		}
+		out = append(out, FatbinEntry{PTX: kind == 1, Arch: int(le.Uint32(fb[off+28:]))})
+		off += eh + payload
+	}
+	return out, nil
 }
 
 // SourceHash reads the module and source hash recorded in the first line of

@@ -147,3 +147,45 @@ func TestPTXRebuildsIdentically(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestFatbin: the embedded fatbin was built from the current sources (its
+// hash line's source hash), is the fatbin its hash line names, and holds
+// SASS for every one of SASSArchs and compute_90 PTX for newer GPUs.
+func TestFatbin(t *testing.T) {
+	fb, header, err := Fatbin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var module, source, fatHash string
+	if _, err := fmt.Sscanf(header, "// jkonet-module: %s sha256 %s fatbin-sha256 %s", &module, &source, &fatHash); err != nil {
+		t.Fatalf("step.fatbin.hash: %q: %v", header, err)
+	}
+	ptx, _ := PTX("step", 9, 0)
+	if _, want, _ := SourceHash(ptx); module != "step" || source != want {
+		t.Errorf("step.fatbin was built from other sources (%s, the PTX's %s): run make kernels", source, want)
+	}
+	if sum := sha256.Sum256(fb); hex.EncodeToString(sum[:]) != fatHash {
+		t.Errorf("step.fatbin hashes to %x, its hash line says %s", sum, fatHash)
+	}
+	entries, err := FatbinEntries(fb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[FatbinEntry]bool{{PTX: true, Arch: 90}: true}
+	for _, a := range SASSArchs {
+		want[FatbinEntry{Arch: a}] = true
+	}
+	got := map[FatbinEntry]bool{}
+	for _, e := range entries {
+		got[e] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("step.fatbin holds %v, want %v", entries, want)
+	}
+	// A cut or foreign image is refused, not misread.
+	for _, bad := range [][]byte{fb[:len(fb)/2], fb[:20], []byte("not a fatbin at all")} {
+		if _, err := FatbinEntries(bad); err == nil {
+			t.Errorf("a damaged fatbin of %d bytes was read", len(bad))
+		}
+	}
+}

@@ -81,7 +81,7 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 	if d.ctx, err = dev.PrimaryContext(); err != nil {
 		return nil, err
 	}
-	mod, err := d.ctx.LoadModule(ptx)
+	mod, err := d.loadKernels(ptx)
 	if err != nil {
 		d.ctx.Release()
 		return nil, err
@@ -110,6 +110,28 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 // (mlpSharedBytes), past the 48 KiB a kernel may use without opting in.
 func mlpKernelNames() []string {
 	return []string{"mlp_forward_f32", "mlp_forward_f64", "mlp_backward_f32", "mlp_backward_f64"}
+}
+
+// loadKernels loads the training kernels: on a GPU the fatbin, whose SASS
+// for sm_80, 86, 89 and 90 runs without JIT (compute_90 PTX for newer
+// GPUs), and the PTX if the driver refuses the fatbin; on the emulator the
+// PTX, whose source hash it checks.
+func (d *Device) loadKernels(ptx []byte) (*driver.Module, error) {
+	if d.Emulated {
+		return d.ctx.LoadModule(ptx)
+	}
+	fatbin, _, err := kernels.Fatbin()
+	if err == nil {
+		var mod *driver.Module
+		if mod, err = d.ctx.LoadModule(fatbin); err == nil {
+			return mod, nil
+		}
+	}
+	mod, perr := d.ctx.LoadModule(ptx)
+	if perr != nil {
+		return nil, fmt.Errorf("%s: neither the fatbin (%v) nor the PTX loads: %w", d.Name, err, perr)
+	}
+	return mod, nil
 }
 
 // kernelNames are the entry points of kernels/step.cu.
