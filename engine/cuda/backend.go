@@ -20,9 +20,10 @@ const (
 	finishThreads = 1024
 	tileRows      = 32 // rows of an MLP tile
 	hidden        = networks.HiddenWidth
-	// MLP blocks per multiprocessor: the backward kernel needs up to 166
-	// registers a thread (ptxas, sm_80), so two blocks of 256 fill an SM's
-	// 64K registers; the forward kernel needs about a third of that.
+	// MLP blocks per multiprocessor by registers: __launch_bounds__(256)
+	// holds the backward kernel to 128 registers a thread (ptxas), so two
+	// blocks of 256 fill an SM's 64K registers; the forward kernel needs
+	// at most 64. Shared memory may allow fewer (mlpGrid).
 	backwardBlocksPerSM = 2
 	forwardBlocksPerSM  = 3
 )
@@ -153,7 +154,9 @@ func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (en
 		*sh.bytes = uint32(need)
 	}
 	b.maxBatch = min(s.BatchSize, pairs)
-	b.gridFwd, b.gridBwd = forwardBlocksPerSM*d.SMs, backwardBlocksPerSM*d.SMs
+	shared := int(max(b.sharedV, b.sharedU))
+	b.gridFwd = mlpGrid(forwardBlocksPerSM, d.SharedPerSM, shared, d.SMs)
+	b.gridBwd = mlpGrid(backwardBlocksPerSM, d.SharedPerSM, shared, d.SMs)
 	// The MLP kernels' shared-memory limit is the device's, set at open.
 	if err := d.ctx.Do(func() error {
 		if err := b.chooseSamples(); err != nil {
@@ -165,6 +168,19 @@ func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (en
 		return nil, err
 	}
 	return b, nil
+}
+
+// sharedReservedPerBlock is the shared memory the system reserves for each
+// resident block on compute capability 8.0 and newer.
+const sharedReservedPerBlock = 1024
+
+// mlpGrid is the most blocks of an MLP kernel the device runs at once:
+// per multiprocessor, as many as its registers allow (byRegisters, from
+// ptxas's figures; TestKernelResources) and its shared memory holds, at
+// least one.
+func mlpGrid(byRegisters, sharedPerSM, sharedPerBlock, sms int) int {
+	byShared := sharedPerSM / (sharedPerBlock + sharedReservedPerBlock)
+	return max(1, min(byRegisters, byShared)) * sms
 }
 
 // shape reads the model's layout: V's input width and parameter count, U's

@@ -29,6 +29,7 @@ type Device struct {
 	SMs          int    // multiprocessors
 	ClockKHz     int    // the SMs' clock
 	MaxShared    int    // dynamic shared memory per block, opted in (the MLP kernels' limit, set at open)
+	SharedPerSM  int    // shared memory of a multiprocessor, for the blocks that fit one
 	TotalMem     uint64 // bytes
 	Emulated     bool   // the CPU emulator rather than a GPU
 	functions    map[string]*driver.Function
@@ -66,7 +67,7 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 		dst  *int
 	}{{driver.ComputeCapabilityMajor, &d.Major}, {driver.ComputeCapabilityMinor, &d.Minor},
 		{driver.MultiprocessorCount, &d.SMs}, {driver.ClockRate, &d.ClockKHz},
-		{driver.MaxSharedMemoryPerBlockOptin, &d.MaxShared}} {
+		{driver.MaxSharedMemoryPerBlockOptin, &d.MaxShared}, {driver.MaxSharedMemoryPerMultiprocessor, &d.SharedPerSM}} {
 		if *a.dst, err = dev.Attribute(a.attr); err != nil {
 			return nil, err
 		}

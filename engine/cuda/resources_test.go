@@ -63,8 +63,8 @@ func readResources(t *testing.T, module string, arch int) map[string]*kernelReso
 // the MLP kernels fit as many blocks a multiprocessor as the grid assumes,
 // and nothing spills but mlp_backward_f64 on sm_80 (20 bytes stored, 28
 // loaded), where the bound of 256 threads holds it to 128 registers (2
-// blocks a multiprocessor by registers; its 137 KB of shared memory allow
-// 1 on any GPU, which the grid does not yet take into account). A change that pushes a
+// blocks a multiprocessor by registers; mlpGrid also counts what shared
+// memory allows). A change that pushes a
 // kernel past these fails here, not with "out of resources" on a GPU.
 func TestKernelResources(t *testing.T) {
 	const registerFile = 64 * 1024

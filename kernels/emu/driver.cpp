@@ -603,6 +603,8 @@ JK_EXPORT CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUde
     case 16: *pi = emu::worker_count(); break;  // MULTIPROCESSOR_COUNT
     case 75: *pi = 9; break;          // COMPUTE_CAPABILITY_MAJOR
     case 76: *pi = 0; break;          // COMPUTE_CAPABILITY_MINOR
+    case 81: *pi = 228 * 1024; break;  // MAX_SHARED_MEMORY_PER_MULTIPROCESSOR (as compute 9.0)
+    case 82: *pi = 65536; break;       // MAX_REGISTERS_PER_MULTIPROCESSOR
     case 97: *pi = kSharedOptin; break;  // MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
     default:
       return fail(CUDA_ERROR_INVALID_VALUE, "cuDeviceGetAttribute: attribute " + std::to_string(attrib) +
