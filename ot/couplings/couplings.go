@@ -47,11 +47,14 @@ type Options struct {
 	Seed       uint64 `json:"seed"`
 }
 
-// DefaultExactMax is the default Options.ExactMax. The exact solvers cost
-// about n³ in time (not in memory, which stays O(n)): on 2 cores, 10^4 × 10^4
-// points take 9 s in d = 5 and 30 s in d = 50, 2·10^4 × 2·10^4 82 s in d = 5,
-// so 10^5 × 10^5 would take hours per transition; 10 blocks of 10^4 take
-// minutes.
+// DefaultExactMax is the default Options.ExactMax. The exact solvers'
+// memory stays O(n), their time does not: in d > 8 (passes over rows of
+// costs) 10^4 × 10^4 points take 9 s in d = 5 and 30 s in d = 50 on 2
+// cores, 10^5 × 10^5 would take hours. In d ≤ 8 they search k-d trees
+// (ot.Solver): 10^5 × 10^5 in d = 5 took 74 s (311 MB, certified), but
+// 10^5 × 99999 (the network simplex) 22 minutes, on the shared 2-core
+// machine (README "Scale"), so the default stays at 10^4 for every d;
+// `--exact-max 0` keeps exact OT at any size.
 const DefaultExactMax = 10000
 
 // DefaultOptions are the spec's settings: exact OT (in spatial blocks above
