@@ -27,10 +27,11 @@ func Exact(x, y []float64, d int, cost Cost) (*Plan, error) {
 }
 
 // exact solves the uniform problem on a cost matrix: LAPJV for n = m ≥ 2,
-// the network simplex otherwise. The choice is measured (issue 20, one
-// process, median of 3, d = 5, 2026-12-07): for n = m = 10^4 LAPJV took
-// 1.7 s and the network simplex 6.2 s; for 4000 × 6000 the network simplex
-// took 1.0–1.8 s and LAPJV on the replicated assignment of size lcm(n, m)
+// the network simplex otherwise. The choice is measured (issue 20, d = 5,
+// one process each, 2026-12-07, shared machine): for n = m = 10^4 LAPJV
+// took 1.7 s and the network simplex 6.2 s (one run each); for 4000 × 6000
+// (3 alternating runs) the network simplex took 1.0–1.8 s and LAPJV on the
+// replicated assignment of size lcm(n, m)
 // (each point repeated, see replicatedCosts in the tests) 4.0–5.3 s, its
 // duplicate points making ties everywhere, so unequal sizes stay with the
 // network simplex.
