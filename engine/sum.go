@@ -169,7 +169,10 @@ func (s *ShardSum) Agree(stop float64, step uint64) error {
 // Fail tells the other ranks that this one failed at step: it joins their
 // sum of step with FailFlag and nothing else, so that every rank stops
 // there with a *PeerFailedError. Only a group that sums host buffers can
-// carry it; the caller calls Fail only while the others still step.
+// carry it; the caller calls Fail only while the others still step. A
+// backend whose sums stay in device memory (NCCL), where the others read the
+// stop flag once an epoch, carries FailFlag itself, in each of the epoch's
+// remaining sums (the CUDA backend's FailPeers).
 func (s *ShardSum) Fail(step uint64) error {
 	c, ok := s.group.(collective.Collective)
 	if !ok {

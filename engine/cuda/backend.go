@@ -95,6 +95,9 @@ type backend struct {
 	// disarm stops the collective's watchdog, armed over an epoch of
 	// device sums (queueShared); nil when it is not armed.
 	disarm func() error
+	// summed is 1 + the last step whose device sum was queued: where a
+	// failing rank's own sums (failDevice) begin.
+	summed uint64
 }
 
 // deviceArrays are the backend's device memory.
@@ -673,6 +676,7 @@ func (b *backend) queueSharedStep(lo, hi int, step uint64, wsum float64, update,
 			if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
 				return fmt.Errorf("step %d: %w", step, err)
 			}
+			b.summed = step + 1
 			break
 		}
 		stop := []float64{sum.StopFlag()}
@@ -682,6 +686,7 @@ func (b *backend) queueSharedStep(lo, hi int, step uint64, wsum float64, update,
 		if err := g.AllReduceSumDevice(uint64(m.grad), sum.Len(), 0); err != nil {
 			return fmt.Errorf("step %d: %w", step, err)
 		}
+		b.summed = step + 1
 		if err := driver.CopyFromDevice(b.dev.ctx, stop, stopAt); err != nil {
 			return err
 		}
@@ -718,9 +723,69 @@ func (b *backend) Join(g collective.Group, stop func() bool) error {
 func (b *backend) Joined() collective.Group { return b.shard.Group() }
 func (b *backend) StopAgreed() bool         { return b.shard.StopAgreed() }
 
-// FailPeers tells the other ranks this one failed (engine.PeerFailer), in
-// a host sum: under MPI; NCCL's device sums cannot carry it yet.
-func (b *backend) FailPeers(step uint64) error { return b.shard.Fail(step) }
+// FailPeers tells the other ranks this one failed (engine.PeerFailer):
+// through the host (MPI) in the sum of step, where the others read the stop
+// flag every step; in device memory (NCCL) in every sum from step to the
+// end of its epoch (failDevice), since the others read it at the epoch's
+// last step only.
+func (b *backend) FailPeers(step uint64) error {
+	if _, ok := b.shard.Group().(collective.Device); !ok {
+		return b.shard.Fail(step)
+	}
+	return b.dev.ctx.Do(func() error { return b.failDevice(step) })
+}
+
+// failDevice is FailPeers under a device collective. The other ranks queue
+// the epoch's sums ahead and read the summed stop flag back at its last
+// step only, so this rank joins each of their remaining sums of the epoch,
+// from step (or the first whose sum it has not queued yet, when it failed
+// after queueing that step's) to the epoch's last, with a zero gradient and
+// engine.FailFlag in the stop slot: then every other rank stops at that
+// last step with an *engine.PeerFailedError, instead of waiting for this
+// rank's sums until --collective-timeout. (Their updates in between lack
+// this rank's share; the run ends with an error there, before any epoch
+// callback, so no checkpoint holds them.) The stretch, and the wait for it
+// at the end, run under the collective's watchdog, as an epoch does.
+func (b *backend) failDevice(step uint64) error {
+	g := b.shard.Group().(collective.Device)
+	per := uint64((b.problem.Pairs.Len() + b.settings.BatchSize - 1) / max(b.settings.BatchSize, 1))
+	per = max(per, 1)
+	from := max(step, b.summed)
+	last := (from/per+1)*per - 1
+	if last >= uint64(b.settings.Epochs)*per {
+		return nil // this rank failed after the last sum: the others are done
+	}
+	disarm := b.disarm
+	b.disarm = nil
+	if w, ok := g.(collective.Watcher); ok && disarm == nil {
+		disarm = w.Arm()
+	}
+	sum, buf := b.shard, b.m.grad
+	stopAt := buf.Add(uint64(8 * sum.Stop()))
+	flag := []float64{engine.FailFlag}
+	err := func() error {
+		for s := from; s <= last; s++ {
+			if err := b.dev.ctx.Memset(buf, uint64(8*sum.Stop())); err != nil {
+				return err
+			}
+			if err := driver.CopyToDevice(b.dev.ctx, stopAt, flag); err != nil {
+				return err
+			}
+			if err := g.AllReduceSumDevice(uint64(buf), sum.Len(), 0); err != nil {
+				return fmt.Errorf("step %d: %w", s, err)
+			}
+			b.summed = s + 1
+		}
+		// Wait for the sums, under the watchdog: the others may be gone.
+		return driver.CopyFromDevice(b.dev.ctx, flag, stopAt)
+	}()
+	if disarm != nil {
+		if terr := disarm(); terr != nil {
+			return terr
+		}
+	}
+	return err
+}
 
 // Step queues the step; it does not wait for it.
 func (b *backend) Step(lo, hi int, step uint64) error {
