@@ -211,7 +211,9 @@ const JobTokenVar = "JKONET_JOB_TOKEN"
 // Rank 0's unique id reaches the others by MPI's broadcast under mpirun,
 // else through the launcher's coordinator address, where rank 0 answers
 // only its own job's ranks; either way the ranks compare fingerprints
-// first.
+// first. NCCL's init, which waits for every rank, is bounded by j.Timeout
+// (--collective-timeout): a rank that died after the rendezvous ends the
+// others with one line and exit status 1 (collective.NCCLLib.NewCommWithin).
 func OpenNCCL(j Joining, within func(func() error) error) (collective.Group, func() error, error) {
 	topo := j.Topology
 	lib, err := collective.LoadNCCL()
@@ -251,7 +253,7 @@ func OpenNCCL(j Joining, within func(func() error) error) (collective.Group, fun
 	}
 	var comm *collective.NCCLComm
 	if err := within(func() (err error) {
-		comm, err = lib.NewComm(id, topo.Rank, topo.Size)
+		comm, err = lib.NewCommWithin(id, topo.Rank, topo.Size, j.Timeout, nil)
 		return err
 	}); err != nil {
 		closeMPI()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
@@ -136,6 +137,47 @@ func (l *NCCLLib) NewComm(id [UniqueIDBytes]byte, rank, size int) (*NCCLComm, er
 		return nil, err
 	}
 	return c, nil
+}
+
+// NCCLInit names NCCL's init in the line of a *TimeoutError.
+const NCCLInit = "NCCL's init (ncclCommInitRankScalable)"
+
+// ncclJoining is the Group of a rank whose communicator is being made, for
+// the init's watchdog: it cannot abort.
+type ncclJoining struct{ rank, size int }
+
+func (g ncclJoining) Name() string { return NCCL }
+func (g ncclJoining) Rank() int    { return g.rank }
+func (g ncclJoining) Size() int    { return g.size }
+func (g ncclJoining) Close() error { return nil }
+
+// NewCommWithin is NewComm bounded by timeout (--collective-timeout; 0:
+// unbounded): the init waits for every rank, so a rank that died between
+// the rendezvous and its init (killed, out of memory, a failed GPU) would
+// leave the others in it forever. Past the timeout, fatal gets the
+// *TimeoutError (NCCLInit), on the watchdog's goroutine while the init
+// still blocks, and must end the process (nil: the error's line on stderr
+// and exit status 1), as Open MPI's sums do. The init is not aborted: a
+// blocking ncclCommInitRankScalable owns its communicator until it returns
+// (NCCL allows ncclCommAbort during an init only on a non-blocking
+// communicator, whose every call would then have to poll
+// ncclCommGetAsyncError), so freeing it from another thread could crash the
+// rank instead of ending it with the line. If fatal returns (a test), the
+// init's communicator, once made, is closed and the *TimeoutError returned.
+func (l *NCCLLib) NewCommWithin(id [UniqueIDBytes]byte, rank, size int, timeout time.Duration, fatal func(*TimeoutError)) (*NCCLComm, error) {
+	w := &Watchdog{Timeout: timeout, Group: ncclJoining{rank, size}, Fatal: fatal, Call: NCCLInit}
+	var c *NCCLComm
+	err := w.Do(func() (err error) {
+		c, err = l.NewComm(id, rank, size)
+		return err
+	})
+	if te := w.Expired(); te != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, te
+	}
+	return c, err
 }
 
 // NewSingleComm is a communicator of one rank on the current device

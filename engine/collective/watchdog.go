@@ -35,13 +35,18 @@ type TimeoutError struct {
 	Collective string
 	Rank       int
 	Timeout    time.Duration
-	Aborted    bool // the communicator was aborted (else the process ends)
+	Aborted    bool   // the communicator was aborted (else the process ends)
+	Call       string // what did not complete, when not a sum (Watchdog.Call)
 }
 
 func (e *TimeoutError) Error() string {
 	how := "the process exits"
 	if e.Aborted {
 		how = "the communicator was aborted"
+	}
+	if e.Call != "" {
+		return fmt.Sprintf("rank %d: %s did not complete within --collective-timeout %s: another rank died or hung (its own line or the launcher's says which); %s",
+			e.Rank, e.Call, e.Timeout, how)
 	}
 	return fmt.Sprintf("rank %d: no %s sum completed within --collective-timeout %s: another rank died or hung (its own line or the launcher's says which); %s",
 		e.Rank, e.Collective, e.Timeout, how)
@@ -58,6 +63,9 @@ type Watchdog struct {
 	Timeout time.Duration
 	Group   Group
 	Fatal   func(*TimeoutError)
+	// Call names what the watchdog bounds when it is not the group's sums
+	// (NCCL's init), for the *TimeoutError's line.
+	Call string
 
 	mu      sync.Mutex
 	expired *TimeoutError // set once: the group is aborted for good
@@ -106,7 +114,7 @@ func (w *Watchdog) Expired() error {
 
 // fire aborts the group, or ends the process through Fatal.
 func (w *Watchdog) fire() {
-	err := &TimeoutError{Collective: w.Group.Name(), Rank: w.Group.Rank(), Timeout: w.Timeout}
+	err := &TimeoutError{Collective: w.Group.Name(), Rank: w.Group.Rank(), Timeout: w.Timeout, Call: w.Call}
 	a, ok := w.Group.(Aborter)
 	err.Aborted = ok
 	w.mu.Lock()

@@ -2,12 +2,15 @@ package collective
 
 import (
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/dlopen"
 )
 
 // blocked is a host group whose sums block until released: a rank whose
@@ -108,4 +111,103 @@ func TestWatchdogAbortsNCCL(t *testing.T) {
 	if err := comm.Close(); err != nil {
 		t.Errorf("Close after Abort: %v", err)
 	}
+}
+
+// initHangEnv, set to a stand-in libnccl's path, makes TestNCCLInitTimeout
+// the child process whose init hangs under the default Fatal.
+const initHangEnv = "JKONET_TEST_NCCL_INIT_HANG"
+
+// TestNCCLInitTimeout: an init that waits for a rank that died after the
+// rendezvous (the stand-in libnccl's init of 4321 ranks, which blocks until
+// released) is bounded by --collective-timeout: Fatal gets the one-line
+// *TimeoutError naming the init once, while the init still blocks, and a
+// prompt init is not touched; with the default Fatal the process prints that
+// line and exits with status 1 (a child process), instead of waiting forever.
+func TestNCCLInitTimeout(t *testing.T) {
+	const hangRanks = 4321
+	if lib := os.Getenv(initHangEnv); lib != "" { // the child
+		l, err := OpenNCCL(lib)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := l.UniqueID()
+		_, err = l.NewCommWithin(id, 3, hangRanks, 100*time.Millisecond, nil)
+		t.Fatalf("the init returned %v instead of ending the process", err)
+	}
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler to build the stand-in libnccl")
+	}
+	lib := filepath.Join(t.TempDir(), "libnccl-fake.so")
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, "testdata/fakenccl.c").CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	l, err := OpenNCCL(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release func()
+	if _, err := dlopen.Open("the stand-in NCCL", lib, dlopen.Local, dlopen.Func{Name: "fakeReleaseInit", Fn: &release}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := l.UniqueID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm, err := l.NewCommWithin(id, 1, 2, 100*time.Millisecond, func(e *TimeoutError) { t.Errorf("a prompt init: %v", e) })
+	if err != nil || comm.Rank() != 1 || comm.Size() != 2 {
+		t.Fatalf("a prompt init: %v", err)
+	}
+	time.Sleep(150 * time.Millisecond) // past the timeout: the watchdog stopped with the init
+	comm.Close()
+
+	fatal := make(chan *TimeoutError, 2)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := l.NewCommWithin(id, 1, hangRanks, 100*time.Millisecond, func(e *TimeoutError) {
+			fatal <- e
+			release() // a real Fatal exits; this one lets the init return
+		})
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the init still waits 10 s after a 100 ms timeout")
+	}
+	want := "rank 1: NCCL's init (ncclCommInitRankScalable) did not complete within --collective-timeout 100ms: another rank died or hung (its own line or the launcher's says which); the process exits"
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Aborted || err.Error() != want || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("after %v: %v, want %q", time.Since(start), err, want)
+	}
+	if len(fatal) != 1 {
+		t.Fatalf("Fatal called %d times, want once", len(fatal))
+	}
+	if e := <-fatal; e.Error() != want {
+		t.Errorf("Fatal got %q, want %q", e, want)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNCCLInitTimeout$")
+	cmd.Env = append(os.Environ(), initHangEnv+"="+lib)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start = time.Now()
+	done = make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the child's init still waits 20 s after a 100 ms timeout")
+	}
+	wantLine := "jkonet-gpu: rank 3: NCCL's init (ncclCommInitRankScalable) did not complete within --collective-timeout 100ms: another rank died or hung (its own line or the launcher's says which); the process exits\n"
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || stderr.String() != wantLine {
+		t.Errorf("the child: %v, stderr %q; want exit status 1 and %q", err, stderr.String(), wantLine)
+	}
+	t.Logf("the child ended %v after its start", time.Since(start))
 }

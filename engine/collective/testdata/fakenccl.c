@@ -4,7 +4,9 @@
  * buffer, so ncclAllReduce's sum is nranks times it; wrong arguments return
  * ncclInvalidArgument (4). A sum of HANG_COUNT values waits, as one whose
  * peer died would, until another thread calls ncclCommAbort, and then
- * returns ncclRemoteError (6). */
+ * returns ncclRemoteError (6). An init of HANG_RANKS ranks waits, as one
+ * whose peer died after the rendezvous would, until the test calls
+ * fakeReleaseInit, and then returns ncclRemoteError. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,10 @@ typedef struct { char internal[128]; } ncclUniqueId;
 typedef struct { int nranks, rank; ncclUniqueId id; int aborted; } comm_t;
 
 #define HANG_COUNT 12345
+#define HANG_RANKS 4321
+
+static int init_released;
+void fakeReleaseInit(void) { __atomic_store_n(&init_released, 1, __ATOMIC_RELEASE); }
 
 #ifndef FAKE_VERSION
 #define FAKE_VERSION 22307
@@ -27,6 +33,11 @@ int ncclGetUniqueId(ncclUniqueId *id) {
 #ifndef NO_SCALABLE /* NCCL before 2.23 */
 int ncclCommInitRankScalable(comm_t **comm, int nranks, int rank, int nId, ncclUniqueId *ids, void *config) {
   if (nranks < 1 || rank < 0 || rank >= nranks || nId != 1 || config != NULL) return 4;
+  if (nranks == HANG_RANKS) {
+    while (!__atomic_load_n(&init_released, __ATOMIC_ACQUIRE)) {
+    }
+    return 6;
+  }
   for (int i = 0; i < 128; i++)
     if (ids->internal[i] != (char)(i * 3 + 1)) return 4;
   *comm = calloc(1, sizeof(comm_t));
