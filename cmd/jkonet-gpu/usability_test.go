@@ -70,9 +70,9 @@ note: ` + daysCells + `: obs column "day": times D0=0, D2=2, D4=4, D6=6, D10=10 
 		t.Errorf("info --json: times %v, labels %q (%v)", inf.Times, inf.Labels, err)
 	}
 	p := "jkonet-gpu: " + daysCells + ": "
-	jkExact(t, p+`obs column "phase": holds categories in text order (anndata's default, not a time order) ("early", "late", "mid"); give their order with --time-order or their times with --time-values`,
+	jkExact(t, p+`obs column "phase" (/obs/phase): holds categories in text order (anndata's default, not a time order) ("early", "late", "mid"); give their order with --time-order or their times with --time-values`,
 		"info", "--data", daysCells, "--time-key", "phase", "--obsm", "X_pca")
-	jkExact(t, p+`obs column "n_counts": gives 150 snapshots (more than 50, e.g. "33", "1032", "2047"); it does not look like a time: name the obs column of each cell's time with --time-key (or give --time-values to use it anyway)`,
+	jkExact(t, p+`obs column "n_counts" (/obs/n_counts): gives 150 snapshots (more than 50, e.g. "33", "1032", "2047"); it does not look like a time: name the obs column of each cell's time with --time-key (or give --time-values to use it anyway)`,
 		"train", "--data", daysCells, "--time-key", "n_counts", "--obsm", "X_pca", "--out", filepath.Join(t.TempDir(), "m.safetensors"))
 	jkExact(t, `jkonet-gpu: --time-values: labels "D4" and "D6" are both given the time 4 (their cells would merge into one snapshot; give each label its own time)`,
 		append([]string{"info", "--time-values", "D0=0,D2=2,D4=4,D6=4,D10=10"}, read...)...)

@@ -153,7 +153,7 @@ func (w *groupWalk) object(addr uint64, depth int, path string) (int, error) {
 		return n, nil
 	}
 	if w.open[addr] {
-		return 0, fmt.Errorf("hard links form a cycle through the object at address %d", addr)
+		return 0, fmt.Errorf("hard links form a cycle through %s (the object at address %d)", orRoot(path), addr)
 	}
 	if depth > 64 {
 		return 0, errors.New("groups nest more than 64 deep")
@@ -162,7 +162,7 @@ func (w *groupWalk) object(addr uint64, depth int, path string) (int, error) {
 	if err != nil {
 		// Refused here, not left to the library: it reads some headers that
 		// this parser finds malformed and goes on to load their heaps.
-		return 0, fmt.Errorf("object at address %d: %w", addr, err)
+		return 0, fmt.Errorf("%s (object at address %d): %w", orRoot(path), addr, err)
 	}
 	w.open[addr] = true
 	defer delete(w.open, addr)
@@ -193,7 +193,7 @@ func (w *groupWalk) object(addr uint64, depth int, path string) (int, error) {
 			heap := c.uint(o)
 			if c.err == nil && version == 0 && heap != undefinedAddress(o) {
 				what := map[uint16]string{msgLinkInfo: "links", msgAttributeInfo: "attributes"}[m.kind]
-				err = fmt.Errorf("object at address %d keeps its %s in dense storage (a fractal heap), which is not supported; rewrite the file with anndata's write_h5ad", addr, what)
+				err = fmt.Errorf("%s (object at address %d) keeps its %s in dense storage (a fractal heap), which is not supported; rewrite the file with anndata's write_h5ad", orRoot(path), addr, what)
 			}
 		}
 		if err != nil {
@@ -330,4 +330,12 @@ func (w *groupWalk) node(addr uint64, depth int, path string, heap heapSegment) 
 		n += m
 	}
 	return n, nil
+}
+
+// orRoot is path, or "/" for the root's "".
+func orRoot(path string) string {
+	if path == "" {
+		return "/"
+	}
+	return path
 }

@@ -47,6 +47,7 @@ import (
 	"github.com/scigolib/hdf5"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/snapshot"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // Options selects what Load reads.
@@ -124,18 +125,18 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 	// The times first: a wrong key should not cost reading the matrix.
 	t, labels, err := f.readTimes(obs, opts)
 	if err != nil {
-		return nil, fmt.Errorf("obs column %q: %w", opts.TimeKey, err)
+		return nil, columnError(opts.TimeKey, at(obsPath(opts.TimeKey), err))
 	}
 	name, matrix, err := f.selectMatrix(root, opts)
 	if err != nil {
 		return nil, err
 	}
-	x, n, d, err := f.readMatrix(matrix)
+	x, n, d, err := f.readMatrix(matrix, name)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, at(name, err)
 	}
 	if len(t) != n {
-		return nil, fmt.Errorf("%s has %d rows, obs column %q %d values", name, n, opts.TimeKey, len(t))
+		return nil, fmt.Errorf("%s has %d rows, obs column %q (%s) %d values", name, n, opts.TimeKey, obsPath(opts.TimeKey), len(t))
 	}
 	for i, v := range x {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -152,6 +153,42 @@ func load(path string, opts Options) (*snapshot.Set, error) {
 		return nil, err
 	}
 	return set, nil
+}
+
+// pathError is a problem with the HDF5 object at path, its full path in
+// the file (/X/data, /obs/day/codes, /obsm/X_pca): every error about a
+// dataset or group names it, so that h5py or h5ls finds what is meant.
+type pathError struct {
+	path string
+	err  error
+}
+
+func (e *pathError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *pathError) Unwrap() error { return e.err }
+
+// at names path as the place of err, unless err already names a place
+// (its innermost, most precise one is kept); nil stays nil.
+func at(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*pathError); ok {
+		return err
+	}
+	return &pathError{path, err}
+}
+
+// obsPath is the path of the obs column key.
+func obsPath(key string) string { return "/obs/" + key }
+
+// columnError words an error of the time column: the column the user
+// named and the path of the dataset at fault, e.g. obs column "day"
+// (/obs/day/codes): row 3 has code 7, outside the 3 categories.
+func columnError(key string, err error) error {
+	if pe, ok := err.(*pathError); ok {
+		return fmt.Errorf("obs column %q (%s): %w", key, pe.path, pe.err)
+	}
+	return fmt.Errorf("obs column %q: %w", key, err)
 }
 
 // obsNames reads the obs index (the dataset that obs's "_index" attribute
@@ -257,7 +294,7 @@ func (f *h5file) selectMatrix(root *hdf5.Group, opts Options) (string, hdf5.Obje
 		if obj == nil {
 			return "", nil, fmt.Errorf("%s has no %s %q (present: %s)", group, what, key, listNames(g))
 		}
-		return group + "/" + key, obj, nil
+		return "/" + group + "/" + key, obj, nil
 	}
 	switch {
 	case opts.Obsm != "":
@@ -269,12 +306,12 @@ func (f *h5file) selectMatrix(root *hdf5.Group, opts Options) (string, hdf5.Obje
 	if x == nil {
 		return "", nil, errors.New("not an AnnData file with X: no X (choose a matrix with --obsm or --layer)")
 	}
-	return "X", x, nil
+	return "/X", x, nil
 }
 
-// readMatrix reads a dense dataset or a sparse group as n×d row-major
-// float64 values.
-func (f *h5file) readMatrix(obj hdf5.Object) (x []float64, n, d int, err error) {
+// readMatrix reads a dense dataset or a sparse group (at path) as n×d
+// row-major float64 values.
+func (f *h5file) readMatrix(obj hdf5.Object, path string) (x []float64, n, d int, err error) {
 	switch m := obj.(type) {
 	case *hdf5.Dataset:
 		ds, err := f.header(m.Address())
@@ -293,7 +330,7 @@ func (f *h5file) readMatrix(obj hdf5.Object) (x []float64, n, d int, err error) 
 		}
 		return x, int(ds.dims[0]), int(ds.dims[1]), nil
 	case *hdf5.Group:
-		return f.readSparse(m)
+		return f.readSparse(m, path)
 	}
 	return nil, 0, 0, errors.New("is neither a dataset nor a group")
 }
@@ -301,10 +338,14 @@ func (f *h5file) readMatrix(obj hdf5.Object) (x []float64, n, d int, err error) 
 // readSparse densifies a CSR or CSC group. For CSR, row i holds the values
 // data[k] at columns indices[k] for k in [indptr[i], indptr[i+1]); CSC is
 // the same with rows and columns swapped.
-func (f *h5file) readSparse(g *hdf5.Group) (x []float64, n, d int, err error) {
-	format := f.stringAttr(g, "encoding-type")
-	if format == "" {
-		format = f.stringAttr(g, "h5sparse_format") + "_matrix"
+func (f *h5file) readSparse(g *hdf5.Group, path string) (x []float64, n, d int, err error) {
+	format, err := f.stringAttrErr(g, "encoding-type")
+	if format == "" && err == nil {
+		format, err = f.stringAttrErr(g, "h5sparse_format")
+		format += "_matrix"
+	}
+	if err != nil {
+		return nil, 0, 0, err
 	}
 	if format != "csr_matrix" && format != "csc_matrix" {
 		if format == "dataframe" {
@@ -334,32 +375,32 @@ func (f *h5file) readSparse(g *hdf5.Group) (x []float64, n, d int, err error) {
 	if err := f.alloc(8 * uint64(n) * uint64(d)); err != nil {
 		return nil, 0, 0, fmt.Errorf("sparse matrix of shape (%d, %d) densified: %w", n, d, err)
 	}
-	data, err := f.datasetFloats(g, "data")
+	data, err := f.datasetFloats(g, path, "data")
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	indices, err := f.datasetInts(g, "indices")
+	indices, err := f.datasetInts(g, path, "indices")
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	indptr, err := f.datasetInts(g, "indptr")
+	indptr, err := f.datasetInts(g, path, "indptr")
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	if len(indptr) != major+1 || indptr[0] != 0 || indptr[major] != int64(len(data)) || len(indices) != len(data) {
-		return nil, 0, 0, fmt.Errorf("indptr of %d values (first %v, last %v) does not match %d stored values and %d indices for shape (%d, %d)",
-			len(indptr), first(indptr), last(indptr), len(data), len(indices), n, d)
+		return nil, 0, 0, at(path+"/indptr", fmt.Errorf("%d values (first %v, last %v) do not match %d stored values and %d indices for shape (%d, %d)",
+			len(indptr), first(indptr), last(indptr), len(data), len(indices), n, d))
 	}
 	x = make([]float64, n*d)
 	for i := range major {
 		lo, hi := indptr[i], indptr[i+1]
 		if hi < lo || hi > int64(len(data)) {
-			return nil, 0, 0, fmt.Errorf("indptr decreases at %d (%d then %d)", i, lo, hi)
+			return nil, 0, 0, at(path+"/indptr", fmt.Errorf("decreases at %d (%d then %d)", i, lo, hi))
 		}
 		for k := lo; k < hi; k++ {
 			j := indices[k]
 			if j < 0 || j >= int64(minor) {
-				return nil, 0, 0, fmt.Errorf("index %d at position %d is outside [0, %d)", j, k, minor)
+				return nil, 0, 0, at(path+"/indices", fmt.Errorf("index %d at position %d is outside [0, %d)", j, k, minor))
 			}
 			if format == "csr_matrix" {
 				x[i*d+int(j)] += data[k]
@@ -614,75 +655,82 @@ func joinUsed(labels []string, used []bool) string {
 }
 
 // readColumn reads obs/<key> in any of the layouts listed in the package
-// comment.
+// comment. Its errors name the dataset at fault (see at).
 func (f *h5file) readColumn(obs *hdf5.Group, key string) (*column, error) {
+	p := obsPath(key)
 	obj := child(obs, key)
 	if obj == nil {
-		return nil, fmt.Errorf("no such column in obs (columns: %s)", f.listColumns(obs))
+		return nil, at(p, fmt.Errorf("no such column in obs (columns: %s)", f.listColumns(obs)))
 	}
 	if g, ok := obj.(*hdf5.Group); ok {
-		switch enc := f.stringAttr(g, "encoding-type"); enc {
+		enc, err := f.stringAttrErr(g, "encoding-type")
+		if err != nil {
+			return nil, at(p, err)
+		}
+		switch enc {
 		case "categorical":
-			codes, err := f.datasetInts(g, "codes")
+			codes, err := f.datasetInts(g, p, "codes")
 			if err != nil {
 				return nil, err
 			}
+			catPath := p + "/categories"
 			categories := child(g, "categories")
 			if nullable, ok := categories.(*hdf5.Group); ok {
 				// anndata ≥ 0.11 may store string categories as a
 				// nullable-string-array (values and mask)
-				categories = child(nullable, "values")
+				categories, catPath = child(nullable, "values"), catPath+"/values"
 			}
 			cats, ok := categories.(*hdf5.Dataset)
 			if !ok {
-				return nil, errors.New("categorical without a categories dataset")
+				return nil, at(catPath, errors.New("no such dataset (a categorical needs its categories)"))
 			}
-			col, err := f.categorical(codes, cats)
+			col, err := f.categorical(codes, p+"/codes", cats, catPath)
 			if err != nil {
 				return nil, err
 			}
 			col.ordered = f.boolAttr(g, "ordered")
 			return col, nil
 		case "nullable-integer", "nullable-boolean", "nullable-float", "nullable-string-array":
-			values, err := f.dataset(g, "values")
+			values, err := f.dataset(g, p, "values")
 			if err != nil {
 				return nil, err
 			}
 			col, err := f.valueColumn(values)
 			if err != nil {
-				return nil, fmt.Errorf("values: %w", err)
+				return nil, at(p+"/values", err)
 			}
-			mask, err := f.datasetInts(g, "mask")
+			mask, err := f.datasetInts(g, p, "mask")
 			if err != nil {
 				return nil, err
 			}
 			if len(mask) != len(col.rows) {
-				return nil, fmt.Errorf("mask of %d values for %d values", len(mask), len(col.rows))
+				return nil, at(p+"/mask", fmt.Errorf("%d values for %d values in %s/values", len(mask), len(col.rows), p))
 			}
 			if i := slices.IndexFunc(mask, func(m int64) bool { return m != 0 }); i >= 0 {
-				return nil, fmt.Errorf("row %d has no value (masked)", i)
+				return nil, at(p+"/mask", fmt.Errorf("row %d has no value (masked)", i))
 			}
 			return col, nil
 		default:
-			return nil, fmt.Errorf("is a group of encoding %q, not a column this reader knows", enc)
+			return nil, at(p, fmt.Errorf("is a group of encoding %q, not a column this reader knows", enc))
 		}
 	}
 	h, err := f.header(obj.(*hdf5.Dataset).Address())
 	if err != nil {
-		return nil, err
+		return nil, at(p, err)
 	}
 	if len(h.dims) != 1 {
-		return nil, fmt.Errorf("expected one value per cell, got shape %v", h.dims)
+		return nil, at(p, fmt.Errorf("expected one value per cell, got shape %v", h.dims))
 	}
 	// anndata 0.7 keeps the categories of obs/<key> in obs/__categories/<key>.
 	if cats, ok := child(child(obs, "__categories"), key).(*hdf5.Dataset); ok {
 		codes, err := f.ints(h)
 		if err != nil {
-			return nil, err
+			return nil, at(p, err)
 		}
-		return f.categorical(codes, cats)
+		return f.categorical(codes, p, cats, "/obs/__categories/"+key)
 	}
-	return f.valueColumn(h)
+	col, err := f.valueColumn(h)
+	return col, at(p, err)
 }
 
 // valueColumn cuts a dataset of strings or numbers into labels.
@@ -729,20 +777,21 @@ func numbers(values []float64) *column {
 	return col
 }
 
-// categorical pairs codes with their categories, in category order.
-func (f *h5file) categorical(codes []int64, cats *hdf5.Dataset) (*column, error) {
+// categorical pairs codes (the dataset at codesPath) with their
+// categories (at catPath), in category order.
+func (f *h5file) categorical(codes []int64, codesPath string, cats *hdf5.Dataset, catPath string) (*column, error) {
 	h, err := f.header(cats.Address())
 	if err != nil {
-		return nil, fmt.Errorf("categories: %w", err)
+		return nil, at(catPath, err)
 	}
 	col := &column{rows: make([]int, len(codes)), categorical: true}
 	if h.dtype.class == classString || h.dtype.vlenStr {
 		if col.labels, err = f.strings(h); err != nil {
-			return nil, fmt.Errorf("categories: %w", err)
+			return nil, at(catPath, err)
 		}
 	} else {
 		if col.values, err = f.floats(h); err != nil {
-			return nil, fmt.Errorf("categories: %w", err)
+			return nil, at(catPath, err)
 		}
 		for _, v := range col.values {
 			col.labels = append(col.labels, strconv.FormatFloat(v, 'g', -1, 64))
@@ -751,55 +800,58 @@ func (f *h5file) categorical(codes []int64, cats *hdf5.Dataset) (*column, error)
 	for i, c := range codes {
 		if c < 0 || c >= int64(len(col.labels)) {
 			if c == -1 {
-				return nil, fmt.Errorf("row %d has no value (missing category)", i)
+				return nil, at(codesPath, fmt.Errorf("row %d has no value (missing category)", i))
 			}
-			return nil, fmt.Errorf("row %d has code %d, outside the %d categories", i, c, len(col.labels))
+			return nil, at(codesPath, fmt.Errorf("row %d has code %d, outside the %d categories of %s", i, c, len(col.labels), catPath))
 		}
 		col.rows[i] = int(c)
 	}
 	for _, v := range col.values {
 		if math.IsNaN(v) {
-			return nil, errors.New("a category is NaN")
+			return nil, at(catPath, errors.New("a category is NaN"))
 		}
 	}
 	return col, nil
 }
 
-func (f *h5file) dataset(g *hdf5.Group, name string) (*dataset, error) {
+// dataset reads the header of the 1-D dataset name of the group g at
+// path gp; errors name the dataset's path.
+func (f *h5file) dataset(g *hdf5.Group, gp, name string) (*dataset, error) {
+	p := gp + "/" + name
 	ds, ok := child(g, name).(*hdf5.Dataset)
 	if !ok {
-		return nil, fmt.Errorf("no %s dataset", name)
+		return nil, at(p, errors.New("no such dataset"))
 	}
 	h, err := f.header(ds.Address())
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, at(p, err)
 	}
 	if len(h.dims) != 1 {
-		return nil, fmt.Errorf("%s: expected a 1-D array, got shape %v", name, h.dims)
+		return nil, at(p, fmt.Errorf("expected a 1-D array, got shape %v", h.dims))
 	}
 	return h, nil
 }
 
-func (f *h5file) datasetFloats(g *hdf5.Group, name string) ([]float64, error) {
-	h, err := f.dataset(g, name)
+func (f *h5file) datasetFloats(g *hdf5.Group, gp, name string) ([]float64, error) {
+	h, err := f.dataset(g, gp, name)
 	if err != nil {
 		return nil, err
 	}
 	v, err := f.floats(h)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, at(gp+"/"+name, err)
 	}
 	return v, nil
 }
 
-func (f *h5file) datasetInts(g *hdf5.Group, name string) ([]int64, error) {
-	h, err := f.dataset(g, name)
+func (f *h5file) datasetInts(g *hdf5.Group, gp, name string) ([]int64, error) {
+	h, err := f.dataset(g, gp, name)
 	if err != nil {
 		return nil, err
 	}
 	v, err := f.ints(h)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, at(gp+"/"+name, err)
 	}
 	return v, nil
 }
@@ -888,15 +940,26 @@ func (f *h5file) attribute(g *hdf5.Group, name string) (*datatype, []byte) {
 
 // stringAttr returns a scalar string attribute of g, or "".
 func (f *h5file) stringAttr(g *hdf5.Group, name string) string {
+	s, _ := f.stringAttrErr(g, name)
+	return s
+}
+
+// stringAttrErr is stringAttr, but returns the refusal of a memory budget
+// too small for the attribute's global heap collection, so that it is not
+// mistaken for a missing attribute.
+func (f *h5file) stringAttrErr(g *hdf5.Group, name string) (string, error) {
 	t, data := f.attribute(g, name)
 	if t == nil || len(data) == 0 {
-		return ""
+		return "", nil
 	}
 	s, err := f.decodeStrings(*t, data[:t.size])
-	if err != nil || len(s) != 1 {
-		return ""
+	if budget := (*membudget.Error)(nil); errors.As(err, &budget) {
+		return "", fmt.Errorf("attribute %q: %w", name, err)
 	}
-	return s[0]
+	if err != nil || len(s) != 1 {
+		return "", nil
+	}
+	return s[0], nil
 }
 
 // boolAttr reports whether a scalar attribute of g (a boolean, which h5py

@@ -1074,6 +1074,12 @@ func (h *h5reader) heapObject(addr uint64, index uint32) ([]byte, error) {
 		if total > uint64(h.size) || h.heapBytes+total > uint64(h.size) {
 			return nil, fmt.Errorf("global heap collections of more than %d bytes in all, more than the file holds", h.size)
 		}
+		// Within the file is not within the machine: a collection of a
+		// large file is counted against the memory budget before it is
+		// read, as every dataset is.
+		if err := h.alloc(total); err != nil {
+			return nil, fmt.Errorf("global heap collection at address %d of %d bytes: %w", addr, total, err)
+		}
 		h.heapBytes += total
 		data, err := h.readAt(addr, total)
 		if err != nil {

@@ -48,7 +48,7 @@ func TestSoftAndExternalLinks(t *testing.T) {
 func TestIntegerLabelsBeyondFloat64(t *testing.T) {
 	const path = "testdata/big_labels.h5ad"
 	_, err := Load(path, Options{TimeKey: "day"})
-	if err == nil || err.Error() != path+`: obs column "day": integer 9007199254740993 at index 1 is beyond 2^53, where float64 cannot tell integers apart (it reads as 9007199254740992)` {
+	if err == nil || err.Error() != path+`: obs column "day" (/obs/day): integer 9007199254740993 at index 1 is beyond 2^53, where float64 cannot tell integers apart (it reads as 9007199254740992)` {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -58,7 +58,7 @@ func TestIntegerLabelsBeyondFloat64(t *testing.T) {
 func TestZeroCells(t *testing.T) {
 	const path = "testdata/zero_cells.h5ad"
 	_, err := Load(path, Options{TimeKey: "day"})
-	if err == nil || err.Error() != path+`: obs column "day": has 0 rows: the file holds no cells` {
+	if err == nil || err.Error() != path+`: obs column "day" (/obs/day): has 0 rows: the file holds no cells` {
 		t.Fatalf("got %v", err)
 	}
 }
