@@ -28,6 +28,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jkonet-gpu/jkonet-gpu/internal/atomicfile"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // Tensor is one array. A float tensor (F64, or F32 widened on read) has its
@@ -239,6 +240,15 @@ func Read(r io.ReaderAt, size int64) (map[string]Tensor, map[string]string, erro
 		return nil, nil, fmt.Errorf("not a safetensors file: header length %d does not fit in the %d bytes that follow (limit %d)",
 			headerLen, size-8, maxHeaderLen)
 	}
+	// What the file declares is counted against the memory budget before
+	// it is allocated: the header (held twice while the JSON decoder
+	// buffers it), then each tensor's bytes and the values they decode to.
+	// The bounds relative to the file's size let a large file ask for all
+	// of it; the budget keeps that within what the machine leaves.
+	need := 2 * int64(headerLen)
+	if err := membudget.Check(need); err != nil {
+		return nil, nil, fmt.Errorf("header of %d bytes: %w", headerLen, err)
+	}
 	header := make([]byte, headerLen)
 	if _, err := r.ReadAt(header, 8); err != nil {
 		return nil, nil, fmt.Errorf("cannot read the header: %w", err)
@@ -253,6 +263,10 @@ func Read(r io.ReaderAt, size int64) (map[string]Tensor, map[string]string, erro
 	}
 	tensors := make(map[string]Tensor, len(spans))
 	for _, s := range spans {
+		need += s.end - s.begin + decodedBytes(s)
+		if err := membudget.Check(need); err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: %s shape %v: %w", s.name, s.dtype, s.shape, err)
+		}
 		raw := make([]byte, s.end-s.begin)
 		// ReaderAt may report io.EOF for an empty read at the end of the file.
 		if _, err := r.ReadAt(raw, 8+int64(headerLen)+s.begin); err != nil && len(raw) > 0 {
@@ -391,6 +405,9 @@ func checkCoverage(spans []span, bufLen int64) error {
 	}
 	return nil
 }
+
+// decodedBytes is what decode allocates for a tensor: 8 bytes a value.
+func decodedBytes(s span) int64 { return (s.end - s.begin) / int64(itemSizes[s.dtype]) * 8 }
 
 func decode(s span, raw []byte) Tensor {
 	t := Tensor{Shape: s.shape}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/internal/fuzzcheck"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 )
 
 // sampleTensors covers shapes (matrix, scalar, empty), special float values
@@ -475,4 +477,32 @@ func FuzzRead(f *testing.F) {
 			t.Errorf("metadata %v after a round trip, want %v", rereadMeta, gotMeta)
 		}
 	})
+}
+
+// TestMemoryBudget (issue 19): what a file declares (its header, each
+// tensor's bytes and the float64 values they decode to) is counted against
+// the memory budget (--max-memory) before it is allocated. An F32 tensor
+// of 1000 values costs 4000 bytes read and 8000 decoded: a budget one byte
+// short of header and tensor is refused in one line naming the tensor, the
+// exact budget reads the file.
+func TestMemoryBudget(t *testing.T) {
+	t.Cleanup(func() { membudget.Set(0) })
+	header := `{"a":{"dtype":"F64","shape":[2],"data_offsets":[0,16]},"w":{"dtype":"F32","shape":[10,100],"data_offsets":[16,4016]}}`
+	data := withHeader(header, 4016)
+	need := int64(2*len(header) + 16 + 16 + 4000 + 8000)
+	membudget.Set(need - 1)
+	_, _, err := Read(bytes.NewReader(data), int64(len(data)))
+	want := fmt.Sprintf(`tensor "w": F32 shape [10 100]: needs %d bytes of memory, more than the budget of %d (set by --max-memory)`, need, need-1)
+	if err == nil || err.Error() != want {
+		t.Errorf("budget %d: got %v\nwant %s", need-1, err, want)
+	}
+	membudget.Set(2*int64(len(header)) - 1)
+	_, _, err = Read(bytes.NewReader(data), int64(len(data)))
+	if want := fmt.Sprintf("header of %d bytes: needs", len(header)); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("budget below the header: got %v, want %q…", err, want)
+	}
+	membudget.Set(need)
+	if _, _, err := Read(bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Errorf("budget %d: %v", need, err)
+	}
 }

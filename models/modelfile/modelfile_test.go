@@ -13,6 +13,7 @@ import (
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/safetensors"
 	"github.com/jkonet-gpu/jkonet-gpu/internal/fuzzcheck"
+	"github.com/jkonet-gpu/jkonet-gpu/internal/membudget"
 	"github.com/jkonet-gpu/jkonet-gpu/models/linear"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
 )
@@ -209,5 +210,30 @@ func TestLoadRefusesMalformedFiles(t *testing.T) {
 		if _, err := Load(path); err != nil {
 			t.Errorf("checkpoint %v: %v", ckpt, err)
 		}
+	}
+}
+
+// TestLoadWithinBudget (issue 19): a model file's tensors are counted
+// against the memory budget (--max-memory) before they are read, so Load
+// refuses a file the budget cannot hold in one line naming the file and
+// the tensor, and reads it under a budget that can.
+func TestLoadWithinBudget(t *testing.T) {
+	t.Cleanup(func() { membudget.Set(0) })
+	net, err := networks.NewNet("jkonet-star", 3, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := Save(path, &File{Kind: "jkonet-star", Dim: 3, Times: []float64{0, 1}, MeanInterval: 1, Params: net.Params}); err != nil {
+		t.Fatal(err)
+	}
+	membudget.Set(int64(8 * len(net.Params)))
+	_, err = Load(path)
+	if err == nil || !strings.HasPrefix(err.Error(), path+`: tensor "`) || !strings.Contains(err.Error(), "of memory, more than the budget of") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("under a budget of the parameters alone: %v", err)
+	}
+	membudget.Set(int64(64 * len(net.Params)))
+	if _, err := Load(path); err != nil {
+		t.Errorf("under a budget of 64 bytes a parameter: %v", err)
 	}
 }
