@@ -43,9 +43,12 @@ func Shard(lo, hi, rank, size int) (slo, shi int) {
 }
 
 // PeerFailer is implemented by a joined backend that can tell the other
-// ranks this one failed, in the sum of the step they are at (ShardSum.Fail):
-// Train does so on an error of its own while the others still step, so
-// every rank stops within one step instead of waiting for it forever.
+// ranks this one failed (ShardSum.Fail): Train does so on an error of its
+// own while the others still step. Through host sums (MPI) the flag rides
+// the sum of the step they are at, so every rank stops within one step;
+// through device sums (NCCL) the failing rank joins the epoch's remaining
+// sums with a zero gradient and the flag, which the others read at the
+// epoch's last step, so every rank stops at the end of that epoch.
 type PeerFailer interface {
 	FailPeers(step uint64) error
 }
