@@ -39,3 +39,31 @@ func BenchmarkCompareExactOT(b *testing.B) {
 		}
 	}
 }
+
+// TestOTShapeCases: each size gives the equal, unequal and coprime shapes in
+// every dimension, and POT runs only where its cost matrix fits.
+func TestOTShapeCases(t *testing.T) {
+	got := OTShapeCases([]int{10, 1000}, []int{2, 50})
+	want := []OTCase{
+		{N: 10, M: 10, D: 2, Seed: 1}, {N: 10, M: 15, D: 2, Seed: 1}, {N: 10, M: 11, D: 2, Seed: 1},
+		{N: 1000, M: 1000, D: 2, Seed: 1}, {N: 1000, M: 1500, D: 2, Seed: 1}, {N: 1000, M: 1001, D: 2, Seed: 1},
+		{N: 10, M: 10, D: 50, Seed: 1}, {N: 10, M: 15, D: 50, Seed: 1}, {N: 10, M: 11, D: 50, Seed: 1},
+		{N: 1000, M: 1000, D: 50, Seed: 1}, {N: 1000, M: 1500, D: 50, Seed: 1}, {N: 1000, M: 1001, D: 50, Seed: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d cases, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("case %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, c := range []struct {
+		c    OTCase
+		fits bool
+	}{{OTCase{N: 10000, M: 15000}, true}, {OTCase{N: 30000, M: 30001}, false}, {OTCase{N: 100000, M: 100000}, false}} {
+		if potFits(c.c) != c.fits {
+			t.Errorf("%s: POT fits %v, want %v", c.c.Name(), !c.fits, c.fits)
+		}
+	}
+}
