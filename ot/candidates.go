@@ -54,6 +54,17 @@ func (h *nearest) cut() {
 	}
 }
 
+// arcs cuts the heap to its k smallest entries and returns them as a row's
+// arcs, with room for k more (the arcs pricing adds later).
+func (h *nearest) arcs() []arc {
+	h.cut()
+	a := make([]arc, len(h.key), len(h.key)+h.k)
+	for l, j := range h.idx {
+		a[l] = arc{col: j, cost: h.key[l]}
+	}
+	return a
+}
+
 // selectSmallest reorders key (and idx alike) so that key[:k] holds the k
 // smallest keys: Hoare's quickselect with a median-of-three pivot.
 func selectSmallest(key []float64, idx []int32, k int) {
@@ -150,12 +161,7 @@ func nearestPerRow(c *costMatrix, k int) [][]arc {
 					h.offer(cij, int32(j))
 				}
 			}
-			h.cut()
-			a := make([]arc, len(h.key), len(h.key)+k)
-			for l, j := range h.idx {
-				a[l] = arc{col: j, cost: h.key[l]}
-			}
-			arcs[i] = a
+			arcs[i] = h.arcs()
 		}
 	})
 	return arcs

@@ -214,12 +214,7 @@ func nearestByTree(t *kdTree, x []float64, k int) [][]arc {
 		for i := lo; i < hi; i++ {
 			h.reset()
 			stack = t.search(x[i*d:(i+1)*d], nil, threshold, visit, stack)
-			h.cut()
-			a := make([]arc, len(h.key), len(h.key)+k)
-			for l, j := range h.idx {
-				a[l] = arc{col: j, cost: h.key[l]}
-			}
-			arcs[i] = a
+			arcs[i] = h.arcs()
 		}
 	})
 	return arcs
