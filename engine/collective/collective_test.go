@@ -121,14 +121,7 @@ func TestRendezvousTimeout(t *testing.T) {
 // id goes by pointer to ncclCommInitRankScalable and that ncclAllReduce gets
 // the count, ncclFloat64, ncclSum, in place, on the default stream.
 func TestNCCLBinding(t *testing.T) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler to build the stand-in libnccl")
-	}
-	lib := filepath.Join(t.TempDir(), "libnccl-fake.so")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, "testdata/fakenccl.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	lib := buildFakeNCCL(t, "libnccl-fake.so")
 	l, err := OpenNCCL(lib)
 	if err != nil {
 		t.Fatal(err)
@@ -166,16 +159,30 @@ func TestNCCLBinding(t *testing.T) {
 	}
 	// NCCL 2.21.5, which lacks ncclCommInitRankScalable: one line naming
 	// the version found.
-	old := filepath.Join(t.TempDir(), "libnccl-2.21.so")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-DFAKE_VERSION=22105", "-DNO_SCALABLE", "-o", old, "testdata/fakenccl.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	old := buildFakeNCCL(t, "libnccl-2.21.so", "-DFAKE_VERSION=22105", "-DNO_SCALABLE")
 	if _, err := OpenNCCL(old); err == nil || !strings.HasPrefix(err.Error(), "NCCL "+old+" is 2.21.5; jkonet-gpu needs NCCL 2.23.0 or later") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("NCCL 2.21.5: %v", err)
 	}
 	if _, err := OpenNCCL("/nonexistent/libnccl.so.2"); err == nil || !strings.Contains(err.Error(), "cannot load NCCL /nonexistent/libnccl.so.2") {
 		t.Errorf("missing library: %v", err)
 	}
+}
+
+// buildFakeNCCL compiles testdata/fakenccl.c, the stand-in libnccl, with
+// the C compiler and flags into name in a temporary folder and returns its
+// path; it skips the test where there is no C compiler.
+func buildFakeNCCL(t *testing.T, name string, flags ...string) string {
+	t.Helper()
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler to build the stand-in libnccl")
+	}
+	lib := filepath.Join(t.TempDir(), name)
+	args := append(append([]string{"-shared", "-fPIC", "-O1"}, flags...), "-o", lib, "testdata/fakenccl.c")
+	if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	return lib
 }
 
 var hostBuffer []float64

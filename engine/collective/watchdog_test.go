@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,14 +67,7 @@ func TestWatchdogFatal(t *testing.T) {
 // within the bound, Do returns a *TimeoutError saying the communicator was
 // aborted, Fatal is not called and Close then does nothing.
 func TestWatchdogAbortsNCCL(t *testing.T) {
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler to build the stand-in libnccl")
-	}
-	lib := filepath.Join(t.TempDir(), "libnccl-fake.so")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, "testdata/fakenccl.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	lib := buildFakeNCCL(t, "libnccl-fake.so")
 	l, err := OpenNCCL(lib)
 	if err != nil {
 		t.Fatal(err)
@@ -134,14 +126,7 @@ func TestNCCLInitTimeout(t *testing.T) {
 		_, err = l.NewCommWithin(id, 3, hangRanks, 100*time.Millisecond, nil)
 		t.Fatalf("the init returned %v instead of ending the process", err)
 	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler to build the stand-in libnccl")
-	}
-	lib := filepath.Join(t.TempDir(), "libnccl-fake.so")
-	if out, err := exec.Command(cc, "-shared", "-fPIC", "-O1", "-o", lib, "testdata/fakenccl.c").CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
+	lib := buildFakeNCCL(t, "libnccl-fake.so")
 	l, err := OpenNCCL(lib)
 	if err != nil {
 		t.Fatal(err)
