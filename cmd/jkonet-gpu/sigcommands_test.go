@@ -16,6 +16,22 @@ import (
 // SIGTERM during preprocess's couplings ends it with one line, non-zero,
 // no output written.
 func TestSIGTERMEndsEveryCommandInOneLine(t *testing.T) {
+	code, lines := sigtermMidway(t, func(data, out string) []string {
+		return []string{"preprocess", "--data", data, "--quiet", "--out", filepath.Join(out, "c.npz")}
+	})
+	if code != 1 || len(lines) != 1 || lines[0] != "jkonet-gpu: preprocess: interrupted (terminated); its outputs are left as they were" {
+		t.Errorf("status %d, stderr %q; want status 1 and one line", code, lines)
+	}
+}
+
+// sigtermMidway generates 20000 particles, runs the test binary as the
+// CLI with args(their file, an empty folder), sends it SIGTERM a second
+// later (reading takes a few ms, coupling 20000 × 20000 points seconds)
+// and returns its exit status and the lines of its stderr other than
+// notes. It fails the test where the command still runs 10 s after the
+// signal or leaves anything in the folder, and skips it under -short.
+func sigtermMidway(t *testing.T, args func(data, out string) []string) (int, []string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("generates 20000 particles")
 	}
@@ -26,7 +42,7 @@ func TestSIGTERMEndsEveryCommandInOneLine(t *testing.T) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "preprocess", "--data", data, "--quiet", "--out", filepath.Join(out, "c.npz"))
+	cmd := exec.Command(os.Args[0], args(data, out)...)
 	cmd.Env = append(os.Environ(), "JKONET_GPU_AS_CLI=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -50,10 +66,8 @@ func TestSIGTERMEndsEveryCommandInOneLine(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 1 || len(lines) != 1 || lines[0] != "jkonet-gpu: preprocess: interrupted (terminated); its outputs are left as they were" {
-		t.Errorf("status %d, stderr %q; want status 1 and one line", code, lines)
-	}
 	if entries, _ := os.ReadDir(out); len(entries) > 0 {
 		t.Errorf("left %s behind", entries[0].Name())
 	}
+	return cmd.ProcessState.ExitCode(), lines
 }
