@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
 	"maps"
 	"os"
 	"path/filepath"
@@ -190,7 +189,7 @@ func TestBadInputCorpus(t *testing.T) {
 	mustRun(t, "generate", "--potential", "styblinski_tang", "--particles", "30", "--steps", "2", "--quiet", "--out", good)
 	mustRun(t, "preprocess", "--data", good, "--out", cpl, "--quiet")
 	mustRun(t, "train", "--data", good, "--couplings", cpl, "--model", "potential", "--epochs", "1", "--device", "cpu", "--checkpoint-every", "0", "--quiet", "--out", model)
-	before := hashDir(t, in)
+	before := dirDigest(t, in)
 
 	seen := map[string]bool{}
 	for _, c := range badCases() {
@@ -223,7 +222,7 @@ func TestBadInputCorpus(t *testing.T) {
 					t.Errorf("jkonet-gpu %s: left %s behind", cmdline, entries[0].Name())
 				}
 			}
-			if after := hashDir(t, in); !equalHashes(before, after) {
+			if after := dirDigest(t, in); !sameDigest(before, after) {
 				t.Fatalf("jkonet-gpu %s: changed its inputs: %v → %v", cmdline, before, after)
 			}
 		})
@@ -251,34 +250,4 @@ func checkOneLineError(t *testing.T, cmdline string, status int, errOut string, 
 			t.Errorf("jkonet-gpu %s: stderr %q lacks %q", cmdline, line, w)
 		}
 	}
-}
-
-// hashDir maps each file of dir to its sha256.
-func hashDir(t *testing.T, dir string) map[string][32]byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][32]byte{}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = sha256.Sum256(b)
-	}
-	return out
-}
-
-func equalHashes(a, b map[string][32]byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
