@@ -2,6 +2,7 @@ package figure
 
 import (
 	"bytes"
+	"image"
 	"image/png"
 	"testing"
 
@@ -10,9 +11,17 @@ import (
 
 func TestWritePNG(t *testing.T) {
 	v, _ := zoo.Get("styblinski_tang")
-	var buf bytes.Buffer
 	particles := []float64{-1, -1, 2, 3, 0.5, -2}
 	f := Figure{Panels: []Panel{{Title: "a", V: v}, {Title: "b", V: v}}, Box: BoundingBox(particles), Observed: []Points{{Time: 0, XY: particles}}}
+	if b := drawPNG(t, f).Bounds(); b.Dx() != 2*b.Dy() {
+		t.Fatalf("two panels should make a 2:1 image, got %v", b)
+	}
+}
+
+// drawPNG draws f with WritePNG and decodes the PNG it wrote.
+func drawPNG(t *testing.T, f Figure) image.Image {
+	t.Helper()
+	var buf bytes.Buffer
 	if err := WritePNG(&buf, f); err != nil {
 		t.Fatal(err)
 	}
@@ -20,9 +29,7 @@ func TestWritePNG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() != 2*b.Dy() {
-		t.Fatalf("two panels should make a 2:1 image, got %v", b)
-	}
+	return img
 }
 
 func TestBoundingBoxAndLevels(t *testing.T) {

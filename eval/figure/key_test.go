@@ -1,10 +1,8 @@
 package figure
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"testing"
 
@@ -99,14 +97,7 @@ func TestLegendNamesDays(t *testing.T) {
 		}
 	}
 	f := Figure{Panels: []Panel{{Title: "cells"}}, Box: Box{0, 1, 0, 1}, Observed: []Points{{Time: 0, XY: xy, Label: "D0"}}}
-	var buf bytes.Buffer
-	if err := WritePNG(&buf, f); err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := drawPNG(t, f)
 	b := img.Bounds()
 	strip := b.Max.X - int(float64(b.Dx())*float64(keyWidth)/float64(5*72))
 	want := TimeColor(0)

@@ -1,10 +1,8 @@
 package figure
 
 import (
-	"bytes"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"testing"
 
@@ -137,14 +135,7 @@ func TestWritePNGDrawsCellsAndLoss(t *testing.T) {
 		Observed: []Points{{Time: 0, XY: early}, {Time: 5, XY: late}},
 		Losses:   []float64{1, 0.5, 0.2, 0.1},
 	}
-	var buf bytes.Buffer
-	if err := WritePNG(&buf, f); err != nil {
-		t.Fatal(err)
-	}
-	img, err := png.Decode(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := drawPNG(t, f)
 	if b := img.Bounds(); b.Dx() != 2*b.Dy() {
 		t.Fatalf("a panel and the loss should make a 2:1 image, got %v", b)
 	}
