@@ -49,15 +49,7 @@ func epochCost(t *testing.T, dev *Device, kind string, p *engine.Problem, s engi
 // emulator's counters (JKONET_EMU_STATS). 10^3 pairs here;
 // JKONET_BUDGET_LARGE=1 adds 10^5 for the potential.
 func TestEpochBudget(t *testing.T) {
-	var dev *Device
-	for _, d := range testDevices(t) {
-		if d.Emulated {
-			dev = d
-		}
-	}
-	if dev == nil {
-		t.Skip("the counters are the emulator's")
-	}
+	dev := emulatedDevice(t, "the counters are the emulator's")
 	sizes := []int{500} // pairs per snapshot pair: 2n pairs
 	if os.Getenv("JKONET_BUDGET_LARGE") == "1" {
 		sizes = append(sizes, 50000)

@@ -9,21 +9,26 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/kernels/driver"
 )
 
+// emulatedDevice is testDevices' emulated device; it skips the test, saying
+// why it needs the emulator, where there is none.
+func emulatedDevice(t *testing.T, why string) *Device {
+	t.Helper()
+	for _, d := range testDevices(t) {
+		if d.Emulated {
+			return d
+		}
+	}
+	t.Skip(why)
+	return nil
+}
+
 // TestSyncNamesTheFault: a kernel fault injected into the 5th residuals
 // launch (step 4, the second of epoch 2 with 3 steps an epoch) surfaces, by
 // default, at the epoch's loss read, naming no kernel, as on a GPU, with no
 // synchronisation added; with JKONET_CUDA_SYNC=1 every launch is followed
 // by one, and the error names the kernel, the step and the epoch.
 func TestSyncNamesTheFault(t *testing.T) {
-	var dev *Device
-	for _, d := range testDevices(t) {
-		if d.Emulated {
-			dev = d
-		}
-	}
-	if dev == nil {
-		t.Skip("faults are injected on the emulator")
-	}
+	dev := emulatedDevice(t, "faults are injected on the emulator")
 	drv := dev.ctx.Driver()
 	p := parityProblem(30, 2, 9) // 60 pairs: 3 steps of 20 an epoch
 	s := engine.DefaultSettings()
