@@ -22,13 +22,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/data/safetensors"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 	"github.com/jkonet-gpu/jkonet-gpu/models/networks"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/fuzzcheck"
 )
 
 var updateBad = flag.Bool("update-bad", false, "rewrite testdata/bad/ from badCorpus")
@@ -48,17 +49,7 @@ type npyEntry struct {
 // npy is a version 1.0 .npy stream with the header padded as NumPy pads it
 // (to a multiple of 64 bytes, ending in a newline).
 func npy(descr, shape string, data []byte) []byte {
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape)
-	headerLen := len(dict) + 1
-	total := 10 + headerLen
-	pad := (64 - total%64) % 64
-	dict += strings.Repeat(" ", pad) + "\n"
-	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&b, binary.LittleEndian, uint16(len(dict)))
-	b.WriteString(dict)
-	b.Write(data)
-	return b.Bytes()
+	return fuzzcheck.NPY(fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape), data)
 }
 
 // npzBytes zips the entries (stored, dated 1980-01-01, as numpy.savez does).

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/internal/fuzzcheck"
 )
 
 // TestCSVRefusesHexFloats (issue 19): Go's ParseFloat reads 0x1p-2 and
@@ -49,13 +51,13 @@ func TestIntegerLabelsBeyondFloat64(t *testing.T) {
 		zw := zip.NewWriter(&buf)
 		w, _ := zw.Create("x.npy")
 		x := make([]byte, 8*len(labels))
-		w.Write(npyEntry(fmt.Sprintf("{'descr': '<f8', 'fortran_order': False, 'shape': (%d, 1), }", len(labels)), x))
+		w.Write(fuzzcheck.NPY(fmt.Sprintf("{'descr': '<f8', 'fortran_order': False, 'shape': (%d, 1), }", len(labels)), x))
 		w, _ = zw.Create("t.npy")
 		tb := make([]byte, 8*len(labels))
 		for i, v := range labels {
 			binary.LittleEndian.PutUint64(tb[8*i:], uint64(v))
 		}
-		w.Write(npyEntry(fmt.Sprintf("{'descr': '<i8', 'fortran_order': False, 'shape': (%d,), }", len(labels)), tb))
+		w.Write(fuzzcheck.NPY(fmt.Sprintf("{'descr': '<i8', 'fortran_order': False, 'shape': (%d,), }", len(labels)), tb))
 		zw.Close()
 		path := filepath.Join(t.TempDir(), "t.npz")
 		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
@@ -70,18 +72,6 @@ func TestIntegerLabelsBeyondFloat64(t *testing.T) {
 	if _, err := Load(npzWith(0, 0, big, big), LoadOptions{}); err != nil {
 		t.Errorf("NPZ with 2^53: %v", err)
 	}
-}
-
-// npyEntry is a .npy stream of a header dict and data.
-func npyEntry(dict string, data []byte) []byte {
-	pad := (64 - (10+len(dict)+1)%64) % 64
-	dict += strings.Repeat(" ", pad) + "\n"
-	var b bytes.Buffer
-	b.WriteString("\x93NUMPY\x01\x00")
-	binary.Write(&b, binary.LittleEndian, uint16(len(dict)))
-	b.WriteString(dict)
-	b.Write(data)
-	return b.Bytes()
 }
 
 // TestTimeStepsBelowThreshold (issue 19): times 0, 1e-320, 1 were

@@ -1,12 +1,14 @@
 // Package fuzzcheck holds the checks that every reader's fuzz target makes
 // (npz, snapshot, safetensors, modelfile, couplings, h5ad): a malformed file
 // must never make the reader allocate from a size it has not checked against
-// the bytes present. Only tests import it.
+// the bytes present; and NPY, which forges the .npy members of such files.
+// Only tests import it.
 package fuzzcheck
 
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"io"
 	"os"
 	"runtime"
@@ -91,4 +93,19 @@ func Error(t testing.TB, err error, path string, prefixes ...string) {
 		}
 	}
 	t.Errorf("error %q does not say where the fault is (want a prefix among %q)", msg, prefixes)
+}
+
+// NPY is a version 1.0 .npy stream of the header dict and the raw data
+// bytes (which need not match it), the header padded as NumPy pads it: to a
+// multiple of 64 bytes, ending in a newline. Tests forge NPZ members with
+// it.
+func NPY(dict string, data []byte) []byte {
+	pad := (64 - (10+len(dict)+1)%64) % 64
+	dict += strings.Repeat(" ", pad) + "\n"
+	var b bytes.Buffer
+	b.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(&b, binary.LittleEndian, uint16(len(dict)))
+	b.WriteString(dict)
+	b.Write(data)
+	return b.Bytes()
 }
