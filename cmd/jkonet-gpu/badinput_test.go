@@ -155,7 +155,7 @@ func hardeningBadCases() []badCase {
 			return badCase{file: file, name: strings.TrimSpace(c.name + " " + name), args: slices.Concat(c.args, flags), want: want}
 		}
 		cases = append(cases,
-			with("links.h5ad", "external", []string{"--time-key", "day", "--obsm", "X_ext"}, `obsm has no key "X_ext"`, "X_ext is an external link to other.h5ad:/X, which is not followed"),
+			with("links.h5ad", "external", []string{"--time-key", "day", "--obsm", "X_ext"}, `/obsm has no key "X_ext"`, "X_ext is an external link to other.h5ad:/X, which is not followed"),
 			with("links.h5ad", "cycle", []string{"--time-key", "day", "--obsm", "X_loop_a"}, "X_loop_a is a soft link to /obsm/X_loop_b, which leads nowhere"),
 			with("big_labels.h5ad", "", []string{"--time-key", "day"}, `obs column "day" (/obs/day): integer 9007199254740993 at index 1 is beyond 2^53`),
 			with("zero_cells.h5ad", "", []string{"--time-key", "day"}, `obs column "day" (/obs/day): has 0 rows: the file holds no cells`),

@@ -70,7 +70,7 @@ func cellBadCases() []badCase {
 			with("x_nan.h5ad", "", []string{"--time-key", "day"}, "/X: row 3, column 2 holds NaN"),
 			with("cells.h5ad", "time key", []string{"--time-key", "nope"}, `obs column "nope" (/obs/nope): no such column`),
 			with("cells.h5ad", "one time", []string{"--time-key", "constant"}, `obs column "constant" (/obs/constant): holds only one time value`),
-			with("cells.h5ad", "obsm", []string{"--time-key", "day", "--obsm", "X_nope"}, `obsm has no key "X_nope"`),
+			with("cells.h5ad", "obsm", []string{"--time-key", "day", "--obsm", "X_nope"}, `/obsm has no key "X_nope"`),
 			with("cells.h5ad", "no time key", nil, "no time key given", "--time-key"),
 		)
 		if c.fits {

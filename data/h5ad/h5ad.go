@@ -288,11 +288,11 @@ func (f *h5file) selectMatrix(root *hdf5.Group, opts Options) (string, hdf5.Obje
 	pick := func(group, key, what string) (string, hdf5.Object, error) {
 		g, ok := child(root, group).(*hdf5.Group)
 		if !ok {
-			return "", nil, fmt.Errorf("no %s group, so no %s %q", group, what, key)
+			return "", nil, fmt.Errorf("no /%s group, so no %s %q", group, what, key)
 		}
 		obj := child(g, key)
 		if obj == nil {
-			return "", nil, fmt.Errorf("%s has no %s %q (present: %s)", group, what, key, listNames(g))
+			return "", nil, fmt.Errorf("/%s has no %s %q (present: %s)", group, what, key, listNames(g))
 		}
 		return "/" + group + "/" + key, obj, nil
 	}

@@ -184,9 +184,9 @@ var errCases = []struct {
 }{
 	{"dense.h5ad", Options{TimeKey: "time"}, `obs column "time" (/obs/time): no such column in obs (columns: constant, day, flag, hours, label, numcat, short, stage)`},
 	{"dense.h5ad", Options{TimeKey: "constant"}, `obs column "constant" (/obs/constant): holds only one time value ("0"); at least two snapshots are needed`},
-	{"dense.h5ad", Options{TimeKey: "day", Obsm: "X_tsne"}, `obsm has no key "X_tsne" (present: X_pca, X_umap)`},
-	{"dense.h5ad", Options{TimeKey: "day", Layer: "spliced"}, `layers has no layer "spliced" (present: big_endian, counts, shuffled, sparse, tiny_chunks)`},
-	{"v07.h5ad", Options{TimeKey: "hours", Layer: "counts"}, `no layers group, so no layer "counts"`},
+	{"dense.h5ad", Options{TimeKey: "day", Obsm: "X_tsne"}, `/obsm has no key "X_tsne" (present: X_pca, X_umap)`},
+	{"dense.h5ad", Options{TimeKey: "day", Layer: "spliced"}, `/layers has no layer "spliced" (present: big_endian, counts, shuffled, sparse, tiny_chunks)`},
+	{"v07.h5ad", Options{TimeKey: "hours", Layer: "counts"}, `no /layers group, so no layer "counts"`},
 	{"dense.h5ad", Options{TimeKey: "day", Layer: "counts", Obsm: "X_pca"}, `obsm "X_pca" and layer "counts" both given; choose one`},
 	{"dense.h5ad", Options{}, `no time key given (the obs column holding each cell's time)`},
 	{"days.h5ad", Options{TimeKey: "phase", Obsm: "X_pca"}, `obs column "phase" (/obs/phase): holds categories in text order (anndata's default, not a time order) ("early", "late", "mid"); give their order with --time-order or their times with --time-values`},

@@ -36,7 +36,7 @@ func TestSoftAndExternalLinks(t *testing.T) {
 			continue
 		}
 		checkError(t, path, err)
-		if !strings.Contains(err.Error(), `obsm has no key "`+key+`"`) || !strings.Contains(err.Error(), msg) {
+		if !strings.Contains(err.Error(), `/obsm has no key "`+key+`"`) || !strings.Contains(err.Error(), msg) {
 			t.Errorf("obsm %s: %v\nwant %q", key, err, msg)
 		}
 	}
