@@ -183,6 +183,34 @@ func autoOrder() []Registration {
 	return rs
 }
 
+// DeviceUsage describes --device from the registry: its values and the
+// order in which auto tries the backends.
+func DeviceUsage() string {
+	var labels []string
+	for _, r := range autoOrder() {
+		labels = append(labels, r.Label)
+	}
+	return fmt.Sprintf("where to train: auto, %s (auto: the first that answers of %s)", strings.Join(Backends(), ", "), strings.Join(labels, ", "))
+}
+
+// PrecisionUsage describes --precision from the registry: what each
+// backend computes in, its default first.
+func PrecisionUsage() string {
+	var each []string
+	for _, name := range Backends() {
+		p := registry[name].Precisions
+		if len(p) == 0 {
+			continue
+		}
+		desc := p[0]
+		if len(p) > 1 {
+			desc += " (default), " + strings.Join(p[1:], ", ")
+		}
+		each = append(each, name+": "+desc)
+	}
+	return "what to compute in; " + strings.Join(each, "; ")
+}
+
 // ErrUnavailable wraps the reason a named device cannot be used.
 var ErrUnavailable = errors.New("unavailable")
 

@@ -236,3 +236,17 @@ func TestFamilyAddedFromOutside(t *testing.T) {
 		t.Fatalf("read back %#v", m)
 	}
 }
+
+// TestUsageFromRegistry: --device and --precision describe the registered
+// backends, so a backend added by one package shows in the help unasked.
+func TestUsageFromRegistry(t *testing.T) {
+	registerMirror(t, nil)
+	engine.Register(engine.Registration{Name: "twofold", Label: "Twofold", Auto: 3, Precisions: []string{engine.Float32, engine.Float64}})
+	t.Cleanup(func() { engine.Unregister("twofold") })
+	if got, want := engine.DeviceUsage(), "where to train: auto, cpu, cpu-graph, mirror, twofold (auto: the first that answers of Mirror, Twofold, the CPU)"; got != want {
+		t.Errorf("DeviceUsage:\n got %q\nwant %q", got, want)
+	}
+	if got, want := engine.PrecisionUsage(), "what to compute in; cpu: float64; cpu-graph: float64; mirror: float64; twofold: float32 (default), float64"; got != want {
+		t.Errorf("PrecisionUsage:\n got %q\nwant %q", got, want)
+	}
+}

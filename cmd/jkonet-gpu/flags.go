@@ -25,8 +25,8 @@ var (
 	interactionFlag = &cli.StringFlag{Name: "interaction", Usage: "zoo interaction kernel W (default none)"}
 	betaFlag        = &cli.Float64Flag{Name: "beta", Usage: "diffusion coefficient β ≥ 0", Value: 0}
 	dtFlag          = &cli.Float64Flag{Name: "dt", Usage: "time step of the simulation", Value: 0.01}
-	deviceFlag      = &cli.StringFlag{Name: "device", Usage: "where to train: " + strings.Join(append([]string{"auto"}, engine.Backends()...), ", ") + " (auto: CUDA when a GPU answers, else the CPU)", Value: "auto"}
-	precisionFlag   = &cli.StringFlag{Name: "precision", Usage: "float32 or float64 (default: float32 on a GPU; the CPU computes in float64)"}
+	deviceFlag      = &cli.StringFlag{Name: "device", Usage: engine.DeviceUsage(), Value: "auto"}
+	precisionFlag   = &cli.StringFlag{Name: "precision", Usage: engine.PrecisionUsage()}
 )
 
 // zooList names the zoo functions for flag help.
