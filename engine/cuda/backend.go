@@ -202,14 +202,9 @@ func (b *backend) shape() {
 	if net.HasInternal() {
 		b.betaIndex = b.countV + b.countU
 	}
-	// FLOPs of one row's forward pass with the input gradient (5 products
-	// with 64 columns: z1, z2, a1 and ∇ over W1) and of its backward pass
-	// (the forward again, then u1, W̄1 twice, u2, W̄2 twice, h̄1): 2 FLOPs a
-	// multiply-add.
-	fwd := func(in int) float64 { return 2 * hidden * float64(in+hidden+hidden+d) }
-	bwd := func(in int) float64 { return fwd(in) + 2*hidden*float64(d+d+in+4*hidden) }
-	b.flopsPerPotRow = fwd(b.inV) + bwd(b.inV)
-	b.flopsPerInteractRow = fwd(d) + bwd(d)
+	// FLOPs of a row of mlp_forward and mlp_backward (roofline.go).
+	b.flopsPerPotRow = MLPForwardFLOPs(b.inV, d) + MLPBackwardFLOPs(b.inV, d)
+	b.flopsPerInteractRow = MLPForwardFLOPs(d, d) + MLPBackwardFLOPs(d, d)
 }
 
 // rowsPerPair is the number of interaction rows of pair q: 2S, or the size of

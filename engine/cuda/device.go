@@ -15,6 +15,7 @@ package cuda
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/kernels"
 	"github.com/jkonet-gpu/jkonet-gpu/kernels/driver"
@@ -31,7 +32,10 @@ type Device struct {
 	MaxShared    int    // dynamic shared memory per block, opted in (the MLP kernels' limit, set at open)
 	SharedPerSM  int    // shared memory of a multiprocessor, for the blocks that fit one
 	TotalMem     uint64 // bytes
+	MemClockKHz  int    // device memory's clock (0 on the emulator)
+	BusWidthBits int    // device memory's bus width (0 on the emulator)
 	Emulated     bool   // the CPU emulator rather than a GPU
+	Startup      Startup
 	functions    map[string]*driver.Function
 }
 
@@ -40,6 +44,7 @@ type Device struct {
 // The errors are one line: no library, no GPU, a GPU older than compute
 // capability 8.0, a driver too old for the PTX.
 func OpenDevice(lib string, ordinal int) (*Device, error) {
+	began := time.Now()
 	drv, err := driver.Open(lib)
 	if err != nil {
 		return nil, err
@@ -59,6 +64,7 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 		return nil, err
 	}
 	d := &Device{Emulated: drv.IsEmulator(), functions: map[string]*driver.Function{}}
+	d.Startup.Began = began
 	if d.Name, err = dev.Name(); err != nil {
 		return nil, err
 	}
@@ -72,6 +78,16 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 			return nil, err
 		}
 	}
+	if !d.Emulated { // for the roofline's bandwidth; the emulator has no memory clock
+		for _, a := range []struct {
+			attr driver.Attribute
+			dst  *int
+		}{{driver.MemoryClockRate, &d.MemClockKHz}, {driver.GlobalMemoryBusWidth, &d.BusWidthBits}} {
+			if *a.dst, err = dev.Attribute(a.attr); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if d.TotalMem, err = dev.TotalMem(); err != nil {
 		return nil, err
 	}
@@ -79,9 +95,12 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", d.Name, err)
 	}
+	d.Startup.DriverInit = time.Since(began)
+	start := time.Now()
 	if d.ctx, err = dev.PrimaryContext(); err != nil {
 		return nil, err
 	}
+	d.Startup.Context = time.Since(start)
 	mod, err := d.loadKernels(ptx)
 	if err != nil {
 		d.ctx.Release()
@@ -104,6 +123,7 @@ func OpenDevice(lib string, ordinal int) (*Device, error) {
 			return nil, fmt.Errorf("%s: %s: %w", d.Name, name, err)
 		}
 	}
+	d.Startup.Open = time.Since(began)
 	return d, nil
 }
 
@@ -116,15 +136,24 @@ func mlpKernelNames() []string {
 // loadKernels loads the training kernels: on a GPU the fatbin, whose SASS
 // for sm_80, 86, 89 and 90 runs without JIT (compute_90 PTX for newer
 // GPUs), and the PTX if the driver refuses the fatbin; on the emulator the
-// PTX, whose source hash it checks.
+// PTX, whose source hash it checks. It records the loads' time and the image
+// the driver runs in d.Startup.
 func (d *Device) loadKernels(ptx []byte) (*driver.Module, error) {
+	start := time.Now()
+	defer func() { d.Startup.ModuleLoad = time.Since(start) }()
 	if d.Emulated {
+		d.Startup.Image = "PTX (emulator)"
 		return d.ctx.LoadModule(ptx)
 	}
 	fatbin, _, err := kernels.Fatbin()
+	var entries []kernels.FatbinEntry
+	if err == nil {
+		entries, err = kernels.FatbinEntries(fatbin)
+	}
 	if err == nil {
 		var mod *driver.Module
 		if mod, err = d.ctx.LoadModule(fatbin); err == nil {
+			d.Startup.Image = fatbinImage(entries, d.Major, d.Minor)
 			return mod, nil
 		}
 	}
@@ -132,7 +161,51 @@ func (d *Device) loadKernels(ptx []byte) (*driver.Module, error) {
 	if perr != nil {
 		return nil, fmt.Errorf("%s: neither the fatbin (%v) nor the PTX loads: %w", d.Name, err, perr)
 	}
+	arch := 0 // the PTX that kernels.PTX gave
+	for _, a := range kernels.Archs {
+		if 10*d.Major+d.Minor >= a {
+			arch = a
+			break
+		}
+	}
+	d.Startup.Image = fmt.Sprintf("PTX compute_%d, JIT-compiled (the fatbin was refused: %v)", arch, err)
 	return mod, nil
+}
+
+// fatbinImage names the image of the fatbin the driver runs on a GPU of
+// compute capability major.minor: SASS for the same major version and the
+// newest minor at most the GPU's (SASS runs only within its major version),
+// else the newest PTX at most the GPU's, which the driver compiles at load
+// (JIT).
+func fatbinImage(entries []kernels.FatbinEntry, major, minor int) string {
+	cc, sass, ptx := 10*major+minor, 0, 0
+	for _, e := range entries {
+		switch {
+		case e.Arch > cc:
+		case e.PTX:
+			ptx = max(ptx, e.Arch)
+		case e.Arch/10 == major:
+			sass = max(sass, e.Arch)
+		}
+	}
+	switch {
+	case sass > 0:
+		return fmt.Sprintf("SASS sm_%d", sass)
+	case ptx > 0:
+		return fmt.Sprintf("PTX compute_%d, JIT-compiled", ptx)
+	}
+	return "none"
+}
+
+// Startup is how long the device took to open, in parts, and what the
+// driver loaded: the first half of bench's time to first step.
+type Startup struct {
+	Began      time.Time     // OpenDevice's call
+	DriverInit time.Duration // libcuda opened, cuInit, the device's attributes
+	Context    time.Duration // the primary context retained (created)
+	ModuleLoad time.Duration // cuModuleLoadData of the kernels: the driver's JIT, if any, runs here
+	Open       time.Duration // all of OpenDevice
+	Image      string        // what runs: "SASS sm_90", "PTX compute_90, JIT-compiled", "PTX (emulator)"
 }
 
 // kernelNames are the entry points of kernels/step.cu.
@@ -147,20 +220,6 @@ func kernelNames() []string {
 // String describes the device in one line.
 func (d *Device) String() string {
 	return fmt.Sprintf("%s (compute %d.%d, %d SMs, %.1f GiB)", d.Name, d.Major, d.Minor, d.SMs, float64(d.TotalMem)/(1<<30))
-}
-
-// PeakFLOPS is the device's FP32 peak in FLOP/s: SMs × FP32 lanes per SM ×
-// 2 (a fused multiply-add) × clock. The lanes per SM are 64 on compute
-// capability 8.0 (A100) and 128 on 8.6 and newer; 0 for the emulator.
-func (d *Device) PeakFLOPS() float64 {
-	if d.Emulated {
-		return 0
-	}
-	lanes := 128.0
-	if d.Major == 8 && d.Minor == 0 {
-		lanes = 64
-	}
-	return float64(d.SMs) * lanes * 2 * float64(d.ClockKHz) * 1e3
 }
 
 // Do runs f with the device's context current on the calling goroutine's OS
