@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
@@ -46,13 +47,24 @@ func DefaultOTCases() []OTCase {
 	return append(cases, OTCase{N: 1500, M: 2500, D: 2, Seed: 1}, OTCase{N: 2000, M: 1999, D: 2, Seed: 1})
 }
 
-// OTShapeCases are the shapes of issue 20 for each size n and dimension:
-// equal (n × n), unequal (n × 3n/2) and coprime (n × (n + 1)).
-func OTShapeCases(sizes, dims []int) []OTCase {
+// OTShapes are the shapes of issue 20, as --shapes names them: equal
+// (n × n), unequal (n × 3n/2) and coprime (n × (n + 1)).
+var OTShapes = []string{"equal", "unequal", "coprime"}
+
+// OTShapeCases are the cases of each size n and dimension in the given
+// shapes (nil: all of OTShapes), in the order of OTShapes.
+func OTShapeCases(sizes, dims []int, shapes []string) []OTCase {
+	if shapes == nil {
+		shapes = OTShapes
+	}
 	var cases []OTCase
 	for _, d := range dims {
 		for _, n := range sizes {
-			cases = append(cases, OTCase{N: n, M: n, D: d, Seed: 1}, OTCase{N: n, M: 3 * n / 2, D: d, Seed: 1}, OTCase{N: n, M: n + 1, D: d, Seed: 1})
+			for s, m := range []int{n, 3 * n / 2, n + 1} {
+				if slices.Contains(shapes, OTShapes[s]) {
+					cases = append(cases, OTCase{N: n, M: m, D: d, Seed: 1})
+				}
+			}
 		}
 	}
 	return cases

@@ -43,7 +43,7 @@ func BenchmarkCompareExactOT(b *testing.B) {
 // TestOTShapeCases: each size gives the equal, unequal and coprime shapes in
 // every dimension, and POT runs only where its cost matrix fits.
 func TestOTShapeCases(t *testing.T) {
-	got := OTShapeCases([]int{10, 1000}, []int{2, 50})
+	got := OTShapeCases([]int{10, 1000}, []int{2, 50}, nil)
 	want := []OTCase{
 		{N: 10, M: 10, D: 2, Seed: 1}, {N: 10, M: 15, D: 2, Seed: 1}, {N: 10, M: 11, D: 2, Seed: 1},
 		{N: 1000, M: 1000, D: 2, Seed: 1}, {N: 1000, M: 1500, D: 2, Seed: 1}, {N: 1000, M: 1001, D: 2, Seed: 1},

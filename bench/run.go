@@ -17,9 +17,14 @@ import (
 // Options are what `jkonet-gpu bench` compares and how; its errors name the
 // command's flags, which these fields are.
 type Options struct {
-	What    []string // the comparisons: ot, gmm, train, gpu (--what)
+	What    []string // the comparisons: ot, ot-scale, gmm, train, gpu (--what)
 	Sizes   []int    // point counts n; nil: each comparison's defaults (--sizes)
 	Repeats int      // timed runs per side; the median is reported (--repeats)
+	// ot and ot-scale: the shapes of OTShapes to run (nil: all three for
+	// ot, equal for ot-scale); ot-scale: the spatial block size to compare
+	// the exact plan with (0: none).
+	Shapes []string
+	Block  int
 	// The gpu comparison (and ot's dimensions): dimensions and target populations (nil: the
 	// defaults), the time budget per case and device, the device (auto, cpu
 	// or an accelerated backend's name), and a file for the JSON report
@@ -34,7 +39,7 @@ type Options struct {
 // with the accelerated backend takes.
 const cpuName = "cpu"
 
-// Run checks o, then runs its comparisons in the order gpu, ot, gmm, train,
+// Run checks o, then runs its comparisons in the order gpu, ot, ot-scale, gmm, train,
 // printing each table to w as it comes: a title, then a row per case (or a
 // note that the peer is not installed).
 func Run(w io.Writer, o Options) error {
@@ -53,10 +58,26 @@ func Run(w io.Writer, o Options) error {
 			if o.Dims != nil {
 				dims = o.Dims
 			}
-			cases = OTShapeCases(o.Sizes, dims)
+			cases = OTShapeCases(o.Sizes, dims, o.Shapes)
 		}
 		err := printComparison(w, "exact OT, squared Euclidean cost: jkonet-gpu ot.Exact vs POT ot.emd", cases,
 			func(c []OTCase) ([]OTResult, error) { return CompareExactOT(c, o.Repeats) })
+		if err != nil {
+			return err
+		}
+	}
+	if slices.Contains(o.What, "ot-scale") {
+		sizes, dims, shapes := []int{100_000}, []int{5}, []string{"equal"}
+		for _, f := range []struct{ dst, set *[]int }{{&sizes, &o.Sizes}, {&dims, &o.Dims}} {
+			if *f.set != nil {
+				*f.dst = *f.set
+			}
+		}
+		if o.Shapes != nil {
+			shapes = o.Shapes
+		}
+		err := printComparison(w, "exact OT at scale, squared Euclidean cost: ot.Exact once, ot.Certify, spatial blocks beside it (one run each, no peer)",
+			OTShapeCases(sizes, dims, shapes), func(c []OTCase) ([]OTScaleResult, error) { return ExactOTAtScale(c, o.Block) })
 		if err != nil {
 			return err
 		}
@@ -88,9 +109,17 @@ func Run(w io.Writer, o Options) error {
 // check refuses what the comparisons cannot run with, before any runs.
 func (o Options) check() error {
 	for _, w := range o.What {
-		if w != "ot" && w != "gmm" && w != "train" && w != "gpu" {
-			return fmt.Errorf("--what: unknown comparison %q (expected ot, gmm, train, gpu)", w)
+		if w != "ot" && w != "ot-scale" && w != "gmm" && w != "train" && w != "gpu" {
+			return fmt.Errorf("--what: unknown comparison %q (expected ot, ot-scale, gmm, train, gpu)", w)
 		}
+	}
+	for _, s := range o.Shapes {
+		if !slices.Contains(OTShapes, s) {
+			return fmt.Errorf("--shapes: unknown shape %q (expected %s)", s, strings.Join(OTShapes, ", "))
+		}
+	}
+	if o.Block < 0 {
+		return fmt.Errorf("--block: expected a block size ≥ 0, got %d", o.Block)
 	}
 	if o.Repeats < 1 {
 		return fmt.Errorf("--repeats: expected at least 1, got %d", o.Repeats)

@@ -119,12 +119,14 @@ func TestRunGPUWithoutAccelerator(t *testing.T) {
 func TestRunRefusesBeforeRunning(t *testing.T) {
 	base := Options{What: []string{"ot", "gpu"}, Repeats: 1, Device: "auto"}
 	for want, edit := range map[string]func(*Options){
-		`--what: unknown comparison "peers" (expected ot, gmm, train, gpu)`: func(o *Options) { o.What = []string{"ot", "peers"} },
-		"--repeats: expected at least 1, got 0":                             func(o *Options) { o.Repeats = 0 },
-		"--sizes: expected point counts ≥ 2, got 1":                         func(o *Options) { o.Sizes = []int{40, 1} },
-		"--dims: expected positive values, got 0":                           func(o *Options) { o.Dims = []int{0} },
-		"--targets: expected positive values, got -3":                       func(o *Options) { o.Targets = []int{-3} },
-		"--seconds: expected a budget from 0 to 3600 s, got -1":             func(o *Options) { o.Seconds = -1 },
+		`--what: unknown comparison "peers" (expected ot, ot-scale, gmm, train, gpu)`: func(o *Options) { o.What = []string{"ot", "peers"} },
+		`--shapes: unknown shape "square" (expected equal, unequal, coprime)`:         func(o *Options) { o.Shapes = []string{"equal", "square"} },
+		"--block: expected a block size ≥ 0, got -1":                                  func(o *Options) { o.Block = -1 },
+		"--repeats: expected at least 1, got 0":                                       func(o *Options) { o.Repeats = 0 },
+		"--sizes: expected point counts ≥ 2, got 1":                                   func(o *Options) { o.Sizes = []int{40, 1} },
+		"--dims: expected positive values, got 0":                                     func(o *Options) { o.Dims = []int{0} },
+		"--targets: expected positive values, got -3":                                 func(o *Options) { o.Targets = []int{-3} },
+		"--seconds: expected a budget from 0 to 3600 s, got -1":                       func(o *Options) { o.Seconds = -1 },
 	} {
 		o := base
 		edit(&o)
