@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -134,36 +133,15 @@ func (r GPUResult) String() string {
 	return s
 }
 
-// FusedStepResult is the achieved arithmetic rate of the fused step on the
-// GPU at a large batch: the FLOPs of the MLP arithmetic of one step (see
-// engine/cuda's TakeFLOPs) over its median time, against the FP32 peak.
-type FusedStepResult struct {
-	Case     GPUCase `json:"case"`
-	Rows     int     `json:"rows"` // network evaluations per step
-	Seconds  float64 `json:"seconds"`
-	FLOPs    float64 `json:"flops"`
-	FLOPS    float64 `json:"flop_per_second"`
-	Peak     float64 `json:"fp32_peak,omitempty"`
-	Fraction float64 `json:"fraction_of_peak,omitempty"`
-}
-
-// String formats a result as one table row.
-func (r FusedStepResult) String() string {
-	s := fmt.Sprintf("%-28s batch %-8d rows %-9d %9.3g s/step  %9.3g FLOP/s", r.Case.Name(), r.Case.Batch, r.Rows, r.Seconds, r.FLOPS)
-	if r.Peak > 0 {
-		s += fmt.Sprintf("  %4.1f%% of FP32 peak %.3g", 100*r.Fraction, r.Peak)
-	}
-	return s
-}
-
 // GPUReport is what bench --what gpu prints and writes.
 type GPUReport struct {
-	Date    string            `json:"date"`
-	Device  string            `json:"device,omitempty"` // the GPU, or empty
-	NoGPU   string            `json:"no_gpu,omitempty"` // why there is none
-	Threads int               `json:"cpu_threads"`      // GOMAXPROCS of the CPU backend
-	Epochs  []GPUResult       `json:"epochs"`
-	Fused   []FusedStepResult `json:"fused_step,omitempty"`
+	Date      string           `json:"date"`
+	Device    string           `json:"device,omitempty"` // the GPU, or empty
+	NoGPU     string           `json:"no_gpu,omitempty"` // why there is none
+	Threads   int              `json:"cpu_threads"`      // GOMAXPROCS of the CPU backend
+	FirstStep *FirstStep       `json:"first_step,omitempty"`
+	Epochs    []GPUResult      `json:"epochs"`
+	Roofline  []RooflineResult `json:"roofline,omitempty"`
 }
 
 // GPUOptions are the knobs of CompareGPU.
@@ -183,9 +161,11 @@ type Accelerator struct {
 	Device  string // the device in one line (Backend.Available)
 }
 
-// CompareGPU times an epoch of every case on the CPU backend and, when
-// o.GPU is set, on the accelerated backend (float32), and the fused step
-// at large batches on its device. Both sides start from the same network.
+// CompareGPU times, when o.GPU is set, the process's first training step
+// on the accelerated backend (which must come first: FirstStep), an epoch of
+// every case on the CPU backend and on the accelerated one (float32), and a
+// step of each variant and precision against the roofline model on its
+// device (RooflineCases). Both sides start from the same network.
 // A CPU step costs the same whatever the number of pairs, so the CPU's step
 // is timed once per model, dimension and target population, and its epochs
 // are that time per step times their steps plus their own shuffle.
@@ -193,6 +173,12 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 	rep := &GPUReport{Date: time.Now().UTC().Format("2006-01-02"), Threads: runtime.GOMAXPROCS(0)}
 	if o.GPU != nil {
 		rep.Device = o.GPU.Device
+	}
+	if o.GPU != nil {
+		var err error
+		if rep.FirstStep, err = TimeFirstStep(o.GPU); err != nil {
+			return nil, fmt.Errorf("bench: the first step: %w", err)
+		}
 	}
 	cpuSteps := map[GPUCase]*GPURun{} // by the case with Pairs 0
 	for _, c := range cases {
@@ -221,12 +207,12 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 	if o.GPU == nil {
 		return rep, nil
 	}
-	for _, c := range fusedCases(cases) {
-		r, err := fusedStep(c, o)
+	for _, c := range RooflineCases(cases) {
+		r, err := timeRoofline(c, o)
 		if err != nil {
-			return nil, fmt.Errorf("bench: fused step %s: %w", c.Name(), err)
+			return nil, fmt.Errorf("bench: %s: %w", c.Name(), err)
 		}
-		rep.Fused = append(rep.Fused, r)
+		rep.Roofline = append(rep.Roofline, r)
 	}
 	return rep, nil
 }
@@ -234,7 +220,14 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 // newBackend builds the case's model on a device: the CPU backend, or the
 // accelerated backend gpu (float32); both take the exact interaction mean.
 func newBackend(c GPUCase, p *engine.Problem, gpu *Accelerator) (engine.Backend, error) {
-	net, err := networks.NewNet(c.Model(), c.D, c.Seed)
+	return newVariant(c.Model(), engine.Float32, c, p, gpu)
+}
+
+// newVariant builds model kind on a device: the CPU backend, or the
+// accelerated backend gpu in precision; both take the exact interaction
+// mean.
+func newVariant(kind, precision string, c GPUCase, p *engine.Problem, gpu *Accelerator) (engine.Backend, error) {
+	net, err := networks.NewNet(kind, c.D, c.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +240,7 @@ func newBackend(c GPUCase, p *engine.Problem, gpu *Accelerator) (engine.Backend,
 		}
 		return reg.New(net, p, s)
 	}
-	s.Precision = engine.Float32
+	s.Precision = precision
 	return gpu.Backend.New(net, p, s)
 }
 
@@ -322,80 +315,6 @@ func timeSteps(b engine.Backend, c GPUCase, epochSteps int, o GPUOptions) (perSt
 	return median(times), timed, nil
 }
 
-// fusedCases are the large-batch cases of the FLOP/s table, for each
-// dimension of the epoch cases: the potential model on one step over the
-// largest pair count, and the exact interaction over the smallest target
-// population on a step of 1000 pairs.
-func fusedCases(cases []GPUCase) []GPUCase {
-	var dims []int
-	maxPairs, minTargets := 0, 0
-	for _, c := range cases {
-		if !slices.Contains(dims, c.D) {
-			dims = append(dims, c.D)
-		}
-		maxPairs = max(maxPairs, c.Pairs)
-		if c.Targets > 0 && (minTargets == 0 || c.Targets < minTargets) {
-			minTargets = c.Targets
-		}
-	}
-	var out []GPUCase
-	for _, d := range dims {
-		out = append(out, GPUCase{Pairs: maxPairs, D: d, Batch: maxPairs, Seed: 1})
-		if minTargets > 0 {
-			out = append(out, GPUCase{Pairs: 1000, D: d, Targets: minTargets, Batch: 1000, Seed: 1})
-		}
-	}
-	return out
-}
-
-// fusedStep times full steps of one large batch on the GPU and counts their
-// FLOPs; the backend counts them (TakeFLOPs) and knows its device's FP32
-// peak (PeakFLOPS, 0 or absent: unknown).
-func fusedStep(c GPUCase, o GPUOptions) (FusedStepResult, error) {
-	res := FusedStepResult{Case: c}
-	p := GPUProblem(c)
-	b, err := newBackend(c, p, o.GPU)
-	if err != nil {
-		return res, err
-	}
-	defer b.Close()
-	if err := b.SetOrder(rand.New(rand.NewPCG(c.Seed, 2)).Perm(c.Pairs)); err != nil {
-		return res, err
-	}
-	counter, ok := b.(interface{ TakeFLOPs() float64 })
-	if !ok {
-		return res, fmt.Errorf("the %s backend does not count FLOPs", o.GPU.Backend.Label)
-	}
-	if peak, ok := b.(interface{ PeakFLOPS() float64 }); ok {
-		res.Peak = peak.PeakFLOPS()
-	}
-	res.Rows = c.Pairs
-	if c.Targets > 0 {
-		res.Rows += c.Pairs * c.Targets
-	}
-	var times []float64
-	for i := range max(o.Repeats, 1) + 1 {
-		counter.TakeFLOPs()
-		start := time.Now()
-		if err := b.Step(0, c.Pairs, uint64(i)); err != nil {
-			return res, err
-		}
-		if _, err := b.Loss(); err != nil {
-			return res, err
-		}
-		if i > 0 { // the first is a warm-up
-			times = append(times, time.Since(start).Seconds())
-		}
-		res.FLOPs = counter.TakeFLOPs()
-	}
-	res.Seconds = median(times)
-	res.FLOPS = res.FLOPs / res.Seconds
-	if res.Peak > 0 {
-		res.Fraction = res.FLOPS / res.Peak
-	}
-	return res, nil
-}
-
 // Lines formats the report as the table bench prints.
 func (r *GPUReport) Lines() []string {
 	var lines []string
@@ -404,13 +323,16 @@ func (r *GPUReport) Lines() []string {
 	} else {
 		lines = append(lines, "no GPU ("+r.NoGPU+"): the CPU half only")
 	}
+	if r.FirstStep != nil {
+		lines = append(lines, r.FirstStep.String())
+	}
 	lines = append(lines, fmt.Sprintf("epoch times in batches of 250 pairs (CPU: %d threads, float64; GPU: float32; * = steps timed for the budget and scaled to the epoch)", r.Threads))
 	for _, e := range r.Epochs {
 		lines = append(lines, "  "+e.String())
 	}
-	if len(r.Fused) > 0 {
-		lines = append(lines, "fused step at large batch (FLOPs of the MLP arithmetic, recomputed forward passes included)")
-		for _, f := range r.Fused {
+	if len(r.Roofline) > 0 {
+		lines = append(lines, "steps against the roofline (model FLOPs, those of the MLP kernels' products, over the median step; the roofline is the least time of the step's kernels at the peaks in the step's precision and the memory bandwidth)")
+		for _, f := range r.Roofline {
 			lines = append(lines, "  "+f.String())
 		}
 	}

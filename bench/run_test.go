@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,16 +14,18 @@ import (
 )
 
 // testAccel is a test-only accelerated backend: the CPU backend in float64
-// under another name, ranked above the CPU for --device auto, counting one
-// FLOP a step on a device of 100 FLOP/s. testAccelMissing, when set, is why
-// it is unavailable.
+// under another name, ranked above the CPU for --device auto, whose model
+// of a step of B pairs is 3B FLOPs and a roofline of B ns, on a device of
+// 100 FLOP/s. testAccelMissing, when set, is why it is unavailable.
 const testAccel = "test-accel"
 
 var testAccelMissing error
 
 type accelBackend struct{ engine.Backend }
 
-func (accelBackend) TakeFLOPs() float64 { return 1 }
+func (accelBackend) StepRoofline(lo, hi int) (flops, seconds float64) {
+	return 3 * float64(hi-lo), float64(hi-lo) / 1e9
+}
 func (accelBackend) PeakFLOPS() float64 { return 100 }
 
 func init() {
@@ -49,7 +52,9 @@ func gpuOptions(device, jsonPath string) Options {
 
 // TestRunGPUTakesTheRegisteredAccelerator: bench --what gpu builds its
 // accelerated side from the registry (what --device auto prefers to the
-// CPU), names it in the table and the JSON, and times its fused step.
+// CPU), names it in the table and the JSON, times the process's first step
+// on it in parts that add up to the whole, and steps of each variant and
+// precision against its model.
 func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 	testAccelMissing = nil
 	path := filepath.Join(t.TempDir(), "gpu.json")
@@ -61,7 +66,8 @@ func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 	for _, want := range []string{
 		"CPU vs GPU: JKOnet* training epochs, jkonet-gpu cpu backend vs test-accel backend\n",
 		"\n  GPU: fake device (test)\n",
-		"P100 d2 U exact over 10", "gpu/cpu", "fused step at large batch", "% of FP32 peak 100",
+		"P100 d2 U exact over 10", "gpu/cpu", "time to first step (P8000 d2 V only, float32): ",
+		"until the backend", "upload", "first step", "steps against the roofline", "jkonet-star float64 d2 batch 100 U exact over 10",
 	} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("output lacks %q:\n%s", want, text)
@@ -75,16 +81,31 @@ func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Device != "fake device (test)" || rep.NoGPU != "" || len(rep.Epochs) != 2 || len(rep.Fused) != 2 {
+	// The variants × 2 precisions; one batch each, of all 100 pairs.
+	if rep.Device != "fake device (test)" || rep.NoGPU != "" || len(rep.Epochs) != 2 || len(rep.Roofline) != 2*len(rooflineKinds) {
 		t.Fatalf("report %+v", rep)
+	}
+	fs := rep.FirstStep
+	sum := 0.0
+	for _, p := range fs.Parts {
+		sum += p.Seconds
+		if p.Seconds < 0 {
+			t.Errorf("first step part %+v", p)
+		}
+	}
+	if len(fs.Parts) != 3 || math.Abs(sum-fs.Total) > 1e-9 || fs.Total <= 0 || fs.Image != "" {
+		t.Errorf("first step %+v: parts add up to %v", fs, sum)
 	}
 	for _, e := range rep.Epochs {
 		if e.CPU == nil || e.CPU.Device != "cpu" || e.GPU == nil || e.GPU.Device != testAccel || !(e.Ratio > 0) {
 			t.Fatalf("epoch %+v", e)
 		}
 	}
-	if f := rep.Fused[0]; f.FLOPs != 1 || f.Peak != 100 || !(f.Fraction > 0) {
-		t.Fatalf("fused step %+v", f)
+	for _, r := range rep.Roofline {
+		if r.Case.Batch != 100 || r.FLOPs != 300 || r.Peak != 100 || !(r.StepSeconds > 0) ||
+			r.FLOPS != r.FLOPs/r.StepSeconds || r.PeakFraction != r.FLOPS/100 || r.RooflineSeconds != 100/1e9 || r.RooflineFraction != r.RooflineSeconds/r.StepSeconds {
+			t.Errorf("roofline %#v", r)
+		}
 	}
 }
 
@@ -99,7 +120,7 @@ func TestRunGPUWithoutAccelerator(t *testing.T) {
 		if err := Run(&out, gpuOptions(device, "")); err != nil {
 			t.Fatalf("--device %s: %v", device, err)
 		}
-		if !strings.Contains(out.String(), "\n  "+want+"\n") || strings.Contains(out.String(), "gpu/cpu") || strings.Contains(out.String(), "fused step") {
+		if !strings.Contains(out.String(), "\n  "+want+"\n") || strings.Contains(out.String(), "gpu/cpu") || strings.Contains(out.String(), "roofline") || strings.Contains(out.String(), "first step") {
 			t.Fatalf("--device %s:\n%s", device, out.String())
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jkonet-gpu/jkonet-gpu/bench"
+	"github.com/jkonet-gpu/jkonet-gpu/engine/cuda"
 	"github.com/jkonet-gpu/jkonet-gpu/models/modelfile"
 )
 
@@ -100,8 +102,7 @@ func TestDeviceWithoutGPU(t *testing.T) {
 // TestTrainOnEmulator: the whole CUDA backend (host code, kernels, launch
 // geometry) through the CLI on the CPU emulator reaches the one-step W1 of
 // the CPU backend within 5% on data generated with a potential and an
-// interaction, records the device and precision it trained with, and
-// bench --what gpu runs both halves.
+// interaction, and records the device and precision it trained with.
 func TestTrainOnEmulator(t *testing.T) {
 	env := emulatorEnv(t)
 	dir := t.TempDir()
@@ -150,11 +151,50 @@ func TestTrainOnEmulator(t *testing.T) {
 	if r := math.Abs(w1[1]-w1[0]) / w1[0]; r > 0.05 {
 		t.Fatalf("one-step W1: cpu %v, cuda (emulated) %v: %.1f%% apart", w1[0], w1[1], 100*r)
 	}
-	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1")
+}
+
+// TestBenchGPUOnEmulator: bench --what gpu runs both halves on the
+// emulator (make test's smoke test of what gpu-check runs on a GPU): the
+// time to first step, in parts that add up to it, with the emulator's
+// image; the epoch table; a step of each variant in both precisions with
+// the model's FLOPs (a step of the potential: 100 rows of mlp_forward and
+// mlp_backward), and no roofline, the emulator having no peaks.
+func TestBenchGPUOnEmulator(t *testing.T) {
+	env := emulatorEnv(t)
+	path := filepath.Join(t.TempDir(), "gpu.json")
+	status, stdout, stderr := child(t, env, "bench", "--what", "gpu", "--sizes", "100", "--dims", "2", "--targets", "10", "--seconds", "0", "--repeats", "1", "--json", path)
 	lines := strings.Split(stdout, "\n")
 	if status != 0 || !slices.ContainsFunc(lines, func(l string) bool {
 		return strings.Contains(l, "P100 d2 U exact over 10") && strings.Contains(l, "gpu/cpu")
-	}) || !strings.Contains(stdout, "fused step") {
+	}) || !strings.Contains(stdout, "time to first step (P8000 d2 V only, float32): ") || !strings.Contains(stdout, "kernels loaded as PTX (emulator)") ||
+		!strings.Contains(stdout, "jkonet-star float64 d2 batch 100 U exact over 10") || !strings.Contains(stdout, "(peaks unknown: no roofline)") {
 		t.Fatalf("bench --what gpu on the emulator: status %d\n%s%s", status, stdout, stderr)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.GPUReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	sum := 0.0
+	for _, p := range rep.FirstStep.Parts {
+		names = append(names, p.Name)
+		sum += p.Seconds
+	}
+	want := []string{"start to the driver", "driver init", "context", "module load", "kernel setup", "until the backend", "upload", "first step"}
+	if !slices.Equal(names, want) || math.Abs(sum-rep.FirstStep.Total) > 1e-6 || rep.FirstStep.Image != "PTX (emulator)" {
+		t.Errorf("first step %+v: parts %v add up to %v", rep.FirstStep, names, sum)
+	}
+	if len(rep.Roofline) != 6 {
+		t.Fatalf("%d roofline rows, want 3 variants × 2 precisions", len(rep.Roofline))
+	}
+	potential := 100 * (cuda.MLPForwardFLOPs(2, 2) + cuda.MLPBackwardFLOPs(2, 2))
+	for _, r := range rep.Roofline {
+		if (r.Case.Kind == "potential" && r.FLOPs != potential) || r.FLOPs < potential || r.Peak != 0 || r.RooflineSeconds != 0 || !(r.StepSeconds > 0) {
+			t.Errorf("roofline row %#v", r)
+		}
 	}
 }

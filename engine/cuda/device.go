@@ -208,6 +208,16 @@ type Startup struct {
 	Image      string        // what runs: "SASS sm_90", "PTX compute_90, JIT-compiled", "PTX (emulator)"
 }
 
+// StartupPhases is how the backend's device opened, for bench's time to
+// first step (in basic types: bench reaches backends through the registry
+// alone): when OpenDevice began, its phases and the offset of each one's
+// end, and the kernels' image.
+func (b *backend) StartupPhases() (began time.Time, phases []string, ends []time.Duration, image string) {
+	s := b.dev.Startup
+	return s.Began, []string{"driver init", "context", "module load", "kernel setup"},
+		[]time.Duration{s.DriverInit, s.DriverInit + s.Context, s.DriverInit + s.Context + s.ModuleLoad, s.Open}, s.Image
+}
+
 // kernelNames are the entry points of kernels/step.cu.
 func kernelNames() []string {
 	names := []string{"reduce_partials"}

@@ -32,7 +32,12 @@ func (d *Device) Peaks() Peaks {
 	return Peaks{FP32: fp32 * perLane, FP64: fp64 * perLane, Bandwidth: 2 * float64(d.MemClockKHz) * 1e3 * float64(d.BusWidthBits) / 8}
 }
 
-// PeakFLOPS is the FP32 peak of the backend's device in FLOP/s (0 on the
-// emulator): bench reads it through the engine.Backend it builds from the
-// registry, beside TakeFLOPs.
-func (b *backend) PeakFLOPS() float64 { return b.dev.Peaks().FP32 }
+// PeakFLOPS is the peak of the backend's device in its precision, in
+// FLOP/s (0 where unknown, as on the emulator): bench reads it through the
+// engine.Backend it builds from the registry, beside StepRoofline.
+func (b *backend) PeakFLOPS() float64 {
+	if b.elem == 8 {
+		return b.dev.Peaks().FP64
+	}
+	return b.dev.Peaks().FP32
+}
