@@ -63,6 +63,12 @@ struct Registrar {
       #name, [](void** p) { name(*static_cast<const Args*>(p[0])); }, threads); \
   static void name(const Args args)
 
+// JK_KERNEL_OCCUPANCY(name, Args, threads, blocks) also asks for `blocks`
+// resident blocks a multiprocessor (__launch_bounds__'s second argument,
+// which caps the registers a thread at 64K / (threads · blocks)); the
+// emulator has no registers to cap.
+#define JK_KERNEL_OCCUPANCY(name, Args, threads, blocks) JK_KERNEL(name, Args, threads)
+
 #define JK_SHARED_MEMORY(name) unsigned char* name = emu::shared_memory()
 
 #else  // nvcc
@@ -70,6 +76,8 @@ struct Registrar {
 #define JK_RESTRICT __restrict__
 
 #define JK_KERNEL(name, Args, threads) extern "C" __global__ void __launch_bounds__(threads) name(const Args args)
+#define JK_KERNEL_OCCUPANCY(name, Args, threads, blocks) \
+  extern "C" __global__ void __launch_bounds__(threads, blocks) name(const Args args)
 
 // The block's dynamic shared memory, declared once at global scope: an
 // extern __shared__ array declared in a function of an anonymous namespace

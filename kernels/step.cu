@@ -29,8 +29,12 @@
 // the samples y′ = pop[Index(seed, step, pair, j)] (philox.cuh).
 //
 // Launch geometry: 256 threads per block; the MLP kernels take tiles of 32
-// rows, grid-stride, and need MlpSharedBytes(in, dx) of dynamic shared
-// memory (the Go side computes the same formula).
+// rows, grid-stride, and need mlpSharedBytes(in, dx) of dynamic shared
+// memory (engine/cuda computes the same formula). Every thread of an MLP
+// block works in every section: the 32×64 products in 4×4 register tiles,
+// the k range split between the block's two halves (sliced K); the column
+// sums over a tile's rows in four slices of 8 rows; the small sums (∇V's
+// output, W̄1) in as many slices as leave no thread idle (sliced_sums).
 #include "jk_cuda.h"
 #include "philox.cuh"
 
@@ -41,6 +45,10 @@ constexpr int LD = H + 1;    // row stride of the rows×H tiles and of W2 in sha
 constexpr int TILE = 32;     // rows per tile
 constexpr int THREADS = 256; // threads per block of every kernel but finish_step
 constexpr int FINISH_THREADS = 1024;
+constexpr int HALF = THREADS / 2;        // a product's k slice: threads [0, HALF) take the low half of k
+constexpr int ROW_SLICES = THREADS / H;  // the column sections: thread (j, slice) takes rows slice·8 … +7
+static_assert(HALF == 8 * 16 && TILE == 4 * 8, "tile_product's 4×4 register tiles cover TILE×H with HALF threads");
+static_assert(ROW_SLICES * H == THREADS && TILE % ROW_SLICES == 0, "column sections cover TILE×H");
 
 // The six tensors of an MLP in its flat parameter view (networks.MLP):
 // [W1 (in×H) | b1 (H) | W2 (H×H) | b2 (H) | W3 (H) | b3 (1)], row-major.
@@ -87,7 +95,8 @@ enum RowSource : int64_t {
 };
 
 // The argument of mlp_forward and mlp_backward. All fields are 8 bytes wide,
-// in the order of the Go struct that mirrors it (cudabackend.mlpArgs).
+// in the order of the Go struct that mirrors it (mlpArgs in
+// engine/cuda/backend.go).
 struct MlpArgs {
   const void* params;  // the network's parameter view (T)
   int64_t in;          // input dimension: d, or d+1 for time-potential's V
@@ -109,6 +118,8 @@ struct MlpArgs {
   void* out;             // forward: rows×dx input gradients (T)
   const void* up;        // backward: upstream, B×d (potential) or B×2×d (interaction) (T)
   double* partial;       // backward: gridDim.x rows of the parameter count
+  int64_t minRows;       // interaction rows of a pair, at least and at most over all
+  int64_t maxRows;       // pairs: they bound the owner search (owner_pair)
 };
 
 namespace {
@@ -141,14 +152,16 @@ struct MlpShared {
     t += TILE * in;
     g = t;
     t += TILE * dx;
+    // The tiles start 8-byte aligned (each is a multiple of 8 bytes), so
+    // that mlp_backward's last sums can use h1 as doubles.
+    t = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(t) + 7) & ~uintptr_t(7));
+    static_assert(TILE * LD * sizeof(float) % 8 == 0, "tiles of whole 8-byte words");
     T** tiles[6] = {&h1, &s1, &s2, &a1, &u1, &e2};
     for (int i = 0; i < 6; i++) {
       *tiles[i] = t;
       t += TILE * LD;
     }
-    // Round up to 8 bytes for the row table.
-    uintptr_t addr = (reinterpret_cast<uintptr_t>(t) + 7) & ~uintptr_t(7);
-    row_point = reinterpret_cast<int64_t*>(addr);
+    row_point = reinterpret_cast<int64_t*>(t);
     row_scale = reinterpret_cast<double*>(row_point + TILE);
     row_pair = reinterpret_cast<int32_t*>(row_scale + TILE);
     row_set = row_pair + TILE;
@@ -169,17 +182,21 @@ __device__ void load_params(const MlpShared<T>& s, const T* prm, int64_t in) {
 }
 
 // The batch pair that owns interaction row r (relative to the step): the
-// last i with rowStart[lo+i] − rowStart[lo] ≤ r.
-__device__ int64_t owner_pair(const int64_t* rowStart, int64_t lo, int64_t batch, int64_t r) {
-  int64_t base = rowStart[lo], a = 0, b = batch - 1;
-  while (a < b) {
-    int64_t m = (a + b + 1) / 2;
-    if (rowStart[lo + m] - base <= r)
-      a = m;
+// last i with rowStart[lo+i] − rowStart[lo] ≤ r. Every pair has between
+// minRows and maxRows rows, so i·minRows ≤ r < (i+1)·maxRows bounds the
+// search to [r / maxRows, r / minRows]: with subsamples (2S rows each) or
+// target snapshots of one size it reads nothing, else a few steps.
+__device__ int64_t owner_pair(const MlpArgs& a, int64_t r) {
+  int64_t base = a.rowStart[a.lo], lo = r / a.maxRows, hi = r / a.minRows;
+  if (hi > a.batch - 1) hi = a.batch - 1;
+  while (lo < hi) {
+    int64_t m = (lo + hi + 1) / 2;
+    if (a.rowStart[a.lo + m] - base <= r)
+      lo = m;
     else
-      b = m - 1;
+      hi = m - 1;
   }
-  return a;
+  return lo;
 }
 
 // Fills the tile's row table, inputs p and (backward) upstream g for rows
@@ -200,7 +217,7 @@ __device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t tile,
         s.row_pair[r] = (int32_t)row;
         s.row_set[r] = 0;
       } else {
-        int64_t i = owner_pair(a.rowStart, a.lo, a.batch, row);
+        int64_t i = owner_pair(a, row);
         int64_t j = row - (a.rowStart[a.lo + i] - a.rowStart[a.lo]);
         int32_t pair = a.order[a.lo + i];
         int32_t k = a.pairTarget[pair];
@@ -253,39 +270,84 @@ __device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t tile,
   __syncthreads();
 }
 
-// The rows×H products of the tile: thread (ti, tj) = (tid / 16, tid % 16)
-// computes rows ti and ti + 16 and columns tj + 16c, c < 4, of
+// The rows×H products of the tile,
 //
 //   C[r][j] = bias[j] + Σ_k A[r][k]·colScale[k]·B(k, j),  k < K,
 //
 // with A a TILE×K tile of row stride lda, B(k, j) = b[k·ldb + j], or
-// b[j·ldb + k] when transB, and hands each result to epi(r, j, value).
+// b[j·ldb + k] when transB, each result handed to epi(r, j, value). Thread
+// (half, ti, tj) = (tid / HALF, tid % HALF / 16, tid % 16) holds a 4×4
+// register tile, rows ti + 8x and columns tj + 16z, over half of k: the low
+// half for half 0, the high half for half 1 (8 shared-memory loads per 16
+// FMAs, where a 2×4 tile over all of k took 6 per 8). The halves swap the
+// partial sums of the rows the other finishes through scratch, a TILE×LD
+// buffer no thread reads meanwhile (the epilogue may write it): half 0
+// finishes rows ti and ti + 8, half 1 rows ti + 16 and ti + 24, as
+// bias + (low + high).
 template <typename T, typename Epilogue>
 __device__ __forceinline__ void tile_product(const T* A, int64_t lda, const T* colScale, const T* b, int64_t ldb,
-                                             bool transB, int64_t K, const T* bias, Epilogue epi) {
-  int ti = threadIdx.x / 16, tj = threadIdx.x % 16;
-  T acc[2][4];
-  for (int c = 0; c < 4; c++) {
-    T b0 = bias ? bias[tj + 16 * c] : T(0);
-    acc[0][c] = b0;
-    acc[1][c] = b0;
-  }
-  for (int64_t k = 0; k < K; k++) {
-    T a0 = A[ti * lda + k], a1 = A[(ti + 16) * lda + k];
+                                             bool transB, int64_t K, const T* bias, T* scratch, Epilogue epi) {
+  int half = threadIdx.x / HALF, ti = threadIdx.x % HALF / 16, tj = threadIdx.x % 16;
+  int64_t k0 = half == 0 ? 0 : K / 2, k1 = half == 0 ? K / 2 : K;
+  T acc[4][4] = {};
+  for (int64_t k = k0; k < k1; k++) {
+    T a[4];
+    for (int x = 0; x < 4; x++) a[x] = A[(ti + 8 * x) * lda + k];
     if (colScale) {
-      a0 *= colScale[k];
-      a1 *= colScale[k];
+      T cs = colScale[k];
+      for (int x = 0; x < 4; x++) a[x] *= cs;
     }
-    for (int c = 0; c < 4; c++) {
-      int j = tj + 16 * c;
+    for (int z = 0; z < 4; z++) {
+      int j = tj + 16 * z;
       T bv = transB ? b[j * ldb + k] : b[k * ldb + j];
-      acc[0][c] += a0 * bv;
-      acc[1][c] += a1 * bv;
+      for (int x = 0; x < 4; x++) acc[x][z] += a[x] * bv;
     }
   }
-  for (int c = 0; c < 4; c++) {
-    epi(ti, tj + 16 * c, acc[0][c]);
-    epi(ti + 16, tj + 16 * c, acc[1][c]);
+  // Rows x / 2 == half are this thread's to finish (unrolled, so that acc
+  // stays in registers).
+#pragma unroll
+  for (int x = 0; x < 4; x++)
+    if (x / 2 != half)
+      for (int z = 0; z < 4; z++) scratch[(ti + 8 * x) * LD + tj + 16 * z] = acc[x][z];
+  __syncthreads();
+#pragma unroll
+  for (int x = 0; x < 4; x++)
+    if (x / 2 == half)
+      for (int z = 0; z < 4; z++) {
+        int r = ti + 8 * x, j = tj + 16 * z;
+        T other = scratch[r * LD + j];
+        T sum = half == 0 ? acc[x][z] + other : other + acc[x][z];
+        epi(r, j, (bias ? bias[j] : T(0)) + sum);
+      }
+}
+
+// Sums of terms terms for each of items items, finish(item, sum) once per
+// item, by the same thread for the same item in every call. When items
+// are fewer than the block's threads, each item's terms are cut into
+// slices (2, 4 or 8, leaving no thread idle) summed by their own threads
+// into scratch (items·slices ≤ THREADS values no thread reads meanwhile),
+// and the item's thread adds the slices in order.
+template <typename T, typename Term, typename Finish>
+__device__ __forceinline__ void sliced_sums(int64_t items, int terms, T* scratch, Term term, Finish finish) {
+  int slices = 1;
+  while (slices < 8 && items * slices * 2 <= THREADS && terms % (slices * 2) == 0) slices *= 2;
+  int per = terms / slices;
+  for (int64_t it = threadIdx.x; it < items * slices; it += THREADS) {
+    int64_t item = it % items;
+    int q0 = (int)(it / items) * per;
+    T sum = T(0);
+    for (int q = q0; q < q0 + per; q++) sum += term(item, q);
+    if (slices == 1)
+      finish(item, sum);
+    else
+      scratch[it] = sum;
+  }
+  if (slices == 1) return;  // the same for every thread of the block
+  __syncthreads();
+  for (int64_t item = threadIdx.x; item < items; item += THREADS) {
+    T sum = scratch[item];
+    for (int q = 1; q < slices; q++) sum += scratch[q * items + item];
+    finish(item, sum);
   }
 }
 
@@ -297,27 +359,31 @@ __device__ __forceinline__ void tile_product(const T* A, int64_t lda, const T* c
 //   a1 = (s2 ⊙ W3ᵀ) W2ᵀ            (= ∂V/∂h1; g1 = a1 ⊙ s1 = ∂V/∂z1)
 template <typename T>
 __device__ void tile_forward(const MlpShared<T>& s, int64_t in) {
-  tile_product<T>(s.p, in, nullptr, s.w1, H, false, in, s.b1, [&](int r, int j, T z) {
+  tile_product<T>(s.p, in, nullptr, s.w1, H, false, in, s.b1, s.h1, [&](int r, int j, T z) {
     T sp, sg;
     softplus_sigmoid(z, &sp, &sg);
     s.h1[r * LD + j] = sp;
     s.s1[r * LD + j] = sg;
   });
   __syncthreads();
-  tile_product<T>(s.h1, LD, nullptr, s.w2, LD, false, H, s.b2,
+  tile_product<T>(s.h1, LD, nullptr, s.w2, LD, false, H, s.b2, s.s2,
                   [&](int r, int j, T z) { s.s2[r * LD + j] = sigmoid(z); });
   __syncthreads();
-  tile_product<T>(s.s2, LD, s.w3, s.w2, LD, true, H, nullptr, [&](int r, int j, T v) { s.a1[r * LD + j] = v; });
+  tile_product<T>(s.s2, LD, s.w3, s.w2, LD, true, H, nullptr, s.a1, [&](int r, int j, T v) { s.a1[r * LD + j] = v; });
   __syncthreads();
 }
 
-// Per-block sums of the parameter gradient, in the layout of the network's
-// parameter view: W2 in registers (thread (ti, tj) owns rows ti + 16a and
-// columns tj + 16b), the rest accumulated in the block's partial row, each
-// element always by the same thread.
+// Per-block sums of the parameter gradient, held by each thread across the
+// tiles: W2 (thread (ti, tj) = (tid / 16, tid % 16) owns rows ti + 16x and
+// columns tj + 16z) and its slice of the column sums W̄3, b̄2, b̄1 (thread
+// (j, slice) = (tid % H, tid / H)), added into the block's partial row at
+// its end. W1 is added to the partial row tile by tile, each element
+// always by the same thread.
 struct Acc {
   double w2[4][4];
+  double w3, b2, b1;
 };
+static_assert(3 * THREADS * sizeof(double) <= TILE * LD * sizeof(float), "mlp_backward's column slices fit h1");
 
 // The backward pass of one tile (networks.MLP.backward), for Φ = Σ_r ⟨G_r,
 // ∇V(p_r)[:dx]⟩ with G the tile's upstream, adding ∂Φ/∂θ to the block's
@@ -332,15 +398,16 @@ struct Acc {
 template <typename T>
 __device__ void tile_backward(const MlpShared<T>& s, int64_t in, int64_t dx, double* part, Acc& acc) {
   MlpOffsets o = mlp_offsets(in);
-  // u1 = G W1[:dx] (into u1) and W̄1[:dx] += Gᵀ g1.
-  tile_product<T>(s.g, dx, nullptr, s.w1, H, false, dx, nullptr, [&](int r, int j, T v) { s.u1[r * LD + j] = v; });
-  for (int64_t e = threadIdx.x; e < dx * H; e += THREADS) {
-    int64_t c = e / H;
-    int j = (int)(e % H);
-    T sum = T(0);
-    for (int r = 0; r < TILE; r++) sum += s.g[r * dx + c] * s.a1[r * LD + j] * s.s1[r * LD + j];
-    part[o.w1 + e] += (double)sum;
-  }
+  // u1 = G W1[:dx] (into u1) and W̄1[:dx] += Gᵀ g1 (its slices in e2).
+  tile_product<T>(s.g, dx, nullptr, s.w1, H, false, dx, nullptr, s.u1,
+                  [&](int r, int j, T v) { s.u1[r * LD + j] = v; });
+  sliced_sums<T>(
+      dx * H, TILE, s.e2,
+      [&](int64_t e, int r) {
+        int j = (int)(e % H);
+        return s.g[r * dx + e / H] * s.a1[r * LD + j] * s.s1[r * LD + j];
+      },
+      [&](int64_t e, T sum) { part[o.w1 + e] += (double)sum; });
   __syncthreads();
   // t1 over a1, c1 over u1.
   for (int e = threadIdx.x; e < TILE * H; e += THREADS) {
@@ -351,13 +418,14 @@ __device__ void tile_backward(const MlpShared<T>& s, int64_t in, int64_t dx, dou
   }
   __syncthreads();
   // u2 = c1 W2 (into e2).
-  tile_product<T>(s.u1, LD, nullptr, s.w2, LD, false, H, nullptr, [&](int r, int j, T v) { s.e2[r * LD + j] = v; });
+  tile_product<T>(s.u1, LD, nullptr, s.w2, LD, false, H, nullptr, s.e2,
+                  [&](int r, int j, T v) { s.e2[r * LD + j] = v; });
   __syncthreads();
-  // W̄3, e2, b̄2 by column; s2 becomes g2.
-  if (threadIdx.x < H) {
-    int j = threadIdx.x;
+  // W̄3, e2, b̄2 by column, in slices of rows; s2 becomes g2.
+  {
+    int j = threadIdx.x % H, r0 = threadIdx.x / H * (TILE / ROW_SLICES);
     T w3 = s.w3[j], dw3 = T(0), db2 = T(0);
-    for (int r = 0; r < TILE; r++) {
+    for (int r = r0; r < r0 + TILE / ROW_SLICES; r++) {
       int i = r * LD + j;
       T u2 = s.e2[i], sg = s.s2[i];
       dw3 += u2 * sg;
@@ -366,8 +434,8 @@ __device__ void tile_backward(const MlpShared<T>& s, int64_t in, int64_t dx, dou
       db2 += e2;
       s.s2[i] = sg * w3;
     }
-    part[o.w3 + j] += (double)dw3;
-    part[o.b2 + j] += (double)db2;
+    acc.w3 += (double)dw3;
+    acc.b2 += (double)db2;
   }
   __syncthreads();
   // W̄2 += c1ᵀ g2 + h1ᵀ e2.
@@ -390,28 +458,25 @@ __device__ void tile_backward(const MlpShared<T>& s, int64_t in, int64_t dx, dou
   }
   __syncthreads();
   // h̄1 = e2 W2ᵀ (into u1), then e1 = h̄1 ⊙ s1 + t1 and b̄1 by column.
-  tile_product<T>(s.e2, LD, nullptr, s.w2, LD, true, H, nullptr, [&](int r, int j, T v) { s.u1[r * LD + j] = v; });
+  tile_product<T>(s.e2, LD, nullptr, s.w2, LD, true, H, nullptr, s.u1,
+                  [&](int r, int j, T v) { s.u1[r * LD + j] = v; });
   __syncthreads();
-  if (threadIdx.x < H) {
-    int j = threadIdx.x;
+  {
+    int j = threadIdx.x % H, r0 = threadIdx.x / H * (TILE / ROW_SLICES);
     T db1 = T(0);
-    for (int r = 0; r < TILE; r++) {
+    for (int r = r0; r < r0 + TILE / ROW_SLICES; r++) {
       int i = r * LD + j;
       T e1 = s.u1[i] * s.s1[i] + s.a1[i];
       s.u1[i] = e1;
       db1 += e1;
     }
-    part[o.b1 + j] += (double)db1;
+    acc.b1 += (double)db1;
   }
   __syncthreads();
-  // W̄1 += pᵀ e1.
-  for (int64_t e = threadIdx.x; e < in * H; e += THREADS) {
-    int64_t k = e / H;
-    int j = (int)(e % H);
-    T sum = T(0);
-    for (int r = 0; r < TILE; r++) sum += s.p[r * in + k] * s.u1[r * LD + j];
-    part[o.w1 + e] += (double)sum;
-  }
+  // W̄1 += pᵀ e1 (its slices in s2).
+  sliced_sums<T>(
+      in * H, TILE, s.s2, [&](int64_t e, int r) { return s.p[r * in + e / H] * s.u1[r * LD + e % H]; },
+      [&](int64_t e, T sum) { part[o.w1 + e] += (double)sum; });
   // No barrier: the next tile's load_tile writes only the row table (which
   // no thread reads here) before its own barrier, and each element of part
   // is always added to by the same thread.
@@ -424,19 +489,20 @@ __device__ void mlp_forward(const MlpArgs& a) {
   MlpShared<T> s(smem, a.in, a.dx);
   load_params(s, static_cast<const T*>(a.params), a.in);
   T* out = static_cast<T*>(a.out);
-  int64_t tiles = (a.rows + TILE - 1) / TILE;
+  int64_t tiles = (a.rows + TILE - 1) / TILE, dx = a.dx;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
     load_tile(a, s, tile, false);
     tile_forward(s, a.in);
-    for (int64_t e = threadIdx.x; e < TILE * a.dx; e += THREADS) {
-      int r = (int)(e / a.dx);
-      int64_t c = e % a.dx;
-      int64_t row = tile * TILE + r;
-      if (row >= a.rows) continue;
-      T sum = T(0);
-      for (int j = 0; j < H; j++) sum += s.a1[r * LD + j] * s.s1[r * LD + j] * s.w1[c * H + j];
-      out[row * a.dx + c] = sum;
-    }
+    // Item e = r·dx + c, its slices in h1 (read by no one after z2).
+    sliced_sums<T>(
+        TILE * dx, H, s.h1,
+        [&](int64_t e, int j) {
+          int64_t r = e / dx;
+          return s.a1[r * LD + j] * s.s1[r * LD + j] * s.w1[(e % dx) * H + j];
+        },
+        [&](int64_t e, T sum) {
+          if (tile * TILE + e / dx < a.rows) out[tile * TILE * dx + e] = sum;
+        });
     // No barrier: the next tile's load_tile writes only the row table (not
     // read here) before its own barrier.
   }
@@ -464,14 +530,40 @@ __device__ void mlp_backward(const MlpArgs& a) {
   int ti = threadIdx.x / 16, tj = threadIdx.x % 16;
   for (int x = 0; x < 4; x++)
     for (int z = 0; z < 4; z++) part[o.w2 + (ti + 16 * x) * H + tj + 16 * z] = acc.w2[x][z];
+  // The column sums' slices, added in slice order through h1 as doubles
+  // (no thread reads h1 after the last tile's W̄2).
+  double* col = reinterpret_cast<double*>(s.h1);
+  col[threadIdx.x] = acc.w3;
+  col[THREADS + threadIdx.x] = acc.b2;
+  col[2 * THREADS + threadIdx.x] = acc.b1;
+  __syncthreads();
+  if (threadIdx.x < H) {
+    int j = threadIdx.x;
+    double w3 = 0, b2 = 0, b1 = 0;
+    for (int q = 0; q < ROW_SLICES; q++) {
+      w3 += col[q * H + j];
+      b2 += col[THREADS + q * H + j];
+      b1 += col[2 * THREADS + q * H + j];
+    }
+    part[o.w3 + j] = w3;
+    part[o.b2 + j] = b2;
+    part[o.b1 + j] = b1;
+  }
 }
 
 }  // namespace
 
-JK_KERNEL(mlp_forward_f32, MlpArgs, THREADS) { mlp_forward<float>(args); }
-JK_KERNEL(mlp_forward_f64, MlpArgs, THREADS) { mlp_forward<double>(args); }
-JK_KERNEL(mlp_backward_f32, MlpArgs, THREADS) { mlp_backward<float>(args); }
-JK_KERNEL(mlp_backward_f64, MlpArgs, THREADS) { mlp_backward<double>(args); }
+// Resident blocks a multiprocessor each MLP kernel is built for (engine/cuda
+// sizes its grids from the same figures, TestKernelResources holds ptxas's
+// registers to them): a float64 block's 137 KB of shared memory leave room
+// for one on any GPU, so its kernels take all the registers they want (up
+// to 255 a thread); float32 blocks (69 KB) fit 3 on an H100 and 2 on an
+// A100 by shared memory: the forward kernel is held to 3 (≤ 80 registers,
+// spilling nothing), the backward one to 2 (≤ 128).
+JK_KERNEL_OCCUPANCY(mlp_forward_f32, MlpArgs, THREADS, 3) { mlp_forward<float>(args); }
+JK_KERNEL_OCCUPANCY(mlp_forward_f64, MlpArgs, THREADS, 1) { mlp_forward<double>(args); }
+JK_KERNEL_OCCUPANCY(mlp_backward_f32, MlpArgs, THREADS, 2) { mlp_backward<float>(args); }
+JK_KERNEL_OCCUPANCY(mlp_backward_f64, MlpArgs, THREADS, 1) { mlp_backward<double>(args); }
 
 // The argument of pair_means: grid (B, sets).
 struct MeansArgs {

@@ -20,13 +20,19 @@ const (
 	finishThreads = 1024
 	tileRows      = 32 // rows of an MLP tile
 	hidden        = networks.HiddenWidth
-	// MLP blocks per multiprocessor by registers: __launch_bounds__(256)
-	// holds the backward kernel to 128 registers a thread (ptxas), so two
-	// blocks of 256 fill an SM's 64K registers; the forward kernel needs
-	// at most 64. Shared memory may allow fewer (mlpGrid).
-	backwardBlocksPerSM = 2
-	forwardBlocksPerSM  = 3
 )
+
+// mlpOccupancy is how many blocks of the MLP kernels a multiprocessor holds
+// by registers, per kernel suffix: the second argument of their
+// __launch_bounds__ in kernels/step.cu, which caps ptxas at 64K / (256 ·
+// blocks) registers a thread (TestKernelResources). A float64 block's
+// shared memory leaves room for one on any GPU, so its kernels take up to
+// 255 registers; float32 holds the forward kernel to 3 (80 registers) and
+// the backward one to 2 (128). Shared memory may allow fewer (mlpGrid).
+var mlpOccupancy = map[string]struct{ forward, backward int }{
+	"_f32": {forward: 3, backward: 2},
+	"_f64": {forward: 1, backward: 1},
+}
 
 // The epoch accumulators of finish_step (kernels/step.cu, enum Accum):
 // accLoss to accPairs are engine.EpochMean's fields.
@@ -72,6 +78,7 @@ type backend struct {
 	inV, countV, countU, offU, betaIndex int
 
 	maxBatch, maxRows   int    // pairs and interaction rows of the largest step
+	pairRows            [2]int // interaction rows of a pair, at least and at most (the kernels' owner search)
 	sharedV, sharedU    uint32 // dynamic shared memory of the MLP kernels
 	gridFwd, gridBwd    int    // MLP blocks at most
 	order               []int32
@@ -158,8 +165,9 @@ func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (en
 	}
 	b.maxBatch = min(s.BatchSize, pairs)
 	shared := int(max(b.sharedV, b.sharedU))
-	b.gridFwd = mlpGrid(forwardBlocksPerSM, d.SharedPerSM, shared, d.SMs)
-	b.gridBwd = mlpGrid(backwardBlocksPerSM, d.SharedPerSM, shared, d.SMs)
+	occ := mlpOccupancy[b.suffix]
+	b.gridFwd = mlpGrid(occ.forward, d.SharedPerSM, shared, d.SMs)
+	b.gridBwd = mlpGrid(occ.backward, d.SharedPerSM, shared, d.SMs)
 	// The MLP kernels' shared-memory limit is the device's, set at open.
 	if err := d.ctx.Do(func() error {
 		if err := b.chooseSamples(); err != nil {
@@ -219,6 +227,7 @@ func (b *backend) rowsPerPair(q int) int {
 // chooseSamples resolves SamplesAuto and sizes the interaction rows of the
 // largest step: the maxBatch pairs with the most rows.
 func (b *backend) chooseSamples() error {
+	b.pairRows = [2]int{1, 1}
 	if !b.net.HasInteraction() {
 		b.settings.Samples = 0
 		return nil
@@ -232,6 +241,11 @@ func (b *backend) chooseSamples() error {
 		b.settings.Samples = autoSamples(free, uint64(b.largestStepRows())*rowBytes, uint64(b.maxBatch)*rowBytes)
 	}
 	b.maxRows = b.largestStepRows()
+	b.pairRows = [2]int{math.MaxInt, 0}
+	for q := range b.problem.Pairs.Len() {
+		r := b.rowsPerPair(q)
+		b.pairRows = [2]int{min(b.pairRows[0], r), max(b.pairRows[1], r)}
+	}
 	if need := uint64(b.maxRows) * rowBytes; need > free {
 		return fmt.Errorf("the interaction rows of a step need %.1f GiB and %s has %.1f GiB free; use --interaction-samples or a smaller --batch-size",
 			float64(need)/(1<<30), b.dev.Name, float64(free)/(1<<30))
@@ -416,6 +430,7 @@ type (
 		pop, popStart                      driver.DevicePtr
 		seed, step                         uint64
 		out, up, partial                   driver.DevicePtr
+		minRows, maxRows                   int64
 	}
 	meansArgs struct {
 		rowGrad, meanU, rowStart driver.DevicePtr
@@ -522,7 +537,7 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 		a := mlpArgs{params: m.params, in: int64(b.inV), dx: int64(d), source: sourcePotential, rows: int64(rows),
 			lo: int64(lo), batch: int64(batch), order: m.order, pairY: m.pairY, pairTime: m.pairTime,
 			pairTarget: m.pairTarget, rowStart: m.rowStart, samples: int64(b.settings.Samples), pop: m.pop,
-			popStart: m.popStart, seed: b.settings.Seed, step: step}
+			popStart: m.popStart, seed: b.settings.Seed, step: step, minRows: int64(b.pairRows[0]), maxRows: int64(b.pairRows[1])}
 		if net == sourceInteraction {
 			a.params, a.in, a.source = m.params.Add(uint64(b.storedBytes(b.offU))), int64(d), sourceInteraction
 		}

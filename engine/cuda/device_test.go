@@ -51,23 +51,26 @@ func TestTwoBackendsOnOneDevice(t *testing.T) {
 }
 
 // TestMLPGrid: the MLP grids take as many blocks a multiprocessor as both
-// registers and shared memory allow, with the 1 KB reserved per block:
-// float32 at d = 2 (69 120 bytes a block) fits 3 on an H100's 228 KiB and 2
-// on an A100's 164 KiB; float64 (137 472 bytes) fits 1 on either.
+// registers (the kernels' __launch_bounds__) and shared memory allow, with
+// the 1 KB reserved per block: float32 at d = 2 (69 120 bytes a block) fits
+// 3 on an H100's 228 KiB and 2 on an A100's 164 KiB, where registers allow
+// the backward kernel 2; float64 (137 472 bytes) fits 1 on either.
 func TestMLPGrid(t *testing.T) {
 	const h100, a100 = 228 * 1024, 164 * 1024
 	f32, f64 := mlpSharedBytes(2, 2, 4), mlpSharedBytes(2, 2, 8)
 	if f32 != 69120 || f64 != 137472 {
 		t.Fatalf("shared bytes %d and %d, want 69120 and 137472", f32, f64)
 	}
+	o32, o64 := mlpOccupancy["_f32"], mlpOccupancy["_f64"]
 	for _, c := range []struct{ regs, perSM, shared, sms, want int }{
-		{forwardBlocksPerSM, h100, f32, 132, 3 * 132},
-		{backwardBlocksPerSM, h100, f32, 132, 2 * 132},
-		{forwardBlocksPerSM, a100, f32, 108, 2 * 108},
-		{backwardBlocksPerSM, a100, f32, 108, 2 * 108},
-		{forwardBlocksPerSM, h100, f64, 132, 132},
-		{backwardBlocksPerSM, a100, f64, 108, 108},
-		{forwardBlocksPerSM, 0, f64, 4, 4}, // never fewer than one a multiprocessor
+		{o32.forward, h100, f32, 132, 3 * 132},
+		{o32.backward, h100, f32, 132, 2 * 132},
+		{o32.forward, a100, f32, 108, 2 * 108},
+		{o32.backward, a100, f32, 108, 2 * 108},
+		{o64.forward, h100, f64, 132, 132},
+		{o64.backward, a100, f64, 108, 108},
+		{3, h100, f64, 132, 132},    // shared memory holds one float64 block whatever registers allow
+		{o64.forward, 0, f64, 4, 4}, // never fewer than one a multiprocessor
 	} {
 		if got := mlpGrid(c.regs, c.perSM, c.shared, c.sms); got != c.want {
 			t.Errorf("mlpGrid(%d, %d, %d, %d) = %d, want %d", c.regs, c.perSM, c.shared, c.sms, got, c.want)
