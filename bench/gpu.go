@@ -150,8 +150,9 @@ type GPUOptions struct {
 	Repeats int           // rounds of timed steps; the median time per step is reported
 	GPU     *Accelerator  // the accelerated side; nil: the CPU half only
 	// Progress, if not nil, receives each case's result as soon as it is
-	// measured.
-	Progress func(GPUResult)
+	// measured, and FirstStepProgress the time to first step.
+	Progress          func(GPUResult)
+	FirstStepProgress func(*FirstStep)
 }
 
 // Accelerator is the accelerated side of CompareGPU: a registered backend
@@ -178,6 +179,9 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 		var err error
 		if rep.FirstStep, err = TimeFirstStep(o.GPU); err != nil {
 			return nil, fmt.Errorf("bench: the first step: %w", err)
+		}
+		if o.FirstStepProgress != nil {
+			o.FirstStepProgress(rep.FirstStep)
 		}
 	}
 	cpuSteps := map[GPUCase]*GPURun{} // by the case with Pairs 0

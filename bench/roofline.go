@@ -153,3 +153,32 @@ func timeRoofline(c RooflineCase, o GPUOptions) (RooflineResult, error) {
 	}
 	return res, nil
 }
+
+// Markdown is the report's GPU figures as the tables of README "GPU" (time
+// to first step; steps against the roofline), header rows included, for
+// gpu-check to print where they can be pasted; none without a GPU.
+func (r *GPUReport) Markdown() []string {
+	if r.Device == "" || r.FirstStep == nil {
+		return nil
+	}
+	gpu := fmt.Sprintf("%s, %s", r.Device, r.Date)
+	head, rule, row := "| GPU, date | image |", "|---|---|", fmt.Sprintf("| %s | %s |", gpu, r.FirstStep.Image)
+	for _, p := range r.FirstStep.Parts {
+		head += " " + p.Name + " (s) |"
+		rule += "---:|"
+		row += fmt.Sprintf(" %.3f |", p.Seconds)
+	}
+	lines := []string{head + " total (s) |", rule + "---:|", row + fmt.Sprintf(" %.3f |", r.FirstStep.Total), ""}
+	lines = append(lines, "| GPU, date | variant | precision | d | batch | exact U over | s/step | model FLOP/step | FLOP/s | of peak | roofline s/step | of roofline |",
+		"|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, f := range r.Roofline {
+		c := f.Case
+		targets := "—"
+		if c.Targets > 0 {
+			targets = fmt.Sprint(c.Targets)
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %d | %d | %s | %.3g | %.3g | %.3g | %.1f%% | %.3g | %.1f%% |",
+			gpu, c.Kind, c.Precision, c.D, c.Batch, targets, f.StepSeconds, f.FLOPs, f.FLOPS, 100*f.PeakFraction, f.RooflineSeconds, 100*f.RooflineFraction))
+	}
+	return lines
+}

@@ -193,7 +193,8 @@ func runGPU(w io.Writer, o Options) error {
 		}
 		fmt.Fprintln(w, line)
 	}
-	rep, err := CompareGPU(cases, GPUOptions{Budget: time.Duration(o.Seconds * float64(time.Second)), Repeats: o.Repeats, GPU: gpu, Progress: progress})
+	rep, err := CompareGPU(cases, GPUOptions{Budget: time.Duration(o.Seconds * float64(time.Second)), Repeats: o.Repeats, GPU: gpu, Progress: progress,
+		FirstStepProgress: func(f *FirstStep) { fmt.Fprintln(w, "  "+f.String()) }})
 	if err != nil {
 		return err
 	}
@@ -201,6 +202,12 @@ func runGPU(w io.Writer, o Options) error {
 	fmt.Fprintf(w, "CPU vs GPU: JKOnet* training epochs, jkonet-gpu %s backend vs %s backend\n", cpuName, acceleratedName())
 	for _, line := range rep.Lines() {
 		fmt.Fprintln(w, "  "+line)
+	}
+	if md := rep.Markdown(); md != nil {
+		fmt.Fprintln(w, "README \"GPU\" rows:")
+		for _, line := range md {
+			fmt.Fprintln(w, line)
+		}
 	}
 	if o.JSON == "" {
 		return nil

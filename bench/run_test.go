@@ -101,6 +101,23 @@ func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 			t.Fatalf("epoch %+v", e)
 		}
 	}
+	// The README rows: a header, a rule and rows of as many cells, the
+	// figures as measured.
+	md := rep.Markdown()
+	if !strings.Contains(text, "README \"GPU\" rows:\n"+strings.Join(md, "\n")+"\n") || len(md) != 6+len(rep.Roofline) {
+		t.Fatalf("README rows %q in\n%s", md, text)
+	}
+	for _, table := range [][]string{md[:3], md[4:]} {
+		for _, line := range table {
+			if strings.Count(line, "|") != strings.Count(table[0], "|") {
+				t.Errorf("%q has other cells than its header %q", line, table[0])
+			}
+		}
+	}
+	if want := "| fake device (test), " + rep.Date + " | jkonet-star | float64 | 2 | 100 | 10 | "; !strings.HasPrefix(md[len(md)-1], want) ||
+		!strings.Contains(md[len(md)-1], " | 300 | ") {
+		t.Errorf("last row %q, want %q… with 300 FLOP", md[len(md)-1], want)
+	}
 	for _, r := range rep.Roofline {
 		if r.Case.Batch != 100 || r.FLOPs != 300 || r.Peak != 100 || !(r.StepSeconds > 0) ||
 			r.FLOPS != r.FLOPs/r.StepSeconds || r.PeakFraction != r.FLOPS/100 || r.RooflineSeconds != 100/1e9 || r.RooflineFraction != r.RooflineSeconds/r.StepSeconds {
