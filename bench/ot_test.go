@@ -1,6 +1,12 @@
 package bench
 
-import "testing"
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
+)
 
 // TestCompareExactOTPOT solves a small square and a small rectangular case
 // with ot.Exact and POT's ot.emd: the optimal costs must agree to
@@ -65,5 +71,63 @@ func TestOTShapeCases(t *testing.T) {
 		if potFits(c.c) != c.fits {
 			t.Errorf("%s: POT fits %v, want %v", c.c.Name(), !c.fits, c.fits)
 		}
+	}
+}
+
+// TestExactMassesPOT solves weighted problems (integer masses, unequal and
+// coprime sizes) with ot.ExactMasses and POT's ot.emd on the masses s_i/S,
+// t_j/S: the optimal costs agree to OTCostTolerance and the plans are
+// certified.
+func TestExactMassesPOT(t *testing.T) {
+	if err := PeerAvailable("ot", "scipy"); err != nil {
+		t.Skip(err)
+	}
+	for _, c := range []OTCase{{N: 80, M: 120, D: 2, Seed: 3}, {N: 97, M: 60, D: 5, Seed: 4}} {
+		x, y, err := OTData(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(c.Seed, 7))
+		s, u := make([]int64, c.N), make([]int64, c.M)
+		var total int64
+		for i := range s {
+			s[i] = 1 + rng.Int64N(int64(c.M))
+			total += s[i]
+		}
+		for j := range u {
+			u[j] = 1
+		}
+		for left := total - int64(c.M); left > 0; left-- {
+			u[rng.IntN(c.M)]++
+		}
+		p, err := ot.ExactMasses(x, y, c.D, ot.SqEuclidean, s, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ot.CertifyMasses(x, y, c.D, ot.SqEuclidean, s, u, p); err != nil {
+			t.Fatalf("%s: %v", c.Name(), err)
+		}
+		a, b := make([]float64, c.N), make([]float64, c.M)
+		for i, v := range s {
+			a[i] = float64(v) / float64(total)
+		}
+		for j, v := range u {
+			b[j] = float64(v) / float64(total)
+		}
+		var peer struct {
+			Cost    float64 `json:"cost"`
+			Warning *string `json:"warning"`
+		}
+		args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
+		if err := RunPeer(otEMDScript, args, map[string][]float64{"x": x, "y": y, "a": a, "b": b}, &peer); err != nil {
+			t.Fatal(err)
+		}
+		if peer.Warning != nil {
+			t.Fatalf("%s: POT: %s", c.Name(), *peer.Warning)
+		}
+		if diff := math.Abs(p.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
+			t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, peer.Cost, diff)
+		}
+		t.Logf("%s weighted: go %.15g, POT %.15g", c.Name(), p.Cost, peer.Cost)
 	}
 }

@@ -21,10 +21,37 @@ import (
 // so it takes the memory of the points and a fraction of a solve's time.
 // The error names the first violation found.
 func Certify(x, y []float64, d int, cost Cost, p *Plan) error {
+	if _, _, err := checkClouds(x, y, d, cost); err != nil {
+		return err
+	}
+	return certify(x, y, d, cost, p, nil, nil)
+}
+
+// CertifyMasses is Certify for a plan of ExactMasses: the marginals are
+// s_i/S and t_j/S, and the dual value Σ U_i s_i/S + Σ V_j t_j/S.
+func CertifyMasses(x, y []float64, d int, cost Cost, s, t []int64, p *Plan) error {
 	n, m, err := checkClouds(x, y, d, cost)
 	if err != nil {
 		return err
 	}
+	total, err := checkMasses(n, m, s, t)
+	if err != nil {
+		return err
+	}
+	a, b := make([]float64, n), make([]float64, m)
+	for i, v := range s {
+		a[i] = float64(v) / float64(total)
+	}
+	for j, v := range t {
+		b[j] = float64(v) / float64(total)
+	}
+	return certify(x, y, d, cost, p, a, b)
+}
+
+// certify checks p against the row masses a and column masses b (nil:
+// uniform, 1/n and 1/m).
+func certify(x, y []float64, d int, cost Cost, p *Plan, a, b []float64) error {
+	n, m := len(x)/d, len(y)/d
 	if p.N != n || p.M != m || len(p.U) != n || len(p.V) != m {
 		return fmt.Errorf("ot: plan of %d × %d points with %d and %d duals, expected %d × %d", p.N, p.M, len(p.U), len(p.V), n, m)
 	}
@@ -46,14 +73,17 @@ func Certify(x, y []float64, d int, cost Cost, p *Plan) error {
 		cols[q.J] += q.W
 		total += q.W * cij
 	}
+	if a == nil {
+		a, b = uniform(n), uniform(m)
+	}
 	for i, r := range rows {
-		if math.Abs(r-1/float64(n)) > 1e-12 {
-			return fmt.Errorf("ot: row %d of the plan sums to %v, expected 1/%d", i, r, n)
+		if math.Abs(r-a[i]) > 1e-12 {
+			return fmt.Errorf("ot: row %d of the plan sums to %v, expected %v", i, r, a[i])
 		}
 	}
 	for j, s := range cols {
-		if math.Abs(s-1/float64(m)) > 1e-12 {
-			return fmt.Errorf("ot: column %d of the plan sums to %v, expected 1/%d", j, s, m)
+		if math.Abs(s-b[j]) > 1e-12 {
+			return fmt.Errorf("ot: column %d of the plan sums to %v, expected %v", j, s, b[j])
 		}
 	}
 	limit := make([]float64, n)
@@ -73,14 +103,23 @@ func Certify(x, y []float64, d int, cost Cost, p *Plan) error {
 		}
 	}
 	var dual float64
-	for _, ui := range p.U {
-		dual += ui / float64(n)
+	for i, ui := range p.U {
+		dual += ui * a[i]
 	}
-	for _, vj := range p.V {
-		dual += vj / float64(m)
+	for j, vj := range p.V {
+		dual += vj * b[j]
 	}
 	if math.Abs(dual-total) > slack {
 		return fmt.Errorf("ot: duality gap: plan cost %v, dual value %v", total, dual)
 	}
 	return nil
+}
+
+// uniform returns n masses 1/n.
+func uniform(n int) []float64 {
+	a := make([]float64, n)
+	for i := range a {
+		a[i] = 1 / float64(n)
+	}
+	return a
 }

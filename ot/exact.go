@@ -1,5 +1,10 @@
 package ot
 
+import (
+	"fmt"
+	"slices"
+)
+
 // Exact returns an optimal plan between the uniform measures on the n source
 // points x and the m target points y of dimension d:
 //
@@ -41,12 +46,82 @@ func exact(c *costMatrix) *Plan {
 	// One unit of flow weighs 1/F = g/(n·m).
 	unit := float64(g) / (float64(n) * float64(m))
 	if n != m || n == 1 {
-		ns := newNetworkSimplex(c, int64(m/g), int64(n/g))
+		ns := newNetworkSimplex(c, filled(n, int64(m/g)), filled(m, int64(n/g)))
 		u, v := ns.solve()
 		return ns.plan(unit, u, v)
 	}
 	a := newAssignment(c)
 	return a.plan(a.solve())
+}
+
+// ExactMasses returns an optimal plan between the measures that put mass
+// s_i/S on source point i and t_j/S on target point j, S = Σ s_i = Σ t_j:
+//
+//	min Σ_ij P_ij c(x_i, y_j)  over P ≥ 0 with row sums s_i/S, column sums t_j/S.
+//
+// The masses are positive integers (counts of cells, of duplicates, or
+// weights on a common grid), so the network simplex solves the problem
+// exactly in integers, as it does the uniform one; (4n + 1)·S must stay
+// below 2^62. Equal masses on each side are the uniform problem and go to
+// Exact's solvers (LAPJV when n = m); otherwise the network simplex on the
+// same sparse candidate graph with pricing over all n·m pairs. The plan's
+// duals satisfy U_i + V_j ≤ C_ij with Σ_i U_i s_i/S + Σ_j V_j t_j/S = Cost;
+// CertifyMasses checks them. Do not filter its pairs with FilterPairs,
+// whose threshold assumes uniform masses.
+func ExactMasses(x, y []float64, d int, cost Cost, s, t []int64) (*Plan, error) {
+	n, m, err := checkClouds(x, y, d, cost)
+	if err != nil {
+		return nil, err
+	}
+	total, err := checkMasses(n, m, s, t)
+	if err != nil {
+		return nil, err
+	}
+	c := newCostMatrix(x, y, d, cost, 0)
+	if !slices.ContainsFunc(s, func(v int64) bool { return v != s[0] }) && !slices.ContainsFunc(t, func(v int64) bool { return v != t[0] }) {
+		return exact(c), nil
+	}
+	ns := newNetworkSimplex(c, s, t)
+	u, v := ns.solve()
+	return ns.plan(1/float64(total), u, v), nil
+}
+
+// maxMassScale bounds (4n + 1)·S, the network simplex's largest perturbed
+// flow, well inside int64.
+const maxMassScale = 1 << 62
+
+// checkMasses validates the masses of n sources and m targets and returns
+// their total S.
+func checkMasses(n, m int, s, t []int64) (int64, error) {
+	if len(s) != n || len(t) != m {
+		return 0, fmt.Errorf("ot: %d source and %d target masses for %d and %d points", len(s), len(t), n, m)
+	}
+	var totals [2]int64
+	for side, masses := range [][]int64{s, t} {
+		name := [2]string{"source", "target"}[side]
+		for i, v := range masses {
+			if v <= 0 {
+				return 0, fmt.Errorf("ot: %s mass %d is %d, expected a positive integer", name, i, v)
+			}
+			if limit := maxMassScale / int64(4*n+1); v > limit-totals[side] {
+				return 0, fmt.Errorf("ot: %s masses sum past %d, the most the network simplex can scale for %d sources", name, limit, n)
+			}
+			totals[side] += v
+		}
+	}
+	if totals[0] != totals[1] {
+		return 0, fmt.Errorf("ot: source masses sum to %d, target masses to %d, expected equal totals", totals[0], totals[1])
+	}
+	return totals[0], nil
+}
+
+// filled returns n copies of v.
+func filled(n int, v int64) []int64 {
+	s := make([]int64, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
 }
 
 // Solver names the method Exact uses on n source and m target points of

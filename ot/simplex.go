@@ -55,9 +55,9 @@ type networkSimplex struct {
 	stack                        []int32
 }
 
-// newNetworkSimplex builds the candidate graph and the first basis for
-// supplies s and demands t per source and target.
-func newNetworkSimplex(c *costMatrix, s, t int64) *networkSimplex {
+// newNetworkSimplex builds the candidate graph and the first basis for the
+// supplies s (n, positive) and demands t (m, positive) of equal totals.
+func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
 	arcs := candidateArcs(c, candidates)
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
@@ -89,14 +89,14 @@ func (ns *networkSimplex) addArcs(i int, as []arc) {
 // out; n + m − 1 allocations form a spanning tree), and, when the candidate
 // arcs run out, the north-west corner rule on what stays open. It then
 // builds the tree rooted at source 0.
-func (ns *networkSimplex) initialBasis(s, t int64) {
+func (ns *networkSimplex) initialBasis(s, t []int64) {
 	n, m, k := ns.n, ns.m, ns.scale
 	supply, demand := make([]int64, n), make([]int64, m)
 	for i := range supply {
-		supply[i] = k*s + 1
+		supply[i] = k*s[i] + 1
 	}
 	for j := range demand {
-		demand[j] = k * t
+		demand[j] = k * t[j]
 	}
 	demand[m-1] += int64(n)
 	rowOut, colOut := make([]bool, n), make([]bool, m)

@@ -2,9 +2,9 @@
 
 Usage: ot_emd.py DIR, where DIR holds args.json ({"n", "m", "d",
 "num_itermax"}) and x.f64, y.f64 (the points, little-endian float64,
-row-major). Builds M = ot.dist(x, y) (squared Euclidean) and uniform
-weights, times one call of ot.emd(a, b, M) alone, and prints one JSON
-object: {"seconds", "cost" (Σ G_ij ‖x_i − y_j‖², the squared distances
+row-major), and optionally a.f64, b.f64 (the masses of the points, uniform
+when absent). Builds M = ot.dist(x, y) (squared Euclidean), times one call
+of ot.emd(a, b, M) alone, and prints one JSON object: {"seconds", "cost" (Σ G_ij ‖x_i − y_j‖², the squared distances
 recomputed from coordinate differences), "warning" (POT's, or null),
 "version"}.
 """
@@ -28,6 +28,9 @@ def main():
     cost_matrix = ot.dist(x, y)
     a = np.full(n, 1.0 / n)
     b = np.full(m, 1.0 / m)
+    if os.path.exists(os.path.join(folder, "a.f64")):
+        a = np.fromfile(os.path.join(folder, "a.f64"), dtype="<f8")
+        b = np.fromfile(os.path.join(folder, "b.f64"), dtype="<f8")
     start = time.perf_counter()
     plan, log = ot.emd(a, b, cost_matrix, numItermax=args["num_itermax"], log=True)
     seconds = time.perf_counter() - start
