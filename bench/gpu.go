@@ -142,6 +142,7 @@ type GPUReport struct {
 	FirstStep *FirstStep       `json:"first_step,omitempty"`
 	Epochs    []GPUResult      `json:"epochs"`
 	Roofline  []RooflineResult `json:"roofline,omitempty"`
+	Graph     []GraphResult    `json:"launch_paths,omitempty"`
 }
 
 // GPUOptions are the knobs of CompareGPU.
@@ -166,7 +167,8 @@ type Accelerator struct {
 // on the accelerated backend (which must come first: FirstStep), an epoch of
 // every case on the CPU backend and on the accelerated one (float32), and a
 // step of each variant and precision against the roofline model on its
-// device (RooflineCases). Both sides start from the same network.
+// device (RooflineCases), and epochs by either launch path (GraphCases).
+// Both sides start from the same network.
 // A CPU step costs the same whatever the number of pairs, so the CPU's step
 // is timed once per model, dimension and target population, and its epochs
 // are that time per step times their steps plus their own shuffle.
@@ -217,6 +219,13 @@ func CompareGPU(cases []GPUCase, o GPUOptions) (*GPUReport, error) {
 			return nil, fmt.Errorf("bench: %s: %w", c.Name(), err)
 		}
 		rep.Roofline = append(rep.Roofline, r)
+	}
+	for _, c := range GraphCases(cases) {
+		r, err := timeLaunchPaths(c, o)
+		if err != nil {
+			return nil, fmt.Errorf("bench: %s by launch path: %w", c.Name(), err)
+		}
+		rep.Graph = append(rep.Graph, r)
 	}
 	return rep, nil
 }
@@ -338,6 +347,12 @@ func (r *GPUReport) Lines() []string {
 		lines = append(lines, "steps against the roofline (model FLOPs, those of the MLP kernels' products, over the median step; the roofline is the least time of the step's kernels at the peaks in the step's precision and the memory bandwidth)")
 		for _, f := range r.Roofline {
 			lines = append(lines, "  "+f.String())
+		}
+	}
+	if len(r.Graph) > 0 {
+		lines = append(lines, fmt.Sprintf("epochs by launch path (float32; the median of %d epochs after the first; counts where the driver keeps them, the emulator)", graphEpochs-1))
+		for _, g := range r.Graph {
+			lines = append(lines, "  "+g.String())
 		}
 	}
 	return lines

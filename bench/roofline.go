@@ -155,7 +155,8 @@ func timeRoofline(c RooflineCase, o GPUOptions) (RooflineResult, error) {
 }
 
 // Markdown is the report's GPU figures as the tables of README "GPU" (time
-// to first step; steps against the roofline), header rows included, for
+// to first step; steps against the roofline; epochs by launch path), header
+// rows included, for
 // gpu-check to print where they can be pasted; none without a GPU.
 func (r *GPUReport) Markdown() []string {
 	if r.Device == "" || r.FirstStep == nil {
@@ -177,8 +178,18 @@ func (r *GPUReport) Markdown() []string {
 		if c.Targets > 0 {
 			targets = fmt.Sprint(c.Targets)
 		}
-		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %d | %d | %s | %.3g | %.3g | %.3g | %.1f%% | %.3g | %.1f%% |",
-			gpu, c.Kind, c.Precision, c.D, c.Batch, targets, f.StepSeconds, f.FLOPs, f.FLOPS, 100*f.PeakFraction, f.RooflineSeconds, 100*f.RooflineFraction))
+		roofline := "— | — | —" // the peaks unknown (the emulator)
+		if f.Peak > 0 {
+			roofline = fmt.Sprintf("%.1f%% | %.3g | %.1f%%", 100*f.PeakFraction, f.RooflineSeconds, 100*f.RooflineFraction)
+		}
+		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %d | %d | %s | %.3g | %.3g | %.3g | %s |",
+			gpu, c.Kind, c.Precision, c.D, c.Batch, targets, f.StepSeconds, f.FLOPs, f.FLOPS, roofline))
+	}
+	lines = append(lines, "", "| GPU, date | case | s/epoch, "+GraphEnv+" unset | s/epoch, "+GraphEnv+"=0 | ratio |", "|---|---|---:|---:|---:|")
+	for _, g := range r.Graph {
+		if len(g.Paths) == 2 {
+			lines = append(lines, fmt.Sprintf("| %s | %s | %.3g | %.3g | %.3g |", gpu, g.Case.Name(), g.Paths[0].EpochSeconds, g.Paths[1].EpochSeconds, g.Paths[0].EpochSeconds/g.Paths[1].EpochSeconds))
+		}
 	}
 	return lines
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,6 +21,10 @@ import (
 const testAccel = "test-accel"
 
 var testAccelMissing error
+
+// testAccelGraphEnv records JKONET_CUDA_GRAPH as each test-accel backend
+// was built.
+var testAccelGraphEnv []string
 
 type accelBackend struct{ engine.Backend }
 
@@ -39,6 +44,7 @@ func init() {
 		},
 		New: func(net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
 			cpu, _ := engine.Lookup(cpuName)
+			testAccelGraphEnv = append(testAccelGraphEnv, os.Getenv(GraphEnv))
 			s.Precision = engine.Float64
 			b, err := cpu.New(net, p, s)
 			return accelBackend{b}, err
@@ -57,6 +63,8 @@ func gpuOptions(device, jsonPath string) Options {
 // precision against its model.
 func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 	testAccelMissing = nil
+	t.Setenv(GraphEnv, "7")
+	testAccelGraphEnv = nil
 	path := filepath.Join(t.TempDir(), "gpu.json")
 	var out strings.Builder
 	if err := Run(&out, gpuOptions("auto", path)); err != nil {
@@ -104,19 +112,30 @@ func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 	// The README rows: a header, a rule and rows of as many cells, the
 	// figures as measured.
 	md := rep.Markdown()
-	if !strings.Contains(text, "README \"GPU\" rows:\n"+strings.Join(md, "\n")+"\n") || len(md) != 6+len(rep.Roofline) {
+	if !strings.Contains(text, "README \"GPU\" rows:\n"+strings.Join(md, "\n")+"\n") || len(md) != 9+len(rep.Roofline)+len(rep.Graph) {
 		t.Fatalf("README rows %q in\n%s", md, text)
 	}
-	for _, table := range [][]string{md[:3], md[4:]} {
+	for _, table := range [][]string{md[:3], md[4 : 6+len(rep.Roofline)], md[7+len(rep.Roofline):]} {
 		for _, line := range table {
 			if strings.Count(line, "|") != strings.Count(table[0], "|") {
 				t.Errorf("%q has other cells than its header %q", line, table[0])
 			}
 		}
 	}
-	if want := "| fake device (test), " + rep.Date + " | jkonet-star | float64 | 2 | 100 | 10 | "; !strings.HasPrefix(md[len(md)-1], want) ||
-		!strings.Contains(md[len(md)-1], " | 300 | ") {
-		t.Errorf("last row %q, want %q… with 300 FLOP", md[len(md)-1], want)
+	last := md[5+len(rep.Roofline)]
+	if want := "| fake device (test), " + rep.Date + " | jkonet-star | float64 | 2 | 100 | 10 | "; !strings.HasPrefix(last, want) || !strings.Contains(last, " | 300 | ") {
+		t.Errorf("the roofline's last row %q, want %q… with 300 FLOP", last, want)
+	}
+	// The launch paths: potential and jkonet-star, each built with
+	// JKONET_CUDA_GRAPH unset, then 0, which is restored after.
+	if len(rep.Graph) != 2 || rep.Graph[0].Case.Kind != "potential" || rep.Graph[1].Case.Kind != "jkonet-star" ||
+		!slices.Equal(testAccelGraphEnv[len(testAccelGraphEnv)-4:], []string{"", "0", "", "0"}) || os.Getenv(GraphEnv) != "7" {
+		t.Fatalf("launch paths %+v, built with %s %q", rep.Graph, GraphEnv, testAccelGraphEnv)
+	}
+	for _, g := range rep.Graph {
+		if len(g.Paths) != 2 || g.Paths[0].Env != "" || g.Paths[1].Env != "0" || !(g.Paths[0].EpochSeconds > 0) || !(g.Paths[1].EpochSeconds > 0) || g.Paths[0].Counted {
+			t.Errorf("launch paths %+v", g)
+		}
 	}
 	for _, r := range rep.Roofline {
 		if r.Case.Batch != 100 || r.FLOPs != 300 || r.Peak != 100 || !(r.StepSeconds > 0) ||

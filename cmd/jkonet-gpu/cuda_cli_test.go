@@ -158,7 +158,8 @@ func TestTrainOnEmulator(t *testing.T) {
 // time to first step, in parts that add up to it, with the emulator's
 // image; the epoch table; a step of each variant in both precisions with
 // the model's FLOPs (a step of the potential: 100 rows of mlp_forward and
-// mlp_backward), and no roofline, the emulator having no peaks.
+// mlp_backward), and no roofline, the emulator having no peaks; epochs by
+// either launch path, with the emulator's counts.
 func TestBenchGPUOnEmulator(t *testing.T) {
 	env := emulatorEnv(t)
 	path := filepath.Join(t.TempDir(), "gpu.json")
@@ -190,6 +191,21 @@ func TestBenchGPUOnEmulator(t *testing.T) {
 	}
 	if len(rep.Roofline) != 6 {
 		t.Fatalf("%d roofline rows, want 3 variants × 2 precisions", len(rep.Roofline))
+	}
+	// Both launch paths, counted by the emulator an epoch (one step):
+	// JKONET_CUDA_GRAPH=0 launches kernels and no graph.
+	if len(rep.Graph) != 2 {
+		t.Fatalf("%d launch-path rows, want potential and jkonet-star", len(rep.Graph))
+	}
+	for _, g := range rep.Graph {
+		if len(g.Paths) != 2 {
+			t.Fatalf("launch paths %+v", g)
+		}
+		for _, p := range g.Paths {
+			if !p.Counted || p.Syncs != 1 || p.Launches+p.GraphLaunches < 1 || (p.Env == "0" && p.GraphLaunches != 0) {
+				t.Errorf("%s, %s=%q: %+v", g.Case.Name(), bench.GraphEnv, p.Env, p)
+			}
+		}
 	}
 	potential := 100 * (cuda.MLPForwardFLOPs(2, 2) + cuda.MLPBackwardFLOPs(2, 2))
 	for _, r := range rep.Roofline {

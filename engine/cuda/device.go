@@ -208,6 +208,14 @@ type Startup struct {
 	Image      string        // what runs: "SASS sm_90", "PTX compute_90, JIT-compiled", "PTX (emulator)"
 }
 
+// EmulatorCounts are the emulator's kernel launches, graph launches and
+// synchronisations so far (kernels/driver's Stats), for bench's launches an
+// epoch; an error on a GPU, whose driver keeps no counters.
+func (b *backend) EmulatorCounts() (launches, graphLaunches, syncs uint64, err error) {
+	st, err := b.dev.ctx.Driver().Stats(false)
+	return st.LaunchesTotal, st.GraphLaunches, st.Synchronizations, err
+}
+
 // StartupPhases is how the backend's device opened, for bench's time to
 // first step (in basic types: bench reaches backends through the registry
 // alone): when OpenDevice began, its phases and the offset of each one's
