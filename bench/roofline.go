@@ -97,10 +97,16 @@ type RooflineResult struct {
 	PeakFraction     float64      `json:"fraction_of_peak,omitempty"`
 	RooflineSeconds  float64      `json:"roofline_seconds,omitempty"`
 	RooflineFraction float64      `json:"fraction_of_roofline,omitempty"`
+	// Refused is why the device cannot run the case (float64 on a GPU
+	// whose shared memory a block cannot hold it), or empty.
+	Refused string `json:"refused,omitempty"`
 }
 
 // String formats a result as one table row.
 func (r RooflineResult) String() string {
+	if r.Refused != "" {
+		return fmt.Sprintf("%-56s refused: %s", r.Case.Name(), r.Refused)
+	}
 	s := fmt.Sprintf("%-56s %9.3g s/step  %9.3g FLOP  %9.3g FLOP/s", r.Case.Name(), r.StepSeconds, r.FLOPs, r.FLOPS)
 	if r.Peak <= 0 {
 		return s + "  (peaks unknown: no roofline)"
@@ -119,12 +125,15 @@ type (
 
 // timeRoofline times steps of the case on the GPU (timeSteps: the median
 // time a step over rounds of an epoch's steps) and sets them against the
-// model's FLOPs and roofline, averaged over the epoch's steps.
+// model's FLOPs and roofline, averaged over the epoch's steps. A case the
+// backend refuses to build (a precision the device cannot hold) is a row
+// that says so.
 func timeRoofline(c RooflineCase, o GPUOptions) (RooflineResult, error) {
 	res := RooflineResult{Case: c}
 	b, err := newVariant(c.Kind, c.Precision, c.GPUCase, GPUProblem(c.GPUCase), o.GPU)
 	if err != nil {
-		return res, err
+		res.Refused = err.Error()
+		return res, nil
 	}
 	defer b.Close()
 	model, ok := b.(stepModel)
@@ -177,6 +186,10 @@ func (r *GPUReport) Markdown() []string {
 		targets := "—"
 		if c.Targets > 0 {
 			targets = fmt.Sprint(c.Targets)
+		}
+		if f.Refused != "" {
+			lines = append(lines, fmt.Sprintf("| %s | %s | %s | %d | %d | %s | refused: %s | | | | | |", gpu, c.Kind, c.Precision, c.D, c.Batch, targets, f.Refused))
+			continue
 		}
 		roofline := "— | — | —" // the peaks unknown (the emulator)
 		if f.Peak > 0 {

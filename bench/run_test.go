@@ -23,8 +23,11 @@ const testAccel = "test-accel"
 var testAccelMissing error
 
 // testAccelGraphEnv records JKONET_CUDA_GRAPH as each test-accel backend
-// was built.
-var testAccelGraphEnv []string
+// was built; testAccelRefuses is a precision it refuses to build.
+var (
+	testAccelGraphEnv []string
+	testAccelRefuses  string
+)
 
 type accelBackend struct{ engine.Backend }
 
@@ -45,6 +48,9 @@ func init() {
 		New: func(net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
 			cpu, _ := engine.Lookup(cpuName)
 			testAccelGraphEnv = append(testAccelGraphEnv, os.Getenv(GraphEnv))
+			if s.Precision == testAccelRefuses {
+				return nil, errors.New("no room for " + s.Precision)
+			}
 			s.Precision = engine.Float64
 			b, err := cpu.New(net, p, s)
 			return accelBackend{b}, err
@@ -141,6 +147,28 @@ func TestRunGPUTakesTheRegisteredAccelerator(t *testing.T) {
 		if r.Case.Batch != 100 || r.FLOPs != 300 || r.Peak != 100 || !(r.StepSeconds > 0) ||
 			r.FLOPS != r.FLOPs/r.StepSeconds || r.PeakFraction != r.FLOPS/100 || r.RooflineSeconds != 100/1e9 || r.RooflineFraction != r.RooflineSeconds/r.StepSeconds {
 			t.Errorf("roofline %#v", r)
+		}
+	}
+}
+
+// TestRunGPURefusedPrecision: a precision the device refuses is a row of
+// the roofline table that says why, in the table and the README rows, and
+// the other rows are measured.
+func TestRunGPURefusedPrecision(t *testing.T) {
+	testAccelMissing, testAccelRefuses = nil, engine.Float64
+	defer func() { testAccelRefuses = "" }()
+	o := gpuOptions("auto", "")
+	o.Sizes = []int{40}
+	var out strings.Builder
+	if err := Run(&out, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\n    potential float32 d2 batch 40 ", "\n    potential float64 d2 batch 40                            refused: no room for float64\n",
+		"| potential | float64 | 2 | 40 | — | refused: no room for float64 | | | | | |\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, out.String())
 		}
 	}
 }
