@@ -102,10 +102,12 @@ for model in potential jkonet-star; do
 done
 
 # 3. bench --what gpu, on the cases of README "GPU" (fewer than bench's
-# defaults, for time): its first lines time the process's first step.
+# defaults, for time): its first lines time the process's first step, with
+# the driver's JIT cache off, so that a PTX image is compiled as on a first
+# run whatever ran before.
 start=$(date +%s%N)
 set_limit "$BUDGET"
-timeout "$limit" "$BIN" bench --what gpu --sizes 1000,100000 --dims 2,50 --targets 1000 --seconds 0.5 --repeats 3 \
+CUDA_CACHE_DISABLE=1 timeout "$limit" "$BIN" bench --what gpu --sizes 1000,100000 --dims 2,50 --targets 1000 --seconds 0.5 --repeats 3 \
   --json "$OUT/bench-gpu.json" > "$OUT/bench-gpu.txt" 2>&1
 status=$?
 cat "$OUT/bench-gpu.txt"
