@@ -152,9 +152,12 @@ struct MlpShared {
     t += TILE * in;
     g = t;
     t += TILE * dx;
-    // The tiles start 8-byte aligned (each is a multiple of 8 bytes), so
-    // that mlp_backward's last sums can use h1 as doubles.
-    t = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(t) + 7) & ~uintptr_t(7));
+    // The tiles start 8-byte aligned (each is a multiple of 8 bytes, and
+    // so is the row table after them), so that mlp_backward's last sums
+    // can use h1 as doubles. Aligned by pointer arithmetic from base, not
+    // through an integer, so that nvcc still sees shared memory and emits
+    // LDS/STS rather than generic loads and stores.
+    t += (t - reinterpret_cast<T*>(base)) * sizeof(T) % 8 / sizeof(T);
     static_assert(TILE * LD * sizeof(float) % 8 == 0, "tiles of whole 8-byte words");
     T** tiles[6] = {&h1, &s1, &s2, &a1, &u1, &e2};
     for (int i = 0; i < 6; i++) {

@@ -63,17 +63,11 @@ func readResources(t *testing.T, module string, arch int) map[string]*kernelReso
 // the MLP kernels ask for the blocks a multiprocessor their grids assume
 // (mlpOccupancy); a block of each fits in the 64K registers of a
 // multiprocessor at the registers ptxas gave it (allocated by the warp, in
-// units of 8 a thread) as many times as that; and nothing spills but
-// mlp_backward_f32, held to 128 registers for 2 blocks (at most the bytes
-// below, which make kernels recorded). A change that pushes a kernel past
-// these fails here, not with "out of resources" or a silent loss of
-// occupancy on a GPU.
+// units of 8 a thread) as many times as that; and nothing spills. A change
+// that pushes a kernel past these fails here, not with "out of resources"
+// or a silent loss of occupancy on a GPU.
 func TestKernelResources(t *testing.T) {
 	const registerFile = 64 * 1024
-	allowedSpill := map[string][2]int{ // stores, loads
-		"80/mlp_backward_f32": {84, 112},
-		"90/mlp_backward_f32": {68, 96},
-	}
 	for _, arch := range []int{80, 90} {
 		res := readResources(t, "step", arch)
 		for _, name := range kernelNames() {
@@ -103,9 +97,8 @@ func TestKernelResources(t *testing.T) {
 				t.Errorf("sm_%d: %s uses %d registers a thread: %d blocks of %d fit a multiprocessor, the grid assumes %d",
 					arch, name, r.registers, fit, block, perSM)
 			}
-			key := fmt.Sprintf("%d/%s", arch, name)
-			if a := allowedSpill[key]; r.spillStores > a[0] || r.spillLoads > a[1] {
-				t.Errorf("sm_%d: %s spills %d bytes (stores) and %d (loads), at most %v allowed", arch, name, r.spillStores, r.spillLoads, a)
+			if r.spillStores > 0 || r.spillLoads > 0 {
+				t.Errorf("sm_%d: %s spills %d bytes (stores) and %d (loads)", arch, name, r.spillStores, r.spillLoads)
 			}
 			t.Logf("sm_%d %-17s %3d registers, %2d bytes spilled, blocks of %4d, %d a multiprocessor by registers",
 				arch, name, r.registers, r.spillStores, block, registerFile/(perThread*block))
