@@ -1,8 +1,10 @@
 package ot
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -213,6 +215,34 @@ func TestExactMassesRejectsBadMasses(t *testing.T) {
 		}
 		if err := CertifyMasses(x, y, 1, SqEuclidean, c.s, c.t, &Plan{}); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("CertifyMasses %v, %v: error %v, want %q", c.s, c.t, err, c.want)
+		}
+	}
+}
+
+// byCost orders by cost, ties by number, as a comparison sort does, on
+// costs with many ties, zeros and a wide range of exponents.
+func TestByCostSorts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(26, 27))
+	for _, n := range []int{1, 2, 17, 5000} {
+		cost := make([]float64, n)
+		for e := range cost {
+			switch rng.IntN(3) {
+			case 0:
+				cost[e] = float64(rng.IntN(5))
+			case 1:
+				cost[e] = rng.Float64() * math.Pow(10, float64(rng.IntN(40)-20))
+			default:
+				cost[e] = rng.Float64()
+			}
+		}
+		got := byCost(cost)
+		want := make([]int32, n)
+		for e := range want {
+			want[e] = int32(e)
+		}
+		slices.SortStableFunc(want, func(a, b int32) int { return cmp.Compare(cost[a], cost[b]) })
+		if !slices.Equal(got, want) {
+			t.Fatalf("n=%d: byCost differs from the stable sort", n)
 		}
 	}
 }

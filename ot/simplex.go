@@ -1,7 +1,6 @@
 package ot
 
 import (
-	"cmp"
 	"math"
 	"slices"
 )
@@ -59,8 +58,16 @@ type networkSimplex struct {
 // supplies s (n, positive) and demands t (m, positive) of equal totals.
 func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
-	arcs := candidateArcs(c, candidates)
+	arcs := candidateArcs(c, c.candidateCount())
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
+	count := 0
+	for _, as := range arcs {
+		count += len(as)
+	}
+	// Room for the north-west corner's arcs and a pricing round's.
+	room := count + n + m
+	ns.src, ns.dst, ns.cost = make([]int32, 0, room), make([]int32, 0, room), make([]float64, 0, room)
+	ns.flow, ns.inTree = make([]int64, 0, room), make([]bool, 0, room)
 	for i, as := range arcs {
 		ns.addArcs(i, as)
 	}
@@ -115,12 +122,7 @@ func (ns *networkSimplex) initialBasis(s, t []int64) {
 			colOut[j], open = true, open-1
 		}
 	}
-	order := make([]int32, len(ns.cost))
-	for e := range order {
-		order[e] = int32(e)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(ns.cost[a], ns.cost[b]) })
-	for _, e := range order {
+	for _, e := range byCost(ns.cost) {
 		if open == 0 {
 			break
 		}
@@ -393,4 +395,39 @@ func (ns *networkSimplex) plan(unit float64, u, v []float64) *Plan {
 		}
 	}
 	return newPlan(ns.c, pairs, u, v)
+}
+
+// byCost returns the arc numbers ordered by cost, ties by number: a least
+// significant digit radix sort of the costs' bits (non-negative floats
+// order as their bit patterns), 11 bits a pass, stable, so that ties keep
+// the numbers' order. It is several times faster than a comparison sort on
+// the tens of thousands of candidate arcs.
+func byCost(cost []float64) []int32 {
+	const bits = 11
+	keys, order := make([]uint64, len(cost)), make([]int32, len(cost))
+	for e, c := range cost {
+		keys[e], order[e] = math.Float64bits(c), int32(e)
+	}
+	spareKeys, spareOrder := make([]uint64, len(cost)), make([]int32, len(cost))
+	var count [1 << bits]int
+	for shift := 0; shift < 64; shift += bits {
+		clear(count[:])
+		for _, k := range keys {
+			count[(k>>shift)&(1<<bits-1)]++
+		}
+		if count[(keys[0]>>shift)&(1<<bits-1)] == len(keys) {
+			continue // one digit everywhere: the pass would not move anything
+		}
+		at := 0
+		for b, c := range count {
+			count[b], at = at, at+c
+		}
+		for l, k := range keys {
+			b := (k >> shift) & (1<<bits - 1)
+			spareKeys[count[b]], spareOrder[count[b]] = k, order[l]
+			count[b]++
+		}
+		keys, spareKeys, order, spareOrder = spareKeys, keys, spareOrder, order
+	}
+	return order
 }
