@@ -8,11 +8,21 @@
 #
 #   make build && sh bench/scale/run.sh
 #
+# README's d = 5 table couples the snapshots exactly, without blocks (4
+# transitions of 10^5 × 10^5 points, LAPJV with k-d trees, about a minute of
+# CPU each):
+#
+#   make build && DIMS=5 EXTRA="--exact-max 0" sh bench/scale/run.sh
+#
+# By default (--exact-max auto) d = 5 solves them in 2 spatial blocks of
+# 5·10^4 points and d = 50 in 10 blocks of 10^4 (exact in d = 50 would take
+# hours a transition).
+#
 # Settings (environment): DIMS ("5 50"), CELLS (training cells per snapshot,
 # 100000), EPOCHS (20), MODEL (time-potential), PCA (k: a `prepare --pca k`
 # phase fits the principal components on the training cells first; train
 # records them and eval applies them to the raw test cells), EXTRA (more
-# flags for preprocess and train, e.g. "--exact-max 20000"), JK (the binary,
+# flags for preprocess and train, e.g. "--exact-max 0"), JK (the binary,
 # bin/jkonet-gpu), WORK (a directory for the data, about 1.5 GB at d = 50;
 # default a fresh temporary one, removed at the end), OUT (the report).
 #

@@ -79,12 +79,31 @@ func TestPreprocess(t *testing.T) {
 	}
 	mustRun(t, "preprocess", "--data", all, "--out", out, "--coupling", "sinkhorn", "--ot-block", "30", "--quiet")
 
+	// --exact-max: auto is recorded as its value in d = 2; a number blocks
+	// the 60 points a snapshot above it.
+	for flag, want := range map[string]int{"auto": 50000, "40": 40} {
+		var blocked couplings.Report
+		if err := json.Unmarshal([]byte(mustRun(t, "preprocess", "--data", all, "--out", out, "--exact-max", flag, "--json", "--quiet")), &blocked); err != nil {
+			t.Fatal(err)
+		}
+		c, err := couplings.Load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr := blocked.Transitions[0]; c.Provenance.Options.ExactMax != want || tr.Automatic != (want == 40) || tr.Automatic && tr.Blocks != 2 {
+			t.Errorf("--exact-max %s: provenance exact_max %d, report %+v; want %d, blocked only below 60", flag, c.Provenance.Options.ExactMax, tr, want)
+		}
+	}
+
 	// Bad input: ε ≤ 0, one snapshot only, a NaN coordinate, ids without ids.
 	keep := []string{"all.npz", "c.npz", "one.npz", "nan.npz", "noids.npz"}
 	noIDs := &snapshot.Set{D: 1, X: []float64{1, 2, 3, 4}, T: []float64{0, 0, 1, 1}}
 	noIDs.Save(filepath.Join(dir, "noids.npz"))
 	mustFail(t, dir, keep, "no trajectory ids", "preprocess", "--data", filepath.Join(dir, "noids.npz"), "--out", filepath.Join(dir, "x.npz"), "--coupling", "ids")
 	mustFail(t, dir, keep, "--epsilon", "preprocess", "--data", all, "--out", filepath.Join(dir, "x.npz"), "--coupling", "sinkhorn", "--epsilon", "0")
+	for _, bad := range []string{"lots", "-1", "1e5"} {
+		mustFail(t, dir, keep, `--exact-max: expected auto or a number of points ≥ 0 (0: never block on its own), got "`+bad+`"`, "preprocess", "--data", all, "--out", filepath.Join(dir, "x.npz"), "--exact-max", bad)
+	}
 	one := &snapshot.Set{D: 1, X: []float64{1, 2, 3}, T: []float64{0, 0, 0}}
 	one.Save(filepath.Join(dir, "one.npz"))
 	mustFail(t, dir, keep, "need at least 2 snapshot times", "preprocess", "--data", filepath.Join(dir, "one.npz"), "--out", filepath.Join(dir, "x.npz"))

@@ -106,10 +106,14 @@ func trainJob(c *cli.Context, kind string, set *snapshot.Set, topo launch.Topolo
 		return engine.Job{}, fmt.Errorf("--collective-timeout: expected a duration ≥ 0 (0: no timeout), got %s", timeout)
 	}
 	ckpt := checkpointPath(c)
+	couplingOpts, err := couplingOptions(c)
+	if err != nil {
+		return engine.Job{}, err
+	}
 	return engine.Job{
 		Data: set, DataPath: c.String("data"), Transform: transform, Model: kind, Settings: s,
 		Device: c.String("device"), Collective: c.String("collective"), Topology: topo, CollectiveTimeout: timeout,
-		Couplings: c.String("couplings"), CouplingOptions: couplingOptions(c),
+		Couplings: c.String("couplings"), CouplingOptions: couplingOpts,
 		Resume: c.String("resume"), Checkpoint: ckpt, CheckpointEvery: c.Int("checkpoint-every"),
 		LogJSON: c.String("log-json"), Stdout: c.App.Writer, Notes: c.App.ErrWriter, Quiet: c.Bool("quiet"),
 		// The line of an interrupted run goes out before MPI_Finalize,

@@ -7,8 +7,11 @@ import (
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/internal/progress"
+	"github.com/jkonet-gpu/jkonet-gpu/ot"
 )
 
+// TestBlockingChoice: where exact OT is blocked on its own, by size and
+// dimension: 10^4 points a side above d = 8, 5·10^4 in d ≤ 8.
 func TestBlockingChoice(t *testing.T) {
 	def := DefaultOptions()
 	sinkhorn := def
@@ -17,27 +20,59 @@ func TestBlockingChoice(t *testing.T) {
 	explicit.Block = 500
 	never := def
 	never.ExactMax = 0
+	fixed := def
+	fixed.ExactMax = 10000
 	for _, c := range []struct {
 		name      string
 		opts      Options
-		n, m      int
+		n, m, d   int
 		block     int
 		order     string
 		automatic bool
 	}{
-		{"at the threshold", def, DefaultExactMax, DefaultExactMax, 0, "index", false},
-		{"one above", def, DefaultExactMax + 1, DefaultExactMax, 5001, "spatial", true},
-		{"10^5 cells", def, 100000, 100000, 10000, "spatial", true},
-		{"uneven sizes", def, 100000, 25001, 10000, "spatial", true},
-		{"4 blocks", def, 30001, 100, 7501, "spatial", true},
-		{"sinkhorn is never blocked on its own", sinkhorn, 100000, 100000, 0, "index", false},
-		{"an explicit block size wins", explicit, 100000, 100000, 500, "index", false},
-		{"exact-max 0", never, 100000, 100000, 0, "index", false},
+		{"at the threshold, d = 50", def, 10000, 10000, 50, 0, "index", false},
+		{"one above, d = 50", def, 10001, 10000, 50, 5001, "spatial", true},
+		{"10^5 cells, d = 50", def, 100000, 100000, 50, 10000, "spatial", true},
+		{"uneven sizes, d = 9", def, 100000, 25001, 9, 10000, "spatial", true},
+		{"4 blocks, d = 50", def, 30001, 100, 50, 7501, "spatial", true},
+		{"10^4 + 1 cells, d = 8", def, 10001, 10000, 8, 0, "index", false},
+		{"at the threshold, d = 1", def, 50000, 3, 1, 0, "index", false},
+		{"one above, d = 2", def, 50000, 50001, 2, 25001, "spatial", true},
+		{"10^5 cells, d = 5", def, 100000, 100000, 5, 50000, "spatial", true},
+		{"3·10^5 cells, d = 5", def, 300000, 250000, 5, 50000, "spatial", true},
+		{"--exact-max 10000 in d = 5", fixed, 100000, 100000, 5, 10000, "spatial", true},
+		{"sinkhorn is never blocked on its own", sinkhorn, 100000, 100000, 50, 0, "index", false},
+		{"an explicit block size wins", explicit, 100000, 100000, 50, 500, "index", false},
+		{"exact-max 0", never, 100000, 100000, 50, 0, "index", false},
 	} {
-		block, order, auto := c.opts.Blocking(c.n, c.m)
+		block, order, auto := c.opts.Blocking(c.n, c.m, c.d)
 		if block != c.block || order != c.order || auto != c.automatic {
-			t.Errorf("%s: Blocking(%d, %d) = %d, %s, %v; want %d, %s, %v", c.name, c.n, c.m, block, order, auto, c.block, c.order, c.automatic)
+			t.Errorf("%s: Blocking(%d, %d, %d) = %d, %s, %v; want %d, %s, %v", c.name, c.n, c.m, c.d, block, order, auto, c.block, c.order, c.automatic)
 		}
+	}
+}
+
+// TestDefaultExactMaxFollowsTrees: the default allows 5·10^4 points exactly
+// where ot's exact solvers search k-d trees at that size, in d ≤ 8, and 10^4
+// above, where they pass over rows of costs; a change of ot's tree
+// dimension fails here.
+func TestDefaultExactMaxFollowsTrees(t *testing.T) {
+	for d, want := range map[int]int{1: 50000, 2: 50000, 5: 50000, 8: 50000, 9: 10000, 50: 10000, 2000: 10000} {
+		if got := DefaultExactMax(d); got != want {
+			t.Errorf("DefaultExactMax(%d) = %d, want %d", d, got, want)
+		}
+		n := DefaultExactMax(d)
+		for _, m := range []int{n, n - 1} {
+			if trees := strings.HasSuffix(ot.Solver(n, m, d), "+ k-d trees"); trees != (d <= TreeMaxDim) {
+				t.Errorf("d = %d, %d × %d: ot.Solver says %q; the default assumes k-d trees %v", d, n, m, ot.Solver(n, m, d), d <= TreeMaxDim)
+			}
+		}
+	}
+	if got := DefaultOptions().Resolved(7).ExactMax; got != 50000 {
+		t.Errorf("auto resolved in d = 7: %d, want 50000", got)
+	}
+	if got := (Options{ExactMax: 123}).Resolved(7).ExactMax; got != 123 {
+		t.Errorf("--exact-max 123 resolved in d = 7: %d, want 123", got)
 	}
 }
 
@@ -119,7 +154,7 @@ func TestBlockingOptionsRefused(t *testing.T) {
 	order := DefaultOptions()
 	order.BlockOrder = "sideways"
 	negative := DefaultOptions()
-	negative.ExactMax = -1
+	negative.ExactMax = -2
 	for flag, opts := range map[string]Options{"--ot-block-order": order, "--exact-max": negative} {
 		if _, _, err := Compute(set, opts); err == nil || !strings.Contains(err.Error(), flag) {
 			t.Errorf("%s: %v, want an error naming the flag", flag, err)

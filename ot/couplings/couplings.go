@@ -34,7 +34,9 @@ type Options struct {
 	BlockOrder string `json:"ot_block_order"`
 	// ExactMax: exact OT without blocks on a transition whose larger
 	// snapshot has more than ExactMax points is solved in spatial blocks
-	// instead (see Blocking); 0 never blocks on its own (--exact-max).
+	// instead (see Blocking); 0 never blocks on its own; ExactMaxAuto (the
+	// default) takes DefaultExactMax of the data's dimension (--exact-max).
+	// Couplings record the number in force (Resolved).
 	ExactMax int `json:"exact_max"`
 	// Sinkhorn: ε relative to the mean cost unless EpsilonAbsolute; stop when
 	// the marginal error is below Tol or after MaxIter iterations.
@@ -47,32 +49,66 @@ type Options struct {
 	Seed       uint64 `json:"seed"`
 }
 
-// DefaultExactMax is the default Options.ExactMax. The exact solvers'
-// memory stays O(n), their time does not: in d > 8 (passes over rows of
-// costs) 10^4 × 10^4 points take 9 s in d = 5 and 30 s in d = 50 on 2
-// cores, 10^5 × 10^5 would take hours. In d ≤ 8 they search k-d trees
-// (ot.Solver): 10^5 × 10^5 in d = 5 took 74 s (311 MB, certified), but
-// 10^5 × 99999 (the network simplex) 9 minutes (469 MB), on the 2-core
-// machine (README "Scale"), so the default stays at 10^4 for every d;
-// `--exact-max 0` keeps exact OT at any size.
-const DefaultExactMax = 10000
+// ExactMaxAuto as Options.ExactMax (--exact-max auto, the default) takes
+// DefaultExactMax(d) for data of dimension d.
+const ExactMaxAuto = -1
 
-// DefaultOptions are the spec's settings: exact OT (in spatial blocks above
-// DefaultExactMax points), 10-component mixtures.
-func DefaultOptions() Options {
-	return Options{Method: "exact", BlockOrder: "index", ExactMax: DefaultExactMax, Epsilon: 0.01, Tol: ot.DefaultSinkhornTol, MaxIter: ot.DefaultSinkhornMaxIter, Components: density.DefaultComponents}
+// TreeMaxDim is the largest dimension in which ot's exact solvers search
+// k-d trees on large problems (ot.Solver says "+ k-d trees"), where
+// DefaultExactMax allows more points (TestDefaultExactMaxFollowsTrees).
+const TreeMaxDim = 8
+
+// Exact OT's size limits without blocks (DefaultExactMax): where the exact
+// solvers search k-d trees, and where they pass over rows of costs.
+const (
+	exactMaxTrees = 50_000
+	exactMaxRows  = 10_000
+)
+
+// DefaultExactMax is the most points a snapshot that exact OT solves
+// without blocks by default in dimension d: the most that stays within a
+// few minutes of CPU on 2 cores at the worst shape (n × (n ± 1) and
+// n × 3n/2 take the network simplex; n = m, LAPJV, is several times
+// faster), in memory that grows with the points (sparse candidate arcs),
+// never with n·m. Measured with bench --what ot-scale, uniform points
+// (README "Scale"): in d ≤ 8 the solvers search k-d trees, and 5·10^4 ×
+// 50001 points in d = 5 took 117 s of CPU and 288 MB, where 10^5 × 99999
+// took 523 s, so 5·10^4. In d > 8 they pass over rows of costs: 10^4 × 10^4
+// points take 30 s in d = 50 and 10^5 × 10^5 would take hours, so 10^4.
+func DefaultExactMax(d int) int {
+	if d <= TreeMaxDim {
+		return exactMaxTrees
+	}
+	return exactMaxRows
 }
 
-// Blocking returns how a transition of n sources and m targets is solved:
-// the block size (0: whole snapshots) and order, and whether they were
-// chosen automatically. That is Block and BlockOrder as given, except for
-// exact OT without blocks where max(n, m) > ExactMax > 0: then B =
+// DefaultOptions are the spec's settings: exact OT (in spatial blocks above
+// DefaultExactMax points of the data's dimension), 10-component mixtures.
+func DefaultOptions() Options {
+	return Options{Method: "exact", BlockOrder: "index", ExactMax: ExactMaxAuto, Epsilon: 0.01, Tol: ot.DefaultSinkhornTol, MaxIter: ot.DefaultSinkhornMaxIter, Components: density.DefaultComponents}
+}
+
+// Resolved returns o for data of dimension d: ExactMaxAuto replaced by
+// DefaultExactMax(d), the number that couplings record and compare.
+func (o Options) Resolved(d int) Options {
+	if o.ExactMax == ExactMaxAuto {
+		o.ExactMax = DefaultExactMax(d)
+	}
+	return o
+}
+
+// Blocking returns how a transition of n sources and m targets in
+// dimension d is solved: the block size (0: whole snapshots) and order, and
+// whether they were chosen automatically. That is Block and BlockOrder as
+// given, except for exact OT without blocks where max(n, m) > ExactMax > 0
+// (ExactMax resolved for d): then B =
 // ⌈max(n, m)/ExactMax⌉ spatial blocks of ⌈max(n, m)/B⌉ points, the same as
 // asking for that Block with BlockOrder "spatial". Each block's plan is
 // optimal between two matching regions; only pairs near the regions'
 // boundaries can differ from the whole problem's optimum: the price of
 // bounded time.
-func (o Options) Blocking(n, m int) (block int, order string, auto bool) {
+func (o Options) Blocking(n, m, d int) (block int, order string, auto bool) {
+	o = o.Resolved(d)
 	big := max(n, m)
 	if o.Method != "exact" || o.Block != 0 || o.ExactMax <= 0 || big <= o.ExactMax {
 		return o.Block, o.BlockOrder, false
@@ -174,7 +210,7 @@ func Work(set *snapshot.Set, opts Options) int {
 	units := 0
 	for k := 0; k+1 < len(snaps); k++ {
 		n, m := snaps[k].Len(), snaps[k+1].Len()
-		block, _, _ := opts.Blocking(n, m)
+		block, _, _ := opts.Blocking(n, m, set.D)
 		nb, err := ot.Blocks(n, m, block)
 		if opts.Method != "exact" || err != nil {
 			nb = 1
@@ -201,6 +237,7 @@ func ComputeProgress(set *snapshot.Set, opts Options, bar *progress.Bar) (*Coupl
 		return nil, nil, err
 	}
 	d := set.D
+	opts = opts.Resolved(d)
 	c := &Couplings{D: d, Times: set.Times(), Provenance: &Provenance{Data: set.Hash(), Options: opts}}
 	tau := TimeSteps(c.Times)
 	for k, v := range tau {
@@ -267,8 +304,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("--ot-block: expected a block size ≥ 0, got %d", o.Block)
 	case o.BlockOrder != "index" && o.BlockOrder != "spatial" && o.BlockOrder != "random":
 		return fmt.Errorf("--ot-block-order: expected index, spatial or random, got %q", o.BlockOrder)
-	case o.ExactMax < 0:
-		return fmt.Errorf("--exact-max: expected a number of points ≥ 0 (0: never block on its own), got %d", o.ExactMax)
+	case o.ExactMax < 0 && o.ExactMax != ExactMaxAuto:
+		return fmt.Errorf("--exact-max: expected auto or a number of points ≥ 0 (0: never block on its own), got %d", o.ExactMax)
 	case o.Method == "sinkhorn" && !(o.Epsilon > 0 && !math.IsInf(o.Epsilon, 0)):
 		return fmt.Errorf("--epsilon: expected a finite ε > 0, got %v", o.Epsilon)
 	case o.Components < 1:
@@ -287,7 +324,7 @@ func (o Options) validate() error {
 func couple(src, dst snapshot.Snapshot, d int, opts Options, solved func(done, blocks int)) ([]ot.Pair, TransitionReport, error) {
 	n, m := src.Len(), dst.Len()
 	tr := TransitionReport{N: n, M: m}
-	block, order, auto := opts.Blocking(n, m)
+	block, order, auto := opts.Blocking(n, m, d)
 	if opts.Method != "ids" && block > 0 {
 		nb, err := ot.Blocks(n, m, block)
 		if err != nil {

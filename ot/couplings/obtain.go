@@ -80,7 +80,7 @@ func (r Request) loadCached(set *snapshot.Set) (cp *Couplings, found bool, err e
 	// (random blocks, the mixtures' k-means++), and one set of couplings
 	// serves training with any --seed, a seed sweep on one preprocess; the
 	// training record keeps the file's provenance, seed included.
-	want := r.Options
+	want := r.Options.Resolved(set.D)
 	want.Seed = cp.Provenance.Options.Seed
 	if err := cp.Provenance.Mismatch(&Provenance{Data: set.Hash(), Options: want}); err != nil {
 		return nil, true, fmt.Errorf("%s: %w, not from %s with these flags; delete it or name another --couplings file", r.File, err, r.Data)

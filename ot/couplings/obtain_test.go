@@ -36,7 +36,7 @@ func TestLoadOrComputeCaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	cached, err := Load(r.File)
-	if err != nil || cached.Len() != first.Len() || *cached.Provenance != (Provenance{Data: set.Hash(), Options: r.Options}) {
+	if err != nil || cached.Len() != first.Len() || *cached.Provenance != (Provenance{Data: set.Hash(), Options: r.Options.Resolved(set.D)}) {
 		t.Fatalf("cache: %+v, %v", cached, err)
 	}
 	cached.W[0] = 0.125 // a mark that recomputing would not reproduce

@@ -8,8 +8,9 @@ import (
 	"github.com/jkonet-gpu/jkonet-gpu/data/npz"
 )
 
-// TestProvenanceRoundTrip: Compute records the data's hash and the options,
-// Save and Load keep them, and Mismatch names what differs.
+// TestProvenanceRoundTrip: Compute records the data's hash and the options
+// (--exact-max auto as its value in d = 2), Save and Load keep them, and
+// Mismatch names what differs.
 func TestProvenanceRoundTrip(t *testing.T) {
 	set := randomSet(3, 2, []float64{0, 1}, []int{12, 12})
 	opts := DefaultOptions()
@@ -18,8 +19,8 @@ func TestProvenanceRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Provenance{Data: set.Hash(), Options: opts}
-	if c.Provenance == nil || *c.Provenance != *want {
+	want := &Provenance{Data: set.Hash(), Options: opts.Resolved(2)}
+	if c.Provenance == nil || *c.Provenance != *want || want.Options.ExactMax != 50000 {
 		t.Fatalf("provenance %+v, want %+v", c.Provenance, want)
 	}
 	path := filepath.Join(t.TempDir(), "c.npz")

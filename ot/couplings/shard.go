@@ -57,6 +57,7 @@ func ComputeShard(set *snapshot.Set, opts Options, shard Shard) (*Couplings, *Re
 	}
 	times := set.Times()
 	tau := TimeSteps(times)
+	opts = opts.Resolved(set.D)
 	c := &Couplings{D: set.D, Times: times, Provenance: &Provenance{Data: set.Hash(), Options: opts}}
 	rep := &Report{}
 	for _, k := range shard.transitions(t) {
