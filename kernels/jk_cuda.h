@@ -37,9 +37,11 @@ unsigned char* shared_memory();
 // kernelParams (one pointer per kernel argument).
 typedef void (*Trampoline)(void** params);
 // Registers a kernel under its PTX entry name at load time, with the most
-// threads a block of it may have (its __launch_bounds__).
+// threads a block of it may have (its __launch_bounds__) and the size of its
+// argument (which a graph captured from a stream keeps a copy of, as CUDA
+// does).
 struct Registrar {
-  Registrar(const char* name, Trampoline t, unsigned max_threads);
+  Registrar(const char* name, Trampoline t, unsigned max_threads, unsigned long arg_bytes);
 };
 }  // namespace emu
 
@@ -60,7 +62,7 @@ struct Registrar {
 #define JK_KERNEL(name, Args, threads)                                          \
   static void name(const Args args);                                            \
   static emu::Registrar name##_registrar(                                       \
-      #name, [](void** p) { name(*static_cast<const Args*>(p[0])); }, threads); \
+      #name, [](void** p) { name(*static_cast<const Args*>(p[0])); }, threads, sizeof(Args)); \
   static void name(const Args args)
 
 // JK_KERNEL_OCCUPANCY(name, Args, threads, blocks) also asks for `blocks`

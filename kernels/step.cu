@@ -35,6 +35,12 @@
 // the k range split between the block's two halves (sliced K); the column
 // sums over a tile's rows in four slices of 8 rows; the small sums (∇V's
 // output, W̄1) in as many slices as leave no thread idle (sliced_sums).
+//
+// What changes from one epoch to the next is in device memory, not in the
+// kernels' arguments: the order, the rows' prefix sums and a StepRecord per
+// step (its number, Σw, Adam's bias corrections), which the host uploads
+// once an epoch. So the launches of an epoch's steps are the same every
+// epoch, and the host captures them once as a CUDA graph and replays it.
 #include "jk_cuda.h"
 #include "philox.cuh"
 
@@ -88,6 +94,15 @@ __device__ __forceinline__ T sigmoid(T z) {
 
 }  // namespace
 
+// What the kernels read of their step, one per step of the epoch, written by
+// the host with the epoch's order (the Go side's stepRecord). All 8 bytes
+// wide.
+struct StepRecord {
+  uint64_t step;  // the global step number (interaction samples, the failed step)
+  double wsum;    // Σ w over the step's batch
+  double c1, c2;  // 1 − β1ᵗ, 1 − β2ᵗ for t = step + 1 (Adam's bias corrections)
+};
+
 // Where an MLP kernel takes its rows from.
 enum RowSource : int64_t {
   SOURCE_POTENTIAL = 0,    // row b is batch pair b: p = y (or [y, t] for time-potential)
@@ -102,7 +117,6 @@ struct MlpArgs {
   int64_t in;          // input dimension: d, or d+1 for time-potential's V
   int64_t dx;          // the dimension of the gradient taken: d
   int64_t source;      // RowSource
-  int64_t rows;        // rows of this step
   int64_t lo;          // the batch is order[lo : lo+batch]
   int64_t batch;       // B
   const int32_t* order;
@@ -114,7 +128,7 @@ struct MlpArgs {
   const void* pop;              // all populations, rows of d (T)
   const int64_t* popStart;      // population k is rows popStart[k] .. popStart[k+1]
   uint64_t seed;
-  uint64_t step;
+  const StepRecord* at;  // the step
   void* out;             // forward: rows×dx input gradients (T)
   const void* up;        // backward: upstream, B×d (potential) or B×2×d (interaction) (T)
   double* partial;       // backward: gridDim.x rows of the parameter count
@@ -184,6 +198,12 @@ __device__ void load_params(const MlpShared<T>& s, const T* prm, int64_t in) {
   for (int e = threadIdx.x; e < H * H; e += THREADS) s.w2[(e / H) * LD + e % H] = prm[o.w2 + e];
 }
 
+// The rows of the step: the batch's pairs, or their interaction rows (which
+// depend on the epoch's order, so the device reads them).
+__device__ int64_t mlp_rows(const MlpArgs& a) {
+  return a.source == SOURCE_POTENTIAL ? a.batch : a.rowStart[a.lo + a.batch] - a.rowStart[a.lo];
+}
+
 // The batch pair that owns interaction row r (relative to the step): the
 // last i with rowStart[lo+i] − rowStart[lo] ≤ r. Every pair has between
 // minRows and maxRows rows, so i·minRows ≤ r < (i+1)·maxRows bounds the
@@ -206,7 +226,7 @@ __device__ int64_t owner_pair(const MlpArgs& a, int64_t r) {
 // tile·TILE … ; rows past the step's last are zero, which makes every term
 // of their backward pass zero.
 template <typename T>
-__device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t tile, bool backward) {
+__device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t rows, int64_t tile, bool backward) {
   const T* y = static_cast<const T*>(a.pairY);
   const T* pop = static_cast<const T*>(a.pop);
   const T* up = static_cast<const T*>(a.up);
@@ -215,7 +235,7 @@ __device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t tile,
     int r = threadIdx.x;
     int64_t row = tile * TILE + r;
     s.row_pair[r] = -1;
-    if (row < a.rows) {
+    if (row < rows) {
       if (a.source == SOURCE_POTENTIAL) {
         s.row_pair[r] = (int32_t)row;
         s.row_set[r] = 0;
@@ -229,7 +249,7 @@ __device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t tile,
         if (a.samples > 0) {
           set = j / a.samples;
           count = a.samples;
-          q = jk_sample_index(a.seed, a.step, (uint32_t)pair, (uint32_t)j, (uint32_t)n);
+          q = jk_sample_index(a.seed, a.at->step, (uint32_t)pair, (uint32_t)j, (uint32_t)n);
         }
         s.row_pair[r] = (int32_t)i;
         s.row_set[r] = (int32_t)set;
@@ -492,9 +512,9 @@ __device__ void mlp_forward(const MlpArgs& a) {
   MlpShared<T> s(smem, a.in, a.dx);
   load_params(s, static_cast<const T*>(a.params), a.in);
   T* out = static_cast<T*>(a.out);
-  int64_t tiles = (a.rows + TILE - 1) / TILE, dx = a.dx;
+  int64_t rows = mlp_rows(a), tiles = (rows + TILE - 1) / TILE, dx = a.dx;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    load_tile(a, s, tile, false);
+    load_tile(a, s, rows, tile, false);
     tile_forward(s, a.in);
     // Item e = r·dx + c, its slices in h1 (read by no one after z2).
     sliced_sums<T>(
@@ -504,7 +524,7 @@ __device__ void mlp_forward(const MlpArgs& a) {
           return s.a1[r * LD + j] * s.s1[r * LD + j] * s.w1[(e % dx) * H + j];
         },
         [&](int64_t e, T sum) {
-          if (tile * TILE + e / dx < a.rows) out[tile * TILE * dx + e] = sum;
+          if (tile * TILE + e / dx < rows) out[tile * TILE * dx + e] = sum;
         });
     // No barrier: the next tile's load_tile writes only the row table (not
     // read here) before its own barrier.
@@ -522,11 +542,12 @@ __device__ void mlp_backward(const MlpArgs& a) {
   double* part = a.partial + blockIdx.x * o.count;
   for (int64_t e = threadIdx.x; e < o.count; e += THREADS) part[e] = 0;
   Acc acc = {};
-  // No barrier: every block has a tile (the grid is at most the tiles), and
-  // the first load_tile's barrier comes before any thread adds to part.
-  int64_t tiles = (a.rows + TILE - 1) / TILE;
+  // No barrier: the first load_tile's barrier comes before any thread adds
+  // to part. A block with no tile (a captured epoch's grid is sized for its
+  // largest step) writes zeros only, so the order of its writes is moot.
+  int64_t rows = mlp_rows(a), tiles = (rows + TILE - 1) / TILE;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    load_tile(a, s, tile, true);
+    load_tile(a, s, rows, tile, true);
     tile_forward(s, a.in);
     tile_backward(s, a.in, a.dx, part, acc);
   }
@@ -628,7 +649,7 @@ struct ResidualArgs {
   int64_t interaction;  // the variant has U
   int64_t internal;     // the variant has β
   int64_t betaIndex;    // β in params
-  double wsum;          // Σ w over the batch
+  const StepRecord* at; // the step (Σw)
   const int32_t* order;
   const void* pairX;  // P×d (T)
   const void* pairY;
@@ -669,7 +690,7 @@ __device__ void residuals(const ResidualArgs& a) {
   int64_t i = (int64_t)blockIdx.x * THREADS + threadIdx.x;
   if (i < a.batch) {
     int32_t pair = a.order[a.lo + i];
-    double tau = a.pairTau[pair], w = a.pairW[pair] / a.wsum;
+    double tau = a.pairTau[pair], w = a.pairW[pair] / a.at->wsum;
     double potSq = 0, intSq = 0, value = 0, dBeta = 0, uSq[2] = {0, 0}, rSq[2] = {0, 0};
     for (int64_t c = 0; c < a.d; c++) {
       int64_t j = i * a.d + c, pj = (int64_t)pair * a.d + c;
@@ -767,9 +788,8 @@ struct FinishArgs {
   const double* lossPartial;
   int64_t lossBlocks;
   int64_t batch;
-  double wsum;
-  uint64_t step;
-  int64_t betaIndex;  // −1 without β
+  const StepRecord* at;  // the step (number, Σw, c1, c2)
+  int64_t betaIndex;     // −1 without β
   double* grad;       // the flat gradient (double)
   double* accum;      // Accum
   int64_t update;     // 0: stop after the gradient (a probe: no update, no epoch sums), 1: Adam
@@ -777,7 +797,6 @@ struct FinishArgs {
   void* m;            // T
   void* v;            // T
   double lr, beta1, beta2, eps, clip;
-  double c1, c2;  // 1 − β1ᵗ, 1 − β2ᵗ for this step's t = step + 1
   int64_t groups;
   int64_t groupLo[3];
   int64_t groupHi[3];
@@ -809,13 +828,13 @@ __device__ void finish_step(const FinishArgs& a) {
     for (int q = 1; q < 5; q++) acc[ACC_LAST + q] = terms[q] / (double)a.batch;
   }
   if (!jk_isfinite(terms[0])) {
-    if (threadIdx.x == 0 && a.update) acc[ACC_BAD_STEP] = (double)(a.step + 1);
+    if (threadIdx.x == 0 && a.update) acc[ACC_BAD_STEP] = (double)(a.at->step + 1);
     return;
   }
   if (threadIdx.x == 0) {
     if (a.update) {
-      acc[ACC_LOSS] += a.wsum * terms[0];
-      acc[ACC_WEIGHT] += a.wsum;
+      acc[ACC_LOSS] += a.at->wsum * terms[0];
+      acc[ACC_WEIGHT] += a.at->wsum;
       for (int q = 1; q < 5; q++) acc[ACC_POTENTIAL + q - 1] += terms[q];
       acc[ACC_PAIRS] += (double)a.batch;
     }
@@ -827,6 +846,7 @@ __device__ void finish_step(const FinishArgs& a) {
   T* prm = static_cast<T*>(a.params);
   T* m = static_cast<T*>(a.m);
   T* v = static_cast<T*>(a.v);
+  double c1 = a.at->c1, c2 = a.at->c2;
   for (int64_t gi = 0; gi < a.groups; gi++) {
     if (a.groupFrozen[gi]) continue;
     int64_t lo = a.groupLo[gi], hi = a.groupHi[gi];
@@ -844,7 +864,7 @@ __device__ void finish_step(const FinishArgs& a) {
       double vj = a.beta2 * (double)v[j] + (1 - a.beta2) * g * g;
       m[j] = (T)mj;
       v[j] = (T)vj;
-      prm[j] = (T)((double)prm[j] - a.lr * (mj / a.c1) / (jk_sqrt(vj / a.c2) + a.eps));
+      prm[j] = (T)((double)prm[j] - a.lr * (mj / c1) / (jk_sqrt(vj / c2) + a.eps));
     }
   }
 }

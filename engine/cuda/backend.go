@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -82,8 +83,10 @@ type backend struct {
 	sharedV, sharedU    uint32 // dynamic shared memory of the MLP kernels
 	gridFwd, gridBwd    int    // MLP blocks at most
 	order               []int32
-	rowStart            []int64 // prefix sums of the interaction rows per pair, in epoch order
-	taken               uint64  // steps taken (1 + the last step number queued)
+	rowStart            []int64      // prefix sums of the interaction rows per pair, in epoch order
+	records             []stepRecord // the epoch's steps, as SetOrder uploaded them
+	epochHost           []byte       // SetOrder's upload: records, order, row prefix sums
+	taken               uint64       // steps taken (1 + the last step number queued)
 	allocations         []driver.DevicePtr
 	m                   deviceArrays
 	accumHost           [accCount]float64
@@ -116,10 +119,13 @@ type deviceArrays struct {
 	pop, popStart            driver.DevicePtr // rows of d (stored type); int64 offsets
 	params, adamM, adamV     driver.DevicePtr // stored type
 	grad, accum              driver.DevicePtr // doubles; grad has room for the sum buffer (engine.SumLayout)
-	order, rowStart          driver.DevicePtr // the epoch's order (int32) and row prefix sums (int64)
-	gradV, rowGrad, upV, upU driver.DevicePtr // per-step workspaces (stored type)
-	meanU, lossPartial       driver.DevicePtr // doubles
-	partialV, partialU       driver.DevicePtr // per-block parameter gradients (doubles)
+	// The epoch's records (one per step, and a spare for any other step:
+	// recordOf), order (int32) and row prefix sums (int64), in one
+	// allocation that SetOrder fills with one copy (epochLayout).
+	epoch, records, order, rowStart driver.DevicePtr
+	gradV, rowGrad, upV, upU        driver.DevicePtr // per-step workspaces (stored type)
+	meanU, lossPartial              driver.DevicePtr // doubles
+	partialV, partialU              driver.DevicePtr // per-block parameter gradients (doubles)
 }
 
 // New builds a backend for the model and problem on the device and uploads
@@ -351,7 +357,7 @@ func (b *backend) upload() error {
 		{&m.pop, b.storedBytes(len(pop))}, {&m.popStart, 8 * len(popStart)},
 		{&m.params, b.storedBytes(nParams)}, {&m.adamM, b.storedBytes(nParams)}, {&m.adamV, b.storedBytes(nParams)},
 		{&m.grad, 8 * engine.SumLayout{Params: nParams}.Len()}, {&m.accum, 8 * accCount},
-		{&m.order, 4 * pairs}, {&m.rowStart, 8 * (pairs + 1)},
+		{&m.epoch, b.epochLayout().bytes},
 		{&m.gradV, b.storedBytes(b.maxBatch * d)}, {&m.rowGrad, b.storedBytes(rowsU * d)},
 		{&m.upV, b.storedBytes(b.maxBatch * d)}, {&m.upU, b.storedBytes(b.maxBatch * 2 * d)},
 		{&m.meanU, 8 * b.maxBatch * 2 * d}, {&m.lossPartial, 8 * engine.LossTerms * blocks(b.maxBatch, threads)},
@@ -362,6 +368,8 @@ func (b *backend) upload() error {
 			return err
 		}
 	}
+	l := b.epochLayout()
+	m.records, m.order, m.rowStart = m.epoch, m.epoch.Add(uint64(l.order)), m.epoch.Add(uint64(l.rowStart))
 	for _, s := range []struct {
 		dst driver.DevicePtr
 		v   []float64
@@ -394,8 +402,57 @@ func blocks(n, per int) int { return (n + per - 1) / per }
 func (b *backend) Name() string              { return "cuda" }
 func (b *backend) Settings() engine.Settings { return b.settings }
 
-// SetOrder uploads the order and, for the interaction, the prefix sums of
-// the rows of the pairs in that order.
+// stepRecord mirrors StepRecord (kernels/step.cu): what a step's kernels
+// read of the step itself from device memory, so that the launches of an
+// epoch's steps are the same from one epoch to the next.
+type stepRecord struct {
+	step         uint64
+	wsum, c1, c2 float64 // Σw over the batch; Adam's 1 − β1ᵗ and 1 − β2ᵗ for t = step + 1
+}
+
+// stepRecordBytes is the size of a stepRecord on the device.
+const stepRecordBytes = 32
+
+// newStepRecord is the record of step on the pairs order[lo:hi].
+func (b *backend) newStepRecord(lo, hi int, step uint64) stepRecord {
+	var wsum float64
+	for _, q := range b.order[lo:hi] {
+		wsum += b.problem.Pairs.W[q]
+	}
+	t := float64(step + 1)
+	return stepRecord{step: step, wsum: wsum, c1: 1 - math.Pow(engine.AdamBeta1, t), c2: 1 - math.Pow(engine.AdamBeta2, t)}
+}
+
+// epochLayout places the parts of the epoch's device memory, in bytes from
+// its start: a record for each of the epoch's steps and a spare one
+// (recordOf), the order, and the row prefix sums; upload is how much of
+// it SetOrder copies (the prefix sums only for a model with interaction).
+type epochLayout struct {
+	steps, order, rowStart, upload, bytes int
+}
+
+func (b *backend) epochLayout() epochLayout {
+	pairs := b.problem.Pairs.Len()
+	l := epochLayout{steps: b.stepsPerEpoch()}
+	l.order = (l.steps + 1) * stepRecordBytes
+	l.rowStart = l.order + (4*pairs+7)/8*8
+	l.bytes = l.rowStart + 8*(pairs+1)
+	l.upload = l.rowStart
+	if b.net.HasInteraction() {
+		l.upload = l.bytes
+	}
+	return l
+}
+
+// stepsPerEpoch is the number of steps engine.Train takes an epoch.
+func (b *backend) stepsPerEpoch() int {
+	return max(1, (b.problem.Pairs.Len()+b.settings.BatchSize-1)/max(b.settings.BatchSize, 1))
+}
+
+// SetOrder uploads, in one copy, the order, the prefix sums of the rows of
+// the pairs in that order (with interaction), and a record for each step
+// engine.Train takes on it: the steps numbered from the epoch of the steps
+// taken, on batches of BatchSize pairs.
 func (b *backend) SetOrder(order []int) error {
 	b.order = b.order[:0]
 	for _, q := range order {
@@ -410,12 +467,51 @@ func (b *backend) SetOrder(order []int) error {
 			b.rowStart = append(b.rowStart, b.rowStart[len(b.rowStart)-1]+int64(b.rowsPerPair(int(q))))
 		}
 	}
-	return b.dev.ctx.Do(func() error {
-		if err := driver.CopyToDevice(b.dev.ctx, b.m.order, b.order); err != nil {
-			return err
+	l := b.epochLayout()
+	per, batch := uint64(l.steps), b.settings.BatchSize
+	first := b.taken / per * per
+	b.records = b.records[:0]
+	for k := 0; k < l.steps && k*batch < len(b.order); k++ {
+		lo := k * batch
+		b.records = append(b.records, b.newStepRecord(lo, min(lo+batch, len(b.order)), first+uint64(k)))
+	}
+	buf := slices.Grow(b.epochHost[:0], l.upload)[:l.upload]
+	clear(buf)
+	le := binary.LittleEndian
+	for k, r := range b.records {
+		at := buf[k*stepRecordBytes:]
+		le.PutUint64(at, r.step)
+		le.PutUint64(at[8:], math.Float64bits(r.wsum))
+		le.PutUint64(at[16:], math.Float64bits(r.c1))
+		le.PutUint64(at[24:], math.Float64bits(r.c2))
+	}
+	for i, q := range b.order {
+		le.PutUint32(buf[l.order+4*i:], uint32(q))
+	}
+	if l.upload > l.rowStart {
+		for i, r := range b.rowStart {
+			le.PutUint64(buf[l.rowStart+8*i:], uint64(r))
 		}
-		return driver.CopyToDevice(b.dev.ctx, b.m.rowStart, b.rowStart)
-	})
+	}
+	b.epochHost = buf
+	return b.dev.ctx.Do(func() error { return driver.CopyToDevice(b.dev.ctx, b.m.epoch, buf) })
+}
+
+// recordOf is the device address of the record of step on order[lo:hi]:
+// SetOrder's for a step engine.Train takes, else (a probe, another batch)
+// the spare record, written now; the copy waits for the steps queued
+// before it, which may read the spare record.
+func (b *backend) recordOf(lo, hi int, step uint64) (driver.DevicePtr, error) {
+	batch := b.settings.BatchSize
+	if k := lo / batch; lo%batch == 0 && k < len(b.records) && hi == min(lo+batch, len(b.order)) && b.records[k].step == step {
+		return b.m.records.Add(uint64(k * stepRecordBytes)), nil
+	}
+	r := b.newStepRecord(lo, hi, step)
+	spare := b.m.records.Add(uint64(b.stepsPerEpoch() * stepRecordBytes))
+	if err := driver.CopyToDevice(b.dev.ctx, spare, []uint64{r.step}); err != nil {
+		return 0, err
+	}
+	return spare, driver.CopyToDevice(b.dev.ctx, spare.Add(8), []float64{r.wsum, r.c1, r.c2})
 }
 
 // Go mirrors of the kernels' argument structs (kernels/step.cu), field for
@@ -423,12 +519,13 @@ func (b *backend) SetOrder(order []int) error {
 type (
 	mlpArgs struct {
 		params                             driver.DevicePtr
-		in, dx, source, rows, lo, batch    int64
+		in, dx, source, lo, batch          int64
 		order, pairY, pairTime, pairTarget driver.DevicePtr
 		rowStart                           driver.DevicePtr
 		samples                            int64
 		pop, popStart                      driver.DevicePtr
-		seed, step                         uint64
+		seed                               uint64
+		at                                 driver.DevicePtr // the stepRecord
 		out, up, partial                   driver.DevicePtr
 		minRows, maxRows                   int64
 	}
@@ -438,7 +535,7 @@ type (
 	}
 	residualArgs struct {
 		lo, batch, d, sets, interaction, internal, betaIndex int64
-		wsum                                                 float64
+		at                                                   driver.DevicePtr
 		order, pairX, pairY, pairScore, pairW, pairTau       driver.DevicePtr
 		params, gradV, meanU, upV, upU, lossPartial          driver.DevicePtr
 	}
@@ -452,14 +549,12 @@ type (
 	finishArgs struct {
 		lossPartial                 driver.DevicePtr
 		lossBlocks, batch           int64
-		wsum                        float64
-		step                        uint64
+		at                          driver.DevicePtr
 		betaIndex                   int64
 		grad, accum                 driver.DevicePtr
 		update                      int64
 		params, m, v                driver.DevicePtr
 		lr, beta1, beta2, eps, clip float64
-		c1, c2                      float64
 		groups                      int64
 		groupLo, groupHi, frozen    [3]int64
 	}
@@ -502,27 +597,27 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	if hi-lo > b.maxBatch {
 		return fmt.Errorf("step %d: %d pairs, the backend was built for batches of at most %d", step, hi-lo, b.maxBatch)
 	}
-	var wsum float64
-	for _, q := range b.order[lo:hi] {
-		wsum += b.problem.Pairs.W[q]
-	}
-	b.step = step
-	if b.shard != nil {
-		return b.queueShared(lo, hi, step, wsum, update)
-	}
-	lossBlocks, err := b.queueGradient(lo, hi, step, wsum)
+	at, err := b.recordOf(lo, hi, step)
 	if err != nil {
 		return err
 	}
-	return b.queueFinish(b.m.lossPartial, lossBlocks, hi-lo, wsum, step, update)
+	b.step = step
+	if b.shard != nil {
+		return b.queueShared(lo, hi, step, at, update)
+	}
+	lossBlocks, err := b.queueGradient(lo, hi, at)
+	if err != nil {
+		return err
+	}
+	return b.queueFinish(b.m.lossPartial, lossBlocks, hi-lo, at, update)
 }
 
 // queueGradient queues the kernels up to the parameter gradient of
 // order[lo:hi] (into grad, but β's) and the residual blocks' loss terms
 // (into lossPartial, one row of engine.LossTerms a block, whose number it
 // returns, in the order of the sum buffer's terms),
-// with the pair weights w/wsum.
-func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBlocks int, err error) {
+// with the pair weights w/Σw of the step's record at.
+func (b *backend) queueGradient(lo, hi int, at driver.DevicePtr) (lossBlocks int, err error) {
 	m, d := &b.m, b.problem.D
 	batch := hi - lo
 	rowsU := 0
@@ -533,11 +628,11 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 	if b.net.HasInteraction() && b.settings.Samples > 0 {
 		sets = 2
 	}
-	mlp := func(net, rows int) mlpArgs {
-		a := mlpArgs{params: m.params, in: int64(b.inV), dx: int64(d), source: sourcePotential, rows: int64(rows),
+	mlp := func(net int) mlpArgs {
+		a := mlpArgs{params: m.params, in: int64(b.inV), dx: int64(d), source: sourcePotential,
 			lo: int64(lo), batch: int64(batch), order: m.order, pairY: m.pairY, pairTime: m.pairTime,
 			pairTarget: m.pairTarget, rowStart: m.rowStart, samples: int64(b.settings.Samples), pop: m.pop,
-			popStart: m.popStart, seed: b.settings.Seed, step: step, minRows: int64(b.pairRows[0]), maxRows: int64(b.pairRows[1])}
+			popStart: m.popStart, seed: b.settings.Seed, at: at, minRows: int64(b.pairRows[0]), maxRows: int64(b.pairRows[1])}
 		if net == sourceInteraction {
 			a.params, a.in, a.source = m.params.Add(uint64(b.storedBytes(b.offU))), int64(d), sourceInteraction
 		}
@@ -545,13 +640,13 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 	}
 	tiles := func(rows int) int { return blocks(rows, tileRows) }
 	// Forward: ∇V, ∇U per row and its means.
-	fv := mlp(sourcePotential, batch)
+	fv := mlp(sourcePotential)
 	fv.out = m.gradV
 	if err := b.launch("mlp_forward"+b.suffix, min(tiles(batch), b.gridFwd), 1, threads, b.sharedV, unsafe.Pointer(&fv)); err != nil {
 		return 0, err
 	}
 	if b.net.HasInteraction() {
-		fu := mlp(sourceInteraction, rowsU)
+		fu := mlp(sourceInteraction)
 		fu.out = m.rowGrad
 		if err := b.launch("mlp_forward"+b.suffix, min(tiles(rowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
 			return 0, err
@@ -564,7 +659,7 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 	// Residuals and the upstreams.
 	lossBlocks = blocks(batch, threads)
 	ra := residualArgs{lo: int64(lo), batch: int64(batch), d: int64(d), sets: int64(sets), betaIndex: int64(b.betaIndex),
-		wsum: wsum, order: m.order, pairX: m.pairX, pairY: m.pairY, pairScore: m.pairScore, pairW: m.pairW,
+		at: at, order: m.order, pairX: m.pairX, pairY: m.pairY, pairScore: m.pairScore, pairW: m.pairW,
 		pairTau: m.pairTau, params: m.params, gradV: m.gradV, meanU: m.meanU, upV: m.upV, upU: m.upU, lossPartial: m.lossPartial}
 	if b.net.HasInteraction() {
 		ra.interaction = 1
@@ -576,7 +671,7 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 		return 0, err
 	}
 	// Backward: parameter gradients, summed over the blocks.
-	bv := mlp(sourcePotential, batch)
+	bv := mlp(sourcePotential)
 	bv.up, bv.partial = m.upV, m.partialV
 	gv := min(tiles(batch), b.gridBwd)
 	if err := b.launch("mlp_backward"+b.suffix, gv, 1, threads, b.sharedV, unsafe.Pointer(&bv)); err != nil {
@@ -586,7 +681,7 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 		offsetU: int64(b.offU), grad: m.grad}
 	b.flops += float64(batch) * b.flopsPerPotRow
 	if b.net.HasInteraction() {
-		bu := mlp(sourceInteraction, rowsU)
+		bu := mlp(sourceInteraction)
 		bu.up, bu.partial = m.upU, m.partialU
 		gu := min(tiles(rowsU), b.gridBwd)
 		if err := b.launch("mlp_backward"+b.suffix, gu, 1, threads, b.sharedU, unsafe.Pointer(&bu)); err != nil {
@@ -599,14 +694,14 @@ func (b *backend) queueGradient(lo, hi int, step uint64, wsum float64) (lossBloc
 }
 
 // queueFinish queues finish_step: the step's loss from lossBlocks rows of
-// loss terms at lossPartial, β's gradient, clipping and Adam.
-func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch int, wsum float64, step uint64, update bool) error {
+// loss terms at lossPartial, β's gradient, clipping and Adam (bias
+// corrections from the step's record at).
+func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch int, at driver.DevicePtr, update bool) error {
 	m := &b.m
-	t := float64(step + 1)
-	fa := finishArgs{lossPartial: lossPartial, lossBlocks: int64(lossBlocks), batch: int64(batch), wsum: wsum,
-		step: step, betaIndex: int64(b.betaIndex), grad: m.grad, accum: m.accum, params: m.params, m: m.adamM, v: m.adamV,
+	fa := finishArgs{lossPartial: lossPartial, lossBlocks: int64(lossBlocks), batch: int64(batch), at: at,
+		betaIndex: int64(b.betaIndex), grad: m.grad, accum: m.accum, params: m.params, m: m.adamM, v: m.adamV,
 		lr: b.settings.LR, beta1: engine.AdamBeta1, beta2: engine.AdamBeta2, eps: engine.AdamEpsilon, clip: b.settings.Clip,
-		c1: 1 - math.Pow(engine.AdamBeta1, t), c2: 1 - math.Pow(engine.AdamBeta2, t), groups: int64(len(b.groups))}
+		groups: int64(len(b.groups))}
 	if update {
 		fa.update = 1
 	}
@@ -631,11 +726,11 @@ func (b *backend) queueFinish(lossPartial driver.DevicePtr, lossBlocks, batch in
 // in device memory (NCCL) only the epoch's last step does, when it reads
 // back the stop flag, so a stop request (a signal) stops every rank at the
 // end of an epoch.
-func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool) error {
+func (b *backend) queueShared(lo, hi int, step uint64, at driver.DevicePtr, update bool) error {
 	last := hi == len(b.order) || !update // the stop flag's step (a device sum's)
 	w, watched := b.shard.Group().(collective.Watcher)
 	if !watched {
-		return b.queueSharedStep(lo, hi, step, wsum, update, last)
+		return b.queueSharedStep(lo, hi, step, at, update, last)
 	}
 	// --collective-timeout bounds the stretch from the epoch's first queued
 	// step to the read-back of its last: the host queues ahead, and may
@@ -643,7 +738,7 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 	if b.disarm == nil {
 		b.disarm = w.Arm()
 	}
-	err := b.queueSharedStep(lo, hi, step, wsum, update, last)
+	err := b.queueSharedStep(lo, hi, step, at, update, last)
 	if err != nil || last {
 		terr := b.disarm()
 		b.disarm = nil
@@ -656,12 +751,12 @@ func (b *backend) queueShared(lo, hi int, step uint64, wsum float64, update bool
 
 // queueSharedStep is queueShared's step; last says whether the stop flag
 // joins its sum.
-func (b *backend) queueSharedStep(lo, hi int, step uint64, wsum float64, update, last bool) error {
+func (b *backend) queueSharedStep(lo, hi int, step uint64, at driver.DevicePtr, update, last bool) error {
 	m, sum := &b.m, b.shard
 	terms, stopAt := m.grad.Add(uint64(8*sum.Terms())), m.grad.Add(uint64(8*sum.Stop()))
 	slo, shi := sum.Shard(lo, hi)
 	if shi > slo {
-		lossBlocks, err := b.queueGradient(slo, shi, step, wsum)
+		lossBlocks, err := b.queueGradient(slo, shi, at)
 		if err != nil {
 			return err
 		}
@@ -714,7 +809,7 @@ func (b *backend) queueSharedStep(lo, hi int, step uint64, wsum float64, update,
 			return err
 		}
 	}
-	return b.queueFinish(terms, 1, hi-lo, wsum, step, update)
+	return b.queueFinish(terms, 1, hi-lo, at, update)
 }
 
 // Join makes the backend one rank of g (engine.Parallel): a device

@@ -127,6 +127,7 @@ struct Function {
   std::string name;
   emu::Trampoline fn;
   unsigned max_threads = 1024;  // its __launch_bounds__
+  size_t arg_bytes = 0;         // its one argument's size
   int max_shared = kSharedDefault;
 };
 
@@ -842,7 +843,8 @@ JK_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const c
       return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " is not an entry of module " + m.name);
     bool ambiguous;
     unsigned max_threads = 1024;
-    emu::Trampoline fn = emu::find_kernel(name, &ambiguous, &max_threads);
+    size_t arg_bytes = 0;
+    emu::Trampoline fn = emu::find_kernel(name, &ambiguous, &max_threads, &arg_bytes);
     if (fn == nullptr)
       return fail(CUDA_ERROR_NOT_FOUND, std::string("kernel ") + name + " of module " + m.name +
                                             (ambiguous ? " is defined twice in the emulator"
@@ -851,6 +853,7 @@ JK_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, const c
     fun->name = name;
     fun->fn = fn;
     fun->max_threads = max_threads;
+    fun->arg_bytes = arg_bytes;
     d.functions.insert(fun.get());
     f = m.functions.emplace(name, std::move(fun)).first;
   }

@@ -57,10 +57,11 @@ long env_long(const char* name, long def, long lo, long hi);
 // kernel (for the fault handler: no allocation, no lock).
 const char* running_kernel();
 
-// The kernel registered under `name` by emu::Registrar, and in *max_threads
-// its __launch_bounds__; nullptr if none. *ambiguous is set when two
-// translation units registered the same name.
-Trampoline find_kernel(const std::string& name, bool* ambiguous, unsigned* max_threads);
+// The kernel registered under `name` by emu::Registrar, in *max_threads its
+// __launch_bounds__ and in *arg_bytes the size of its argument; nullptr if
+// none. *ambiguous is set when two translation units registered the same
+// name.
+Trampoline find_kernel(const std::string& name, bool* ambiguous, unsigned* max_threads, size_t* arg_bytes);
 
 }  // namespace emu
 

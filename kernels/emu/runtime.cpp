@@ -67,8 +67,13 @@ thread_local Dim3 tls_threadIdx, tls_blockIdx, tls_blockDim, tls_gridDim;
 // ---- kernel registry -------------------------------------------------------
 
 namespace {
+struct Kernel {
+  Trampoline fn;
+  unsigned max_threads;
+  size_t arg_bytes;
+};
 struct Registry {
-  std::map<std::string, std::pair<Trampoline, unsigned>> kernels;
+  std::map<std::string, Kernel> kernels;
   std::set<std::string> duplicates;
 };
 // Function-local, so registrars running before main in any order find it.
@@ -78,18 +83,19 @@ Registry& registry() {
 }
 }  // namespace
 
-Registrar::Registrar(const char* name, Trampoline t, unsigned max_threads) {
+Registrar::Registrar(const char* name, Trampoline t, unsigned max_threads, unsigned long arg_bytes) {
   Registry& r = registry();
-  if (!r.kernels.emplace(name, std::make_pair(t, max_threads)).second) r.duplicates.insert(name);
+  if (!r.kernels.emplace(name, Kernel{t, max_threads, arg_bytes}).second) r.duplicates.insert(name);
 }
 
-Trampoline find_kernel(const std::string& name, bool* ambiguous, unsigned* max_threads) {
+Trampoline find_kernel(const std::string& name, bool* ambiguous, unsigned* max_threads, size_t* arg_bytes) {
   Registry& r = registry();
   *ambiguous = r.duplicates.count(name) != 0;
   auto it = r.kernels.find(name);
   if (it == r.kernels.end() || *ambiguous) return nullptr;
-  *max_threads = it->second.second;
-  return it->second.first;
+  *max_threads = it->second.max_threads;
+  *arg_bytes = it->second.arg_bytes;
+  return it->second.fn;
 }
 
 // ---- settings --------------------------------------------------------------
