@@ -246,11 +246,13 @@ func (ns *networkSimplex) removeChild(p, u int32) {
 
 // entering returns an arc with a negative reduced cost C + pi_src − pi_dst
 // (below −tolerance), or −1 if there is none: block search, the most
-// negative of the first block of about √arcs arcs that holds one, resuming
-// where the last search stopped.
+// negative of the first block of about √arcs/2 arcs that holds one,
+// resuming where the last search stopped. Half LEMON's √arcs: more pivots,
+// each found sooner; on one core 1000 × 1500 points in d = 2 took 45 ms
+// instead of 50, 3000 × 4500 in d = 5 440 ms instead of 480 (2026-12-07).
 func (ns *networkSimplex) entering() int {
 	arcs := len(ns.cost)
-	block := max(10, int(math.Sqrt(float64(arcs))))
+	block := max(10, int(math.Sqrt(float64(arcs))/2))
 	best, bestArc := -ns.tol, -1
 	src, dst, cost, inTree, pi := ns.src[:arcs], ns.dst[:arcs], ns.cost[:arcs], ns.inTree[:arcs], ns.pi
 	e := ns.nextArc
