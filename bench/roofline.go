@@ -123,9 +123,9 @@ type (
 	peakReporter interface{ PeakFLOPS() float64 }
 )
 
-// timeRoofline times steps of the case on the GPU (timeSteps: the median
-// time a step over rounds of an epoch's steps) and sets them against the
-// model's FLOPs and roofline, averaged over the epoch's steps. A case the
+// timeRoofline times steps of the case on the GPU (the median whole epoch
+// over its steps, timeWholeEpochs) and sets them against the model's FLOPs
+// and roofline, averaged over the epoch's steps. A case the
 // backend refuses to build (a precision the device cannot hold) is a row
 // that says so.
 func timeRoofline(c RooflineCase, o GPUOptions) (RooflineResult, error) {
@@ -140,13 +140,12 @@ func timeRoofline(c RooflineCase, o GPUOptions) (RooflineResult, error) {
 	if !ok {
 		return res, fmt.Errorf("the %s backend has no roofline model", o.GPU.Backend.Name)
 	}
-	if err := b.SetOrder(rand.New(rand.NewPCG(c.Seed, 2)).Perm(c.Pairs)); err != nil {
-		return res, err
-	}
 	steps := (c.Pairs + c.Batch - 1) / c.Batch
-	if res.StepSeconds, _, err = timeSteps(b, c.GPUCase, steps, o); err != nil {
+	epoch, err := timeWholeEpochs(b, c.GPUCase, rand.New(rand.NewPCG(c.Seed, 2)).Perm(c.Pairs), o.Repeats)
+	if err != nil {
 		return res, err
 	}
+	res.StepSeconds = epoch / float64(steps)
 	for k := range steps {
 		flops, seconds := model.StepRoofline(k*c.Batch, min((k+1)*c.Batch, c.Pairs))
 		res.FLOPs += flops / float64(steps)
@@ -198,10 +197,12 @@ func (r *GPUReport) Markdown() []string {
 		lines = append(lines, fmt.Sprintf("| %s | %s | %s | %d | %d | %s | %.3g | %.3g | %.3g | %s |",
 			gpu, c.Kind, c.Precision, c.D, c.Batch, targets, f.StepSeconds, f.FLOPs, f.FLOPS, roofline))
 	}
-	lines = append(lines, "", "| GPU, date | case | s/epoch, "+GraphEnv+" unset | s/epoch, "+GraphEnv+"=0 | ratio |", "|---|---|---:|---:|---:|")
+	lines = append(lines, "", "| GPU, date | case | s/epoch, "+GraphEnv+" unset (first) | s/epoch, "+GraphEnv+"=0 (first) | ratio |", "|---|---|---:|---:|---:|")
 	for _, g := range r.Graph {
 		if len(g.Paths) == 2 {
-			lines = append(lines, fmt.Sprintf("| %s | %s | %.3g | %.3g | %.3g |", gpu, g.Case.Name(), g.Paths[0].EpochSeconds, g.Paths[1].EpochSeconds, g.Paths[0].EpochSeconds/g.Paths[1].EpochSeconds))
+			a, b := g.Paths[0], g.Paths[1]
+			lines = append(lines, fmt.Sprintf("| %s | %s | %.3g (%.3g) | %.3g (%.3g) | %.3g |", gpu, g.Case.Name(),
+				a.EpochSeconds, a.FirstEpochSeconds, b.EpochSeconds, b.FirstEpochSeconds, a.EpochSeconds/b.EpochSeconds))
 		}
 	}
 	return lines
