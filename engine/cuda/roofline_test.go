@@ -201,6 +201,9 @@ func TestStepFLOPsAreTheBackends(t *testing.T) {
 				if err := b.Step(r[0], r[1], 0); err != nil {
 					t.Fatal(err)
 				}
+				if _, err := b.Loss(); err != nil { // the step launched
+					t.Fatal(err)
+				}
 				shape := b.stepShape(r[0], r[1])
 				wantRows := 0
 				if net.HasInteraction() {
