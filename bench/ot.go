@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
@@ -115,6 +116,12 @@ type OTResult struct {
 	Certified      bool
 	CertifySeconds float64
 	POTSkipped     bool
+	// GoCPUSeconds and POTCPUSeconds are the median CPU times (user and
+	// system, all threads) of the same runs, and CPURatio their ratio: on
+	// a shared machine the wall times of both sides stretch with the load,
+	// Go's two threads more than POT's one, while CPU time counts the work.
+	GoCPUSeconds, POTCPUSeconds float64
+	CPURatio                    float64
 }
 
 // CostsAgree reports whether both solvers found the same optimal cost, to
@@ -125,8 +132,8 @@ func (r OTResult) CostsAgree() bool {
 
 // String formats a result as one table row.
 func (r OTResult) String() string {
-	s := fmt.Sprintf("%-18s go %8.4fs  pot %8.4fs  ratio %5.2f  cost %.12g  rel diff %.1e",
-		r.Case.Name(), r.GoSeconds, r.POTSeconds, r.Ratio, r.GoCost, r.RelCostDiff)
+	s := fmt.Sprintf("%-18s go %8.4fs  pot %8.4fs  ratio %5.2f  cpu ratio %5.2f  cost %.12g  rel diff %.1e",
+		r.Case.Name(), r.GoSeconds, r.POTSeconds, r.Ratio, r.CPURatio, r.GoCost, r.RelCostDiff)
 	if r.POTSkipped {
 		s = fmt.Sprintf("%-18s go %8.4fs  pot (cost matrix over %d GiB: not run)  cost %.12g",
 			r.Case.Name(), r.GoSeconds, potMemory>>30, r.GoCost)
@@ -179,24 +186,28 @@ func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
 	res.Certified, res.CertifySeconds = cerr == nil, time.Since(start).Seconds()
 	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
 	arrays := map[string][]float64{"x": x, "y": y}
+	var goCPU, potCPU []float64
 	solve := func() ([]float64, error) {
-		start := time.Now()
+		start, cpu := time.Now(), processCPUSeconds()
 		plan, err := ot.Exact(x, y, c.D, ot.SqEuclidean)
 		if err != nil {
 			return nil, err
 		}
+		goCPU = append(goCPU, processCPUSeconds()-cpu)
 		res.GoCost = plan.Cost
 		return []float64{time.Since(start).Seconds()}, nil
 	}
 	runPOT := func() ([]float64, error) {
 		var peer struct {
-			Seconds float64 `json:"seconds"`
-			Cost    float64 `json:"cost"`
-			Warning *string `json:"warning"`
+			Seconds    float64 `json:"seconds"`
+			CPUSeconds float64 `json:"cpu_seconds"`
+			Cost       float64 `json:"cost"`
+			Warning    *string `json:"warning"`
 		}
 		if err := RunPeer(otEMDScript, args, arrays, &peer); err != nil {
 			return nil, err
 		}
+		potCPU = append(potCPU, peer.CPUSeconds)
 		res.POTCost = peer.Cost
 		if peer.Warning != nil {
 			res.POTWarning = *peer.Warning
@@ -214,6 +225,18 @@ func compareExactOTCase(c OTCase, repeats int) (OTResult, error) {
 		return res, nil
 	}
 	res.Ratio = res.GoSeconds / res.POTSeconds
+	res.GoCPUSeconds, res.POTCPUSeconds = median(goCPU), median(potCPU)
+	res.CPURatio = res.GoCPUSeconds / res.POTCPUSeconds
 	res.RelCostDiff = math.Abs(res.GoCost-res.POTCost) / math.Abs(res.POTCost)
 	return res, nil
+}
+
+// processCPUSeconds returns the CPU time, user and system, that this
+// process has used so far.
+func processCPUSeconds() float64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return math.NaN()
+	}
+	return float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1e9
 }

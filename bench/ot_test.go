@@ -10,7 +10,7 @@ import (
 
 // TestCompareExactOTPOT solves a small square and a small rectangular case
 // with ot.Exact and POT's ot.emd: the optimal costs must agree to
-// OTCostTolerance.
+// OTCostTolerance, and both sides' CPU times are measured.
 func TestCompareExactOTPOT(t *testing.T) {
 	if err := PeerAvailable("ot", "scipy"); err != nil {
 		t.Skip(err)
@@ -25,6 +25,9 @@ func TestCompareExactOTPOT(t *testing.T) {
 		if !r.CostsAgree() {
 			t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g, POT warning %q)",
 				r.Case.Name(), r.GoCost, r.POTCost, r.RelCostDiff, r.POTWarning)
+		}
+		if !(r.GoCPUSeconds > 0 && r.POTCPUSeconds > 0 && r.CPURatio == r.GoCPUSeconds/r.POTCPUSeconds) {
+			t.Errorf("%s: CPU seconds go %v, POT %v, ratio %v", r.Case.Name(), r.GoCPUSeconds, r.POTCPUSeconds, r.CPURatio)
 		}
 	}
 }
