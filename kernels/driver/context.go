@@ -3,6 +3,8 @@ package driver
 import (
 	"errors"
 	"runtime"
+	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -36,7 +38,9 @@ func (c *Context) Device() Device { return c.dev }
 func (c *Context) Driver() *Driver { return c.d }
 
 // Do runs f with the calling goroutine locked to its OS thread and c current
-// on that thread (cuCtxSetCurrent), then unlocks the thread. It is for code
+// on that thread, then unlocks the thread. cuCtxSetCurrent is called only
+// when c is not already current there (see current): once per OS thread
+// and context, not once per call. It is for code
 // that calls the driver other than through this package's methods (another
 // library bound to the same driver, say) and must find c current. The
 // package's own methods need no Do around them: each runs through Do
@@ -51,10 +55,29 @@ func (c *Context) Do(f func() error) error {
 	if h == 0 {
 		return errReleased
 	}
+	key := threadKey{lib: c.d.path, tid: syscall.Gettid()}
+	if was, ok := current.Load(key); ok && was.(uintptr) == h {
+		return f()
+	}
 	if err := c.d.call("cuCtxSetCurrent", func() int32 { return c.d.api.cuCtxSetCurrent(h) }); err != nil {
 		return err
 	}
+	current.Store(key, h)
 	return f()
+}
+
+// current is the context this package last made current on each OS thread
+// of each driver library (threadKey → CUcontext). CUDA keeps the current
+// context per OS thread and Go runs goroutines on a few threads, so after a
+// thread's first call its context rarely needs setting again; a Gettid and
+// a map lookup replace a driver call. Only this package sets contexts.
+var current sync.Map
+
+// threadKey is an OS thread of a driver library (Driver.path: Drivers
+// opened on one library share its per-thread state).
+type threadKey struct {
+	lib string
+	tid int
 }
 
 // do runs one driver call with c current.
@@ -73,6 +96,12 @@ func (c *Context) Release() error {
 		return c.d.api.cuDevicePrimaryCtxRelease(c.dev.handle)
 	})
 	if err == nil {
+		current.Range(func(k, v any) bool { // a later context may reuse the handle
+			if k.(threadKey).lib == c.d.path && v.(uintptr) == c.handle {
+				current.Delete(k)
+			}
+			return true
+		})
 		c.handle = 0
 	}
 	return err

@@ -85,8 +85,9 @@ type api struct {
 // Driver is an opened CUDA driver library. Its methods are safe for
 // concurrent use.
 type Driver struct {
-	path string
-	api  api
+	path   string
+	api    api
+	graphs graphAPI
 }
 
 // Open loads the CUDA driver library at path and resolves the entry points
@@ -133,6 +134,21 @@ func Open(path string) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	g := &d.graphs
+	if lib.Bind([]dlopen.Func{
+		{Name: "cuStreamCreate", Fn: &g.cuStreamCreate},
+		{Name: "cuStreamDestroy_v2", Fn: &g.cuStreamDestroy},
+		{Name: "cuStreamSynchronize", Fn: &g.cuStreamSynchronize},
+		{Name: "cuStreamBeginCapture_v2", Fn: &g.cuStreamBeginCapture},
+		{Name: "cuStreamEndCapture", Fn: &g.cuStreamEndCapture},
+		{Name: "cuGraphInstantiateWithFlags", Fn: &g.cuGraphInstantiateWithFlags},
+		{Name: "cuGraphLaunch", Fn: &g.cuGraphLaunch},
+		{Name: "cuGraphExecDestroy", Fn: &g.cuGraphExecDestroy},
+		{Name: "cuGraphDestroy", Fn: &g.cuGraphDestroy},
+		{Name: "cuMemsetD8Async", Fn: &g.cuMemsetD8Async},
+	}...) != nil {
+		d.graphs = graphAPI{} // an older driver: no graphs (HasGraphs)
+	}
 	_ = lib.Bind(dlopen.Func{Name: "jkEmuLastError", Fn: &a.jkEmuLastError}) // the emulator's only
 	if a.jkEmuLastError != nil {
 		_ = lib.Bind(dlopen.Func{Name: "jkEmuSetOrder", Fn: &a.jkEmuSetOrder})
@@ -164,9 +180,13 @@ func (d *Driver) SetThreadOrder(order string) error {
 // EmulatorStats are the emulator's counters of what it was asked to do
 // (JKONET_EMU_STATS writes the same JSON to a file).
 type EmulatorStats struct {
-	Launches      map[string]uint64 `json:"launches"` // by kernel
+	Launches      map[string]uint64 `json:"launches"` // cuLaunchKernel's, by kernel
 	LaunchesTotal uint64            `json:"launches_total"`
 	GraphLaunches uint64            `json:"graph_launches"`
+	// GraphKernels are the kernel nodes graph launches ran, by kernel.
+	GraphKernels      map[string]uint64 `json:"graph_kernels"`
+	GraphKernelsTotal uint64            `json:"graph_kernels_total"`
+	SetCurrent        uint64            `json:"set_current"` // cuCtxSetCurrent calls
 	// Synchronizations: cuCtxSynchronize calls and device-to-host copies
 	// (each waits for the work queued before it).
 	Synchronizations uint64       `json:"synchronizations"`

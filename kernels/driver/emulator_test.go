@@ -634,6 +634,7 @@ func TestEmulatorStats(t *testing.T) {
 		Bytes:  CopyCounters{HtoD: n * 8, DtoH: reps * grid * 8, Memset: reps * grid * 8}}
 	check := func(what string, got EmulatorStats) {
 		t.Helper()
+		got.SetCurrent = 0 // once for each OS thread Go ran the calls on
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("%s: counters %+v, want %+v", what, got, want)
 		}
@@ -695,4 +696,120 @@ func TestEmulatorLaunchBounds(t *testing.T) {
 		t.Fatalf("a block of 512: %v", err)
 	}
 	checkOneLine(t, err)
+}
+
+// TestEmulatorGraph: work queued on a capturing stream is recorded, not
+// run, with a copy of each kernel's argument; the instantiated graph runs
+// it at each launch, counted as one graph launch and its kernel nodes; a
+// synchronous copy on the capturing thread fails and invalidates the
+// capture (thread-local mode), while another thread's copy goes through.
+func TestEmulatorGraph(t *testing.T) {
+	d := emulator(t)
+	c, mod := emuContext(t)
+	f, err := mod.Function("selftest_axpy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	x, y, z := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i], y[i], z[i] = float32(i%7), float32(i%5), 1
+	}
+	var dx, dy, dz DevicePtr
+	for _, a := range []struct {
+		p *DevicePtr
+		v []float32
+	}{{&dx, x}, {&dy, y}, {&dz, z}} {
+		if *a.p, err = c.Alloc(n * 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := CopyToDevice(c, *a.p, a.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stream, err := c.NewStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Destroy()
+	var exec *GraphExec
+	err = c.Do(func() error { // one OS thread from BeginCapture to EndCapture
+		if err := stream.BeginCapture(); err != nil {
+			return err
+		}
+		args := axpyArgs{x: dx, y: dy, a: 2, n: n}
+		if err := f.LaunchOn(stream, Dim3{X: 2}, Dim3{X: 256}, 0, unsafe.Pointer(&args)); err != nil {
+			return err
+		}
+		args.a = 1000 // the graph holds a copy
+		if err := stream.Memset(dz, n*4); err != nil {
+			return err
+		}
+		other := make(chan error)
+		go func() { other <- CopyToDevice(c, dz.Add(4*(n-1)), []float32{1}) }()
+		if err := <-other; err != nil {
+			return fmt.Errorf("another thread's copy during the capture: %w", err)
+		}
+		g, err := stream.EndCapture()
+		if err != nil {
+			return err
+		}
+		defer g.Destroy()
+		exec, err = g.Instantiate()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Destroy()
+	got := make([]float32, n)
+	if err := CopyFromDevice(c, got, dy); err != nil || got[3] != y[3] {
+		t.Fatalf("after the capture y[3] = %v (%v), want %v: the capture ran", got[3], err, y[3])
+	}
+	if _, err := d.Stats(true); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := exec.Launch(stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Stats(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GraphLaunches != 2 || st.GraphKernels["selftest_axpy"] != 2 || st.LaunchesTotal != 0 || st.Copies.Memset != 2 {
+		t.Errorf("counters after two graph launches: %+v", st)
+	}
+	gz := make([]float32, n)
+	if err := CopyFromDevice(c, got, dy); err != nil {
+		t.Fatal(err)
+	}
+	if err := CopyFromDevice(c, gz, dz); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if want := y[i] + 4*x[i]; got[i] != want || gz[i] != 0 {
+			t.Fatalf("y[%d] = %v, z = %v; want %v, 0", i, got[i], gz[i], want)
+		}
+	}
+	// A synchronous copy on the capturing thread is refused, and so is the
+	// capture.
+	err = c.Do(func() error {
+		if err := stream.BeginCapture(); err != nil {
+			return err
+		}
+		cerr := CopyToDevice(c, dz, []float32{1})
+		_, err := stream.EndCapture()
+		if !IsCode(cerr, 906) || !IsCode(err, 901) || !strings.Contains(err.Error(), "cuMemcpyHtoD") {
+			return fmt.Errorf("copy during the capture: %v; end of the capture: %v; want CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, then _INVALIDATED naming the copy", cerr, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

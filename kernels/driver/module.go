@@ -143,23 +143,7 @@ func (f *Function) SetMaxDynamicSharedMemory(bytes int) error {
 // The launch is asynchronous on a GPU: a fault in the kernel surfaces from a
 // later call such as Synchronize or CopyFromDevice.
 func (f *Function) Launch(grid, block Dim3, sharedBytes uint32, args unsafe.Pointer) error {
-	c := f.mod.ctx
-	grid, block = grid.norm(), block.norm()
-	var params *unsafe.Pointer
-	if args != nil {
-		// kernelParams: an array of one pointer, to the argument.
-		params = &[]unsafe.Pointer{args}[0]
-	}
-	err := c.do("cuLaunchKernel", func() int32 {
-		return c.d.api.cuLaunchKernel(f.handle, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z,
-			sharedBytes, 0, params, nil)
-	})
-	runtime.KeepAlive(params)
-	runtime.KeepAlive(args)
-	if e, ok := err.(*Error); ok && e.Detail == "" {
-		e.Detail = "kernel " + f.name
-	}
-	return err
+	return f.LaunchOn(nil, grid, block, sharedBytes, args)
 }
 
 func (d Dim3) norm() Dim3 {

@@ -5,6 +5,13 @@
 //
 // Device pointers are host addresses. There is one device (0) with one
 // context (its primary context); launches and copies are synchronous.
+// Streams exist for capture: a stream under cuStreamBeginCapture records its
+// launches and memsets as a graph (a copy of each kernel's argument, as CUDA
+// takes one), which cuGraphLaunch replays; work on a stream that is not
+// capturing runs at once. While a stream captures, the calls CUDA refuses
+// then (synchronous copies and memsets, the legacy stream, synchronisation,
+// allocation) fail and invalidate the capture: from any thread in the
+// global mode, from the capturing thread in the thread-local one.
 //
 // Every allocation has pages of its own between two inaccessible guard
 // pages, placed so that it ends where the upper guard begins (aligned to the
@@ -26,6 +33,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "emu.h"
 
@@ -40,6 +49,8 @@ typedef struct CUctx_st* CUcontext;
 typedef struct CUmod_st* CUmodule;
 typedef struct CUfunc_st* CUfunction;
 typedef struct CUstream_st* CUstream;
+typedef struct CUgraph_st* CUgraph;
+typedef struct CUgraphExec_st* CUgraphExec;
 typedef int CUjit_option;
 typedef int CUdevice_attribute;
 typedef int CUfunction_attribute;
@@ -60,6 +71,10 @@ enum : int {
   CUDA_ERROR_NOT_FOUND = 500,
   CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
   CUDA_ERROR_LAUNCH_FAILED = 719,
+  CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED = 900,
+  CUDA_ERROR_STREAM_CAPTURE_INVALIDATED = 901,
+  CUDA_ERROR_STREAM_CAPTURE_UNMATCHED = 903,
+  CUDA_ERROR_STREAM_CAPTURE_IMPLICIT = 906,
 };
 
 struct ErrorText {
@@ -84,6 +99,11 @@ const ErrorText kErrors[] = {
     {701, "CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES", "too many resources requested for launch"},
     {719, "CUDA_ERROR_LAUNCH_FAILED", "unspecified launch failure"},
     {801, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {900, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED", "operation not permitted when stream is capturing"},
+    {901, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED", "operation failed due to a previous error during capture"},
+    {903, "CUDA_ERROR_STREAM_CAPTURE_UNMATCHED", "capture was not initiated in this stream"},
+    {906, "CUDA_ERROR_STREAM_CAPTURE_IMPLICIT",
+     "operation would make the legacy stream depend on a capturing blocking stream"},
     {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -169,6 +189,33 @@ void* guarded_alloc(size_t bytes, Alloc* a) {
   return lo + body - bytes;
 }
 
+// A node of a graph captured from a stream, in capture order: a kernel
+// launch with a copy of its argument, or a memset (fn == nullptr).
+struct Node {
+  Function* fn = nullptr;
+  std::vector<unsigned char> arg;
+  emu::Dim3 grid{}, block{};
+  unsigned shared = 0;
+  CUdeviceptr dst = 0;
+  size_t bytes = 0;
+  unsigned char value = 0;
+};
+
+struct Graph {
+  std::vector<Node> nodes;
+};
+
+// CUstreamCaptureMode.
+enum CaptureMode { kCaptureGlobal = 0, kCaptureThreadLocal = 1, kCaptureRelaxed = 2 };
+
+struct Stream {
+  bool capturing = false;
+  int mode = kCaptureGlobal;
+  std::thread::id owner;     // the thread that began the capture
+  std::string invalidated;   // why the capture is invalid, "" if it is not
+  std::unique_ptr<Graph> graph;  // what the capture recorded so far
+};
+
 struct Driver {
   std::mutex mu;  // guards everything below
   bool initialized = false;
@@ -187,6 +234,8 @@ struct Driver {
   std::string inject_kernel;
   long inject_countdown = 0;
   int pending = CUDA_SUCCESS;
+  std::map<Stream*, std::unique_ptr<Stream>> streams;
+  std::map<Graph*, std::unique_ptr<Graph>> graphs, execs;  // captured, instantiated
 
   // Destroys the context's resources, as releasing the last reference does.
   void reset() {
@@ -199,6 +248,9 @@ struct Driver {
     sticky_msg.clear();
     inject_countdown = 0;
     pending = CUDA_SUCCESS;
+    streams.clear();
+    graphs.clear();
+    execs.clear();
   }
 };
 
@@ -232,6 +284,35 @@ CUresult take_pending(Driver& d) {
   CUresult r = d.pending;
   d.pending = CUDA_SUCCESS;
   return fail(r, "an earlier launch failed (a fault injected by jkEmuInjectFault or JKONET_EMU_FAULT)");
+}
+
+// Refuses a call that CUDA does not allow while a stream captures (from
+// any thread in the global mode, from the capturing one in the thread-local
+// mode), and invalidates the capture as CUDA does (d.mu held).
+CUresult no_capture(Driver& d, CUresult code, const std::string& call) {
+  bool refused = false;
+  for (auto& entry : d.streams) {
+    Stream& st = *entry.second;
+    if (!st.capturing || st.mode == kCaptureRelaxed) continue;
+    if (st.mode == kCaptureThreadLocal && st.owner != std::this_thread::get_id()) continue;
+    if (st.invalidated.empty()) st.invalidated = call;
+    refused = true;
+  }
+  return refused ? fail(code, call + " while a stream captures") : CUDA_SUCCESS;
+}
+
+// The stream a handle names: nullptr for the legacy default stream (NULL,
+// CU_STREAM_LEGACY, CU_STREAM_PER_THREAD); *ok is false for an unknown
+// handle (d.mu held).
+Stream* find_stream(Driver& d, CUstream h, bool* ok) {
+  *ok = true;
+  if ((uintptr_t)h <= 2) return nullptr;
+  auto it = d.streams.find(reinterpret_cast<Stream*>(h));
+  if (it == d.streams.end()) {
+    *ok = false;
+    return nullptr;
+  }
+  return it->second.get();
 }
 
 CUresult need_init(Driver& d) {
@@ -331,8 +412,9 @@ std::string parse_ptx(const char* ptx, Module* m) {
 
 struct Stats {
   std::mutex mu;
-  std::map<std::string, uint64_t> launches;
-  uint64_t graph_launches = 0, synchronize = 0;
+  std::map<std::string, uint64_t> launches;      // cuLaunchKernel's, by kernel
+  std::map<std::string, uint64_t> graph_kernels;  // kernel nodes run by graph launches
+  uint64_t graph_launches = 0, synchronize = 0, set_current = 0;
   uint64_t copies[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, memset
   uint64_t bytes[4] = {0, 0, 0, 0};
 };
@@ -353,7 +435,17 @@ std::string stats_json_locked(Stats& st) {
     total += l.second;
   }
   const char* way[4] = {"htod", "dtoh", "dtod", "memset"};
-  j += "}, \"launches_total\": " + std::to_string(total) + ", \"graph_launches\": " + std::to_string(st.graph_launches) +
+  j += "}, \"graph_kernels\": {";
+  uint64_t graph_total = 0;
+  first = true;
+  for (auto& l : st.graph_kernels) {
+    j += (first ? "\"" : ", \"") + l.first + "\": " + std::to_string(l.second);
+    first = false;
+    graph_total += l.second;
+  }
+  j += "}, \"graph_kernels_total\": " + std::to_string(graph_total) + ", \"set_current\": " +
+       std::to_string(st.set_current);
+  j += ", \"launches_total\": " + std::to_string(total) + ", \"graph_launches\": " + std::to_string(st.graph_launches) +
        ", \"synchronizations\": " + std::to_string(st.synchronize + st.copies[kDtoH]) +
        ", \"ctx_synchronize\": " + std::to_string(st.synchronize) + ", \"copies\": {";
   for (int i = 0; i < 4; i++) j += std::string(i ? ", " : "") + "\"" + way[i] + "\": " + std::to_string(st.copies[i]);
@@ -507,7 +599,8 @@ JK_EXPORT size_t jkEmuStats(char* buf, size_t cap, int reset) {
   write_log(buf, cap, j);
   if (reset) {
     st.launches.clear();
-    st.graph_launches = st.synchronize = 0;
+    st.graph_kernels.clear();
+    st.graph_launches = st.synchronize = st.set_current = 0;
     for (int i = 0; i < 4; i++) st.copies[i] = st.bytes[i] = 0;
   }
   return j.size();
@@ -654,6 +747,9 @@ JK_EXPORT CUresult cuCtxSetCurrent(CUcontext ctx) {
   if (CUresult r = need_init(d)) return r;
   if (ctx != nullptr && ctx != primary()) return fail(CUDA_ERROR_INVALID_CONTEXT, "cuCtxSetCurrent: unknown context");
   current_ctx = ctx;
+  Stats& st = stats();
+  std::lock_guard<std::mutex> slk(st.mu);
+  st.set_current++;
   return CUDA_SUCCESS;
 }
 
@@ -671,6 +767,7 @@ JK_EXPORT CUresult cuCtxSynchronize(void) {
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;  // all work is synchronous: only errors remain
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuCtxSynchronize")) return r;
     if (CUresult r = take_pending(d)) return r;
   }
   {
@@ -697,6 +794,7 @@ JK_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
   std::lock_guard<std::mutex> lk(d.mu);
   if (CUresult r = need_context(d)) return r;
   if (dptr == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc: NULL pointer");
+  if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuMemAlloc")) return r;
   if (bytes == 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc: size 0");
   if (bytes > d.total - d.used)
     return fail(CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc: " + std::to_string(bytes) + " bytes requested, " +
@@ -716,6 +814,7 @@ JK_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
   Driver& d = drv();
   std::lock_guard<std::mutex> lk(d.mu);
   if (CUresult r = need_context(d)) return r;
+  if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuMemFree")) return r;
   auto it = d.allocs.find(dptr);
   if (it == d.allocs.end()) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemFree: " + hex(dptr) + " is not an allocation");
   munmap(it->second.map, it->second.map_bytes);
@@ -730,6 +829,7 @@ JK_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuMemcpyHtoD (the legacy stream)")) return r;
     if (n == 0) return CUDA_SUCCESS;
     if (src == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemcpyHtoD: NULL host pointer");
     if (CUresult r = need_range(d, dst, n, "cuMemcpyHtoD: destination")) return r;
@@ -744,6 +844,7 @@ JK_EXPORT CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuMemcpyDtoH (the legacy stream)")) return r;
     if (n == 0) return CUDA_SUCCESS;
     if (dst == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuMemcpyDtoH: NULL host pointer");
     if (CUresult r = need_range(d, src, n, "cuMemcpyDtoH: source")) return r;
@@ -759,6 +860,7 @@ JK_EXPORT CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuMemcpyDtoD (the legacy stream)")) return r;
     if (n == 0) return CUDA_SUCCESS;
     if (CUresult r = need_range(d, dst, n, "cuMemcpyDtoD: destination")) return r;
     if (CUresult r = need_range(d, src, n, "cuMemcpyDtoD: source")) return r;
@@ -773,6 +875,7 @@ JK_EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char value, size_t n)
   {
     std::lock_guard<std::mutex> lk(d.mu);
     if (CUresult r = need_context(d)) return r;
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuMemsetD8 (the legacy stream)")) return r;
     if (n == 0) return CUDA_SUCCESS;
     if (CUresult r = need_range(d, dst, n, "cuMemsetD8: destination")) return r;
   }
@@ -882,58 +985,60 @@ JK_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute att
   return fail(CUDA_ERROR_INVALID_VALUE, "cuFuncSetAttribute: attribute " + std::to_string(attrib) + " is not emulated");
 }
 
-JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
-                                  unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
-                                  unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra) {
-  Driver& d = drv();
+namespace {
+
+// Checks a launch of fn as cuLaunchKernel does (d.mu held).
+CUresult check_launch(Function* fn, emu::Dim3 grid, emu::Dim3 block, unsigned shared, void** kernelParams,
+                      void** extra) {
+  const std::string& k = fn->name;
+  if (extra != nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": `extra` is not supported; use kernelParams");
+  if (kernelParams == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": kernelParams is NULL");
+  std::string dims =
+      "block (" + std::to_string(block.x) + "," + std::to_string(block.y) + "," + std::to_string(block.z) + ")";
+  if (block.x == 0 || block.y == 0 || block.z == 0 || block.x > 1024 || block.y > 1024 || block.z > 64 ||
+      (uint64_t)block.x * block.y * block.z > 1024)
+    return fail(CUDA_ERROR_INVALID_VALUE, k + ": " + dims + " is empty or over 1024 threads (z at most 64)");
+  if ((uint64_t)block.x * block.y * block.z > fn->max_threads)
+    return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, k + ": " + dims + " has more threads than its __launch_bounds__ (" +
+                                                        std::to_string(fn->max_threads) + ")");
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535)
+    return fail(CUDA_ERROR_INVALID_VALUE, k + ": grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
+                                              std::to_string(grid.z) + ") is empty or too large");
+  if (shared > (unsigned)fn->max_shared)
+    return fail(CUDA_ERROR_INVALID_VALUE, k + ": " + std::to_string(shared) +
+                                              " bytes of dynamic shared memory over the limit of " +
+                                              std::to_string(fn->max_shared) +
+                                              " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES, up to " +
+                                              std::to_string(kSharedOptin) + ")");
+  return CUDA_SUCCESS;
+}
+
+// Runs a checked launch of fn (d.mu not held), counted as a launch, or as a
+// kernel node of a graph launch when node is set. After an injected fault
+// nothing runs, and this launch may be the faulting one.
+CUresult run_kernel(Driver& d, Function* fn, void** params, emu::Dim3 grid, emu::Dim3 block, unsigned shared,
+                    bool node) {
   emu::LaunchSpec s;
   {
     std::lock_guard<std::mutex> lk(d.mu);
-    if (CUresult r = need_context(d)) return r;
-    Function* fn = reinterpret_cast<Function*>(f);
-    if (d.functions.count(fn) == 0) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: not a function handle");
-    const std::string& k = fn->name;
-    // Only the default stream: NULL, CU_STREAM_LEGACY or CU_STREAM_PER_THREAD.
-    if ((uintptr_t)hStream > 2) return fail(CUDA_ERROR_INVALID_HANDLE, k + ": streams are not emulated");
-    if (extra != nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": `extra` is not supported; use kernelParams");
-    if (kernelParams == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, k + ": kernelParams is NULL");
-    std::string dims = "block (" + std::to_string(blockDimX) + "," + std::to_string(blockDimY) + "," +
-                       std::to_string(blockDimZ) + ")";
-    if (blockDimX == 0 || blockDimY == 0 || blockDimZ == 0 || blockDimX > 1024 || blockDimY > 1024 ||
-        blockDimZ > 64 || (uint64_t)blockDimX * blockDimY * blockDimZ > 1024)
-      return fail(CUDA_ERROR_INVALID_VALUE, k + ": " + dims + " is empty or over 1024 threads (z at most 64)");
-    if ((uint64_t)blockDimX * blockDimY * blockDimZ > fn->max_threads)
-      return fail(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES, k + ": " + dims + " has more threads than its __launch_bounds__ (" +
-                                                          std::to_string(fn->max_threads) + ")");
-    if (gridDimX == 0 || gridDimY == 0 || gridDimZ == 0 || gridDimX > 2147483647u || gridDimY > 65535 ||
-        gridDimZ > 65535)
-      return fail(CUDA_ERROR_INVALID_VALUE, k + ": grid (" + std::to_string(gridDimX) + "," +
-                                                std::to_string(gridDimY) + "," + std::to_string(gridDimZ) +
-                                                ") is empty or too large");
-    if (sharedMemBytes > (unsigned)fn->max_shared)
-      return fail(CUDA_ERROR_INVALID_VALUE,
-                  k + ": " + std::to_string(sharedMemBytes) + " bytes of dynamic shared memory over the limit of " +
-                      std::to_string(fn->max_shared) +
-                      " (raise it with cuFuncSetAttribute MAX_DYNAMIC_SHARED_SIZE_BYTES, up to " +
-                      std::to_string(kSharedOptin) + ")");
-    if (d.pending != CUDA_SUCCESS) return CUDA_SUCCESS;  // after a fault nothing runs
-    if (d.inject_countdown > 0 && k == d.inject_kernel && --d.inject_countdown == 0) {
+    if (d.pending != CUDA_SUCCESS) return CUDA_SUCCESS;
+    if (d.inject_countdown > 0 && fn->name == d.inject_kernel && --d.inject_countdown == 0) {
       d.pending = CUDA_ERROR_LAUNCH_FAILED;
       return CUDA_SUCCESS;
     }
-    s.name = k;
+    s.name = fn->name;
     s.fn = fn->fn;
-    s.params = kernelParams;
-    s.grid = emu::Dim3{gridDimX, gridDimY, gridDimZ};
-    s.block = emu::Dim3{blockDimX, blockDimY, blockDimZ};
-    s.shared_bytes = sharedMemBytes;
+    s.params = params;
+    s.grid = grid;
+    s.block = block;
+    s.shared_bytes = shared;
   }
   std::string msg;
   int r = emu::run_launch(s, &msg);
   if (r == CUDA_SUCCESS) {
     Stats& st = stats();
     std::lock_guard<std::mutex> lk(st.mu);
-    st.launches[s.name]++;
+    (node ? st.graph_kernels : st.launches)[s.name]++;
     return CUDA_SUCCESS;
   }
   if (r == CUDA_ERROR_LAUNCH_FAILED) {  // as on a GPU, a failed kernel poisons the context
@@ -942,4 +1047,226 @@ JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned 
     d.sticky_msg = msg;
   }
   return fail(r, msg);
+}
+
+// Sets n bytes at dst to value, counted as a memset (d.mu held).
+CUresult do_memset(Driver& d, CUdeviceptr dst, unsigned char value, size_t n, const char* call) {
+  if (n == 0) return CUDA_SUCCESS;
+  if (CUresult r = need_range(d, dst, n, call)) return r;
+  memset(reinterpret_cast<void*>(dst), value, n);
+  count_copy(kMemset, n, false);
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+JK_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
+                                  unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
+                                  unsigned int sharedMemBytes, CUstream hStream, void** kernelParams, void** extra) {
+  Driver& d = drv();
+  Function* fn = reinterpret_cast<Function*>(f);
+  emu::Dim3 grid{gridDimX, gridDimY, gridDimZ}, block{blockDimX, blockDimY, blockDimZ};
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    if (d.functions.count(fn) == 0) return fail(CUDA_ERROR_INVALID_HANDLE, "cuLaunchKernel: not a function handle");
+    bool ok;
+    Stream* st = find_stream(d, hStream, &ok);
+    if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, fn->name + ": not a stream of this context");
+    if (CUresult r = check_launch(fn, grid, block, sharedMemBytes, kernelParams, extra)) return r;
+    if (st == nullptr) {
+      if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, fn->name + " on the legacy stream")) return r;
+    } else if (st->capturing) {
+      Node n;
+      n.fn = fn;
+      const unsigned char* arg = static_cast<const unsigned char*>(kernelParams[0]);
+      n.arg.assign(arg, arg + fn->arg_bytes);
+      n.grid = grid;
+      n.block = block;
+      n.shared = sharedMemBytes;
+      st->graph->nodes.push_back(std::move(n));
+      return CUDA_SUCCESS;
+    }
+  }
+  return run_kernel(d, fn, kernelParams, grid, block, sharedMemBytes, false);
+}
+
+JK_EXPORT CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t n, CUstream hStream) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  bool ok;
+  Stream* st = find_stream(d, hStream, &ok);
+  if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, "cuMemsetD8Async: not a stream of this context");
+  if (st == nullptr) {
+    if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuMemsetD8Async on the legacy stream")) return r;
+  } else if (st->capturing) {
+    if (n == 0) return CUDA_SUCCESS;
+    if (CUresult r = need_range(d, dst, n, "cuMemsetD8Async: destination")) return r;
+    Node node;
+    node.dst = dst;
+    node.bytes = n;
+    node.value = value;
+    st->graph->nodes.push_back(std::move(node));
+    return CUDA_SUCCESS;
+  }
+  return do_memset(d, dst, value, n, "cuMemsetD8Async: destination");
+}
+
+// CU_STREAM_DEFAULT (0) or CU_STREAM_NON_BLOCKING (1); the emulator runs
+// every stream's work at once, so both order alike.
+JK_EXPORT CUresult cuStreamCreate(CUstream* phStream, unsigned int flags) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (phStream == nullptr || flags > 1) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamCreate: NULL pointer or flags > 1");
+  std::unique_ptr<Stream> st(new Stream);
+  Stream* raw = st.get();
+  d.streams[raw] = std::move(st);
+  *phStream = reinterpret_cast<CUstream>(raw);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuStreamDestroy_v2(CUstream hStream) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  bool ok;
+  Stream* st = find_stream(d, hStream, &ok);
+  if (!ok || st == nullptr) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy: not a stream of this context");
+  d.streams.erase(st);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuStreamSynchronize(CUstream hStream) {
+  Driver& d = drv();
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    bool ok;
+    Stream* st = find_stream(d, hStream, &ok);
+    if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamSynchronize: not a stream of this context");
+    if (st != nullptr && st->capturing)
+      return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamSynchronize: the stream is capturing");
+    if (st == nullptr)
+      if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuStreamSynchronize (the legacy stream)"))
+        return r;
+    if (CUresult r = take_pending(d)) return r;
+  }
+  {
+    Stats& st = stats();
+    std::lock_guard<std::mutex> lk(st.mu);
+    st.synchronize++;
+  }
+  write_stats_file();
+  return CUDA_SUCCESS;
+}
+
+// mode: CU_STREAM_CAPTURE_MODE_GLOBAL (0), _THREAD_LOCAL (1) or _RELAXED
+// (2), which decides whose calls the capture refuses (no_capture).
+JK_EXPORT CUresult cuStreamBeginCapture_v2(CUstream hStream, int mode) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  bool ok;
+  Stream* st = find_stream(d, hStream, &ok);
+  if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamBeginCapture: not a stream of this context");
+  if (st == nullptr)
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: the legacy stream cannot be captured");
+  if (st->capturing) return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: already capturing");
+  if (mode < 0 || mode > 2) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamBeginCapture: mode " + std::to_string(mode));
+  st->capturing = true;
+  st->mode = mode;
+  st->owner = std::this_thread::get_id();
+  st->invalidated.clear();
+  st->graph.reset(new Graph);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuStreamEndCapture(CUstream hStream, CUgraph* phGraph) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (phGraph == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamEndCapture: NULL pointer");
+  bool ok;
+  Stream* st = find_stream(d, hStream, &ok);
+  if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, "cuStreamEndCapture: not a stream of this context");
+  if (st == nullptr || !st->capturing)
+    return fail(CUDA_ERROR_STREAM_CAPTURE_UNMATCHED, "cuStreamEndCapture: the stream is not capturing");
+  st->capturing = false;
+  std::unique_ptr<Graph> g = std::move(st->graph);
+  if (!st->invalidated.empty())
+    return fail(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, "cuStreamEndCapture: the capture was invalidated by " +
+                                                           st->invalidated);
+  Graph* raw = g.get();
+  d.graphs[raw] = std::move(g);
+  *phGraph = reinterpret_cast<CUgraph>(raw);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec* phGraphExec, CUgraph hGraph, unsigned long long flags) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_context(d)) return r;
+  if (phGraphExec == nullptr) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiate: NULL pointer");
+  if (flags != 0) return fail(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiate: flags are not emulated");
+  auto it = d.graphs.find(reinterpret_cast<Graph*>(hGraph));
+  if (it == d.graphs.end()) return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphInstantiate: not a graph");
+  std::unique_ptr<Graph> e(new Graph(*it->second));
+  Graph* raw = e.get();
+  d.execs[raw] = std::move(e);
+  *phGraphExec = reinterpret_cast<CUgraphExec>(raw);
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuGraphDestroy(CUgraph hGraph) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (d.graphs.erase(reinterpret_cast<Graph*>(hGraph)) == 0)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphDestroy: not a graph");
+  return CUDA_SUCCESS;
+}
+
+JK_EXPORT CUresult cuGraphExecDestroy(CUgraphExec hGraphExec) {
+  Driver& d = drv();
+  std::lock_guard<std::mutex> lk(d.mu);
+  if (CUresult r = need_init(d)) return r;
+  if (d.execs.erase(reinterpret_cast<Graph*>(hGraphExec)) == 0)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphExecDestroy: not an instantiated graph");
+  return CUDA_SUCCESS;
+}
+
+// Runs the graph's nodes in capture order, now.
+JK_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
+  Driver& d = drv();
+  Graph* g;
+  {
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (CUresult r = need_context(d)) return r;
+    auto it = d.execs.find(reinterpret_cast<Graph*>(hGraphExec));
+    if (it == d.execs.end()) return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphLaunch: not an instantiated graph");
+    g = it->second.get();
+    bool ok;
+    Stream* st = find_stream(d, hStream, &ok);
+    if (!ok) return fail(CUDA_ERROR_INVALID_HANDLE, "cuGraphLaunch: not a stream of this context");
+    if (st != nullptr && st->capturing)
+      return fail(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuGraphLaunch: capturing a graph launch is not emulated");
+    if (st == nullptr)
+      if (CUresult r = no_capture(d, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT, "cuGraphLaunch on the legacy stream")) return r;
+    Stats& s = stats();
+    std::lock_guard<std::mutex> slk(s.mu);
+    s.graph_launches++;
+  }
+  for (Node& n : g->nodes) {
+    if (n.fn != nullptr) {
+      void* params[1] = {n.arg.data()};
+      if (CUresult r = run_kernel(d, n.fn, params, n.grid, n.block, n.shared, true)) return r;
+      continue;
+    }
+    std::lock_guard<std::mutex> lk(d.mu);
+    if (d.pending != CUDA_SUCCESS) continue;
+    if (CUresult r = do_memset(d, n.dst, n.value, n.bytes, "cuGraphLaunch: memset node")) return r;
+  }
+  return CUDA_SUCCESS;
 }
