@@ -99,6 +99,15 @@ type backend struct {
 	syncEach bool
 	step     uint64
 
+	// The epoch as one graph (graph.go): perKernel (JKONET_CUDA_GRAPH=0 or
+	// JKONET_CUDA_SYNC=1) launches each kernel instead; pending are the
+	// steps queued and not launched; capturing is the stream being
+	// captured, nil when the launches run.
+	perKernel bool
+	pending   []pendingStep
+	graph     *epochGraph
+	capturing *driver.Stream
+
 	// Data parallel (Join); nil for one process. Its host buffer serves a
 	// host collective; a device one sums grad in place.
 	shard *engine.ShardSum
@@ -133,7 +142,7 @@ type deviceArrays struct {
 // when its workspace fits in half the free memory, else the largest
 // power-of-two subsample (16 to 1024) that fits in a quarter.
 func New(d *Device, net *networks.Net, p *engine.Problem, s engine.Settings) (engine.Backend, error) {
-	b := &backend{dev: d, net: net, problem: p, settings: s, syncEach: os.Getenv(SyncEnv) == "1"}
+	b := &backend{dev: d, net: net, problem: p, settings: s, syncEach: os.Getenv(SyncEnv) == "1", perKernel: perKernelFromEnv()}
 	if s.Precision == "" {
 		b.settings.Precision = engine.Float32
 	}
@@ -454,6 +463,9 @@ func (b *backend) stepsPerEpoch() int {
 // engine.Train takes on it: the steps numbered from the epoch of the steps
 // taken, on batches of BatchSize pairs.
 func (b *backend) SetOrder(order []int) error {
+	if err := b.dev.ctx.Do(b.flush); err != nil { // the steps of the last order first
+		return err
+	}
 	b.order = b.order[:0]
 	for _, q := range order {
 		if q < 0 || q >= b.problem.Pairs.Len() {
@@ -567,7 +579,7 @@ type (
 // synchronisation, so that a kernel's fault, which a GPU reports at a later
 // synchronisation (the epoch's loss read), is caught at its own launch.
 func (b *backend) launch(name string, gx, gy, block int, shared uint32, args unsafe.Pointer) error {
-	err := b.dev.functions[name].Launch(driver.Dim3{X: uint32(gx), Y: uint32(gy)}, driver.Dim3{X: uint32(block)}, shared, args)
+	err := b.dev.functions[name].LaunchOn(b.capturing, driver.Dim3{X: uint32(gx), Y: uint32(gy)}, driver.Dim3{X: uint32(block)}, shared, args)
 	if err == nil && b.syncEach {
 		err = b.dev.ctx.Synchronize()
 	}
@@ -591,11 +603,8 @@ func (b *backend) epochOf(step uint64) uint64 {
 // queue queues step step on order[lo:hi]: the kernels of kernels/step.cu,
 // with Adam when update is set (after Join, through queueShared).
 func (b *backend) queue(lo, hi int, step uint64, update bool) error {
-	if lo < 0 || hi > len(b.order) || lo >= hi {
-		return fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
-	}
-	if hi-lo > b.maxBatch {
-		return fmt.Errorf("step %d: %d pairs, the backend was built for batches of at most %d", step, hi-lo, b.maxBatch)
+	if err := b.checkBatch(lo, hi, step); err != nil {
+		return err
 	}
 	at, err := b.recordOf(lo, hi, step)
 	if err != nil {
@@ -612,6 +621,17 @@ func (b *backend) queue(lo, hi int, step uint64, update bool) error {
 	return b.queueFinish(b.m.lossPartial, lossBlocks, hi-lo, at, update)
 }
 
+// checkBatch says what is wrong with a step on order[lo:hi], if anything.
+func (b *backend) checkBatch(lo, hi int, step uint64) error {
+	if lo < 0 || hi > len(b.order) || lo >= hi {
+		return fmt.Errorf("step %d: pairs [%d, %d) of an order of %d", step, lo, hi, len(b.order))
+	}
+	if hi-lo > b.maxBatch {
+		return fmt.Errorf("step %d: %d pairs, the backend was built for batches of at most %d", step, hi-lo, b.maxBatch)
+	}
+	return nil
+}
+
 // queueGradient queues the kernels up to the parameter gradient of
 // order[lo:hi] (into grad, but β's) and the residual blocks' loss terms
 // (into lossPartial, one row of engine.LossTerms a block, whose number it
@@ -623,6 +643,14 @@ func (b *backend) queueGradient(lo, hi int, at driver.DevicePtr) (lossBlocks int
 	rowsU := 0
 	if b.net.HasInteraction() {
 		rowsU = int(b.rowStart[hi] - b.rowStart[lo])
+	}
+	// A captured step's interaction grids are sized for the most rows a
+	// step has, since its rows vary with the order; the blocks past the
+	// step's tiles add zero partials after the others, so the sums are
+	// those of the per-kernel path's grid.
+	gridRowsU := rowsU
+	if b.capturing != nil {
+		gridRowsU = b.maxRows
 	}
 	sets := 1
 	if b.net.HasInteraction() && b.settings.Samples > 0 {
@@ -648,7 +676,7 @@ func (b *backend) queueGradient(lo, hi int, at driver.DevicePtr) (lossBlocks int
 	if b.net.HasInteraction() {
 		fu := mlp(sourceInteraction)
 		fu.out = m.rowGrad
-		if err := b.launch("mlp_forward"+b.suffix, min(tiles(rowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
+		if err := b.launch("mlp_forward"+b.suffix, min(tiles(gridRowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
 			return 0, err
 		}
 		ma := meansArgs{rowGrad: m.rowGrad, meanU: m.meanU, rowStart: m.rowStart, lo: int64(lo), d: int64(d), samples: int64(b.settings.Samples)}
@@ -683,7 +711,7 @@ func (b *backend) queueGradient(lo, hi int, at driver.DevicePtr) (lossBlocks int
 	if b.net.HasInteraction() {
 		bu := mlp(sourceInteraction)
 		bu.up, bu.partial = m.upU, m.partialU
-		gu := min(tiles(rowsU), b.gridBwd)
+		gu := min(tiles(gridRowsU), b.gridBwd)
 		if err := b.launch("mlp_backward"+b.suffix, gu, 1, threads, b.sharedU, unsafe.Pointer(&bu)); err != nil {
 			return 0, err
 		}
@@ -892,8 +920,17 @@ func (b *backend) failDevice(step uint64) error {
 	return err
 }
 
-// Step queues the step; it does not wait for it.
+// Step queues the step; it does not wait for it. On the graph path it
+// holds the step until the epoch's loss or state is asked for (flush).
 func (b *backend) Step(lo, hi int, step uint64) error {
+	if b.graphs() {
+		if err := b.checkBatch(lo, hi, step); err != nil {
+			return err
+		}
+		b.pend(lo, hi, step)
+		b.taken = step + 1
+		return nil
+	}
 	return b.dev.ctx.Do(func() error {
 		if err := b.queue(lo, hi, step, true); err != nil {
 			return err
@@ -918,6 +955,9 @@ func (b *backend) lastLoss() networks.Loss {
 func (b *backend) Loss() (networks.Loss, error) {
 	var loss networks.Loss
 	err := b.dev.ctx.Do(func() error {
+		if err := b.flush(); err != nil {
+			return err
+		}
 		if err := b.readAccum(); err != nil {
 			return err
 		}
@@ -941,6 +981,9 @@ func (b *backend) Probe(lo, hi int, step uint64) (networks.Loss, []float64, erro
 	grad := make([]float64, len(b.net.Params))
 	var loss networks.Loss
 	err := b.dev.ctx.Do(func() error {
+		if err := b.flush(); err != nil {
+			return err
+		}
 		if err := b.queue(lo, hi, step, false); err != nil {
 			return err
 		}
@@ -970,6 +1013,9 @@ func (b *backend) State() (*engine.State, error) {
 	n := len(b.net.Params)
 	s := &engine.State{Params: make([]float64, n), M: make([]float64, n), V: make([]float64, n)}
 	err := b.dev.ctx.Do(func() error {
+		if err := b.flush(); err != nil {
+			return err
+		}
 		if err := b.readAccum(); err != nil {
 			return err
 		}
@@ -995,6 +1041,9 @@ func (b *backend) SetState(s *engine.State) error {
 		return err
 	}
 	return b.dev.ctx.Do(func() error {
+		if err := b.flush(); err != nil {
+			return err
+		}
 		for _, a := range []struct {
 			dst driver.DevicePtr
 			src []float64
@@ -1015,7 +1064,9 @@ func (b *backend) Close() error {
 		b.disarm = nil
 	}
 	var first error
+	b.pending = nil // steps never asked for
 	err := b.dev.ctx.Do(func() error {
+		first = b.closeGraph()
 		for _, ptr := range b.allocations {
 			if err := b.dev.ctx.Free(ptr); err != nil && first == nil {
 				first = err

@@ -267,45 +267,70 @@ func TestProbeMatchesCPU(t *testing.T) {
 // TestTrainingMatchesCPU: 20 epochs of float64 training on the device agree
 // with the CPU backend's to 1e-6 in every parameter, for every network
 // variant, with subsampled interaction, β and a short last batch; the epoch
-// losses agree too. On the emulator it runs in every thread order.
+// losses agree too. Each runs on the graph path (an epoch as one graph
+// launch) and on the per-kernel path (JKONET_CUDA_GRAPH=0), which end with
+// the same bits. On the emulator it runs in every thread order.
 func TestTrainingMatchesCPU(t *testing.T) {
 	for _, od := range orderedDevices(t) {
 		dev := od.use(t)
 		for _, kind := range networks.Kinds() {
-			t.Run(od.Label()+"/"+kind, func(t *testing.T) {
-				p := parityProblem(40, 2, 2)
-				s := engine.DefaultSettings()
-				s.Epochs, s.BatchSize, s.Samples, s.Precision, s.Seed, s.LR = 20, 35, 2, engine.Float64, 4, 3e-3
-				cpu, gpu := pairBackends(t, dev, kind, p, s, nil)
-				var losses [2][]float64
-				for i, b := range []engine.Backend{cpu, gpu} {
-					obs := engine.Observer{OnEpoch: func(r engine.EpochReport, _ engine.Backend) error {
-						losses[i] = append(losses[i], r.Loss)
-						return nil
-					}}
-					if err := engine.Train(context.Background(), b, p, s, obs); err != nil {
-						t.Fatal(err)
-					}
-				}
-				sc, _ := cpu.State()
-				sg, err := gpu.State()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if sc.Steps != sg.Steps || sc.Steps != 20*3 {
-					t.Fatalf("steps: CPU %d, GPU %d, want 60", sc.Steps, sg.Steps)
-				}
-				for i := range sc.Params {
-					if d := math.Abs(sc.Params[i] - sg.Params[i]); d > 1e-6*math.Max(1, math.Abs(sc.Params[i])) {
-						t.Fatalf("parameter %d: CPU %v, GPU %v", i, sc.Params[i], sg.Params[i])
-					}
-				}
-				for e := range losses[0] {
-					if math.Abs(losses[0][e]-losses[1][e]) > 1e-6*losses[0][e] {
-						t.Fatalf("epoch %d loss: CPU %v, GPU %v", e+1, losses[0][e], losses[1][e])
-					}
-				}
-			})
+			var graphParams []float64
+			for _, path := range []string{"graph", "per-kernel"} {
+				t.Run(od.Label()+"/"+kind+"/"+path, func(t *testing.T) {
+					trainMatchesCPU(t, dev, kind, path, &graphParams)
+				})
+			}
+		}
+	}
+}
+
+// trainMatchesCPU is TestTrainingMatchesCPU on one launch path; the graph
+// path leaves its parameters in *graph for the per-kernel path to match.
+func trainMatchesCPU(t *testing.T, dev *Device, kind, path string, graph *[]float64) {
+	if path == "graph" {
+		t.Setenv(GraphEnv, "")
+	} else {
+		t.Setenv(GraphEnv, "0")
+	}
+	p := parityProblem(40, 2, 2)
+	s := engine.DefaultSettings()
+	s.Epochs, s.BatchSize, s.Samples, s.Precision, s.Seed, s.LR = 20, 35, 2, engine.Float64, 4, 3e-3
+	cpu, gpu := pairBackends(t, dev, kind, p, s, nil)
+	var losses [2][]float64
+	for i, b := range []engine.Backend{cpu, gpu} {
+		obs := engine.Observer{OnEpoch: func(r engine.EpochReport, _ engine.Backend) error {
+			losses[i] = append(losses[i], r.Loss)
+			return nil
+		}}
+		if err := engine.Train(context.Background(), b, p, s, obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc, _ := cpu.State()
+	sg, err := gpu.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Steps != sg.Steps || sc.Steps != 20*3 {
+		t.Fatalf("steps: CPU %d, GPU %d, want 60", sc.Steps, sg.Steps)
+	}
+	for i := range sc.Params {
+		if d := math.Abs(sc.Params[i] - sg.Params[i]); d > 1e-6*math.Max(1, math.Abs(sc.Params[i])) {
+			t.Fatalf("parameter %d: CPU %v, GPU %v", i, sc.Params[i], sg.Params[i])
+		}
+	}
+	for e := range losses[0] {
+		if math.Abs(losses[0][e]-losses[1][e]) > 1e-6*losses[0][e] {
+			t.Fatalf("epoch %d loss: CPU %v, GPU %v", e+1, losses[0][e], losses[1][e])
+		}
+	}
+	if path == "graph" {
+		*graph = sg.Params
+		return
+	}
+	for i, v := range *graph {
+		if sg.Params[i] != v {
+			t.Fatalf("parameter %d: %v per kernel, %v on the graph path", i, sg.Params[i], v)
 		}
 	}
 }
