@@ -74,8 +74,9 @@ const (
 // (README "Scale"): in d ≤ 8 the solvers search k-d trees, and 5·10^4 ×
 // 50001 points took 117 s of CPU and 288 MB in d = 5, 122 s and 284 MB in
 // d = 8, where 10^5 × 99999 took 523 s in d = 5, so 5·10^4. In d > 8 they
-// pass over rows of costs: 10^4 × 10001 points take 20 s of CPU in d = 50
-// and 10^5 × 10^5 would take hours, so 10^4.
+// pass over rows of costs: 10^4 × 10001 points in d = 50 took 21 s of CPU
+// with its certificate and 3 blocks beside it, 10^5 × 10^5 would take
+// hours, so 10^4.
 func DefaultExactMax(d int) int {
 	if d <= TreeMaxDim {
 		return exactMaxTrees
