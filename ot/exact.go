@@ -40,7 +40,13 @@ func Exact(x, y []float64, d int, cost Cost) (*Plan, error) {
 // replicated assignment of size lcm(n, m)
 // (each point repeated, see replicatedCosts in the tests) 4.0–5.3 s, its
 // duplicate points making ties everywhere, so unequal sizes stay with the
-// network simplex.
+// network simplex. Measured again after the simplex's radix-sorted basis
+// and shorter blocks (CPU time on one core, 3 runs each, 2026-12-07): on
+// the square problem LAPJV took 28–31 ms against the network simplex's
+// 31–36 ms at 1000 points in d = 2, 25–26 against 41–54 in d = 5,
+// 151–173 against 200–228 at 3000 in d = 2 and 218–263 against 359–400 in
+// d = 5, the same optimal cost; so the assignment stays the square
+// problem's solver.
 func exact(c *costMatrix) *Plan {
 	n, m := c.n, c.m
 	g := gcd(n, m)
