@@ -19,10 +19,11 @@ func init() {
 
 // DefaultCPUSamples is the size of each of the two interaction subsamples per
 // pair that the CPU backends use when the settings leave it to them
-// (SamplesAuto): the smallest that reached the exact mean's one-step W1
-// within 10% (mean of 3 seeds) on strongly interacting data, at 2.5× the
-// time of 4 samples and 6% of the exact mean's (bench/interaction_samples.md,
-// produced by bench/interaction_samples.sh).
+// (SamplesAuto), drawn stratified along a k-d order of the target population
+// (Settings.Stratified); a target population of at most 2·DefaultCPUSamples
+// points gets the exact mean, which then costs no more. The study behind it
+// is bench/interaction_samples.md (bench/interaction_samples.sh): one-step W1
+// against the exact mean's on data whose drift is all repulsion.
 const DefaultCPUSamples = 16
 
 // cpuBackend assembles batches in host memory and runs the fused pure-Go
@@ -40,6 +41,7 @@ type cpuBackend struct {
 	batch    networks.Batch
 	grad     []float64
 	exact    bool                           // one exact interaction set over the whole target population
+	ordered  [][]float64                    // stratified: the populations in k-d order (kdOrder)
 	groups   [][]int                        // exact: the step's pairs by target snapshot
 	total    []float64                      // exact: the step's gradient, summed over the groups
 	graphs   map[[2]int]*networks.GraphLoss // by batch size and samples; nil for the fused loss
@@ -82,6 +84,13 @@ func newCPU(net *networks.Net, p *Problem, s Settings) (Backend, error) {
 	s.Precision = Float64
 	if s.Samples == SamplesAuto {
 		s.Samples = DefaultCPUSamples
+		switch {
+		case !net.HasInteraction():
+		case largestTarget(p) <= 2*DefaultCPUSamples:
+			s.Samples = 0
+		default:
+			s.Stratified = true
+		}
 	}
 	groups, err := ParamGroups(net, s.Freeze)
 	if err != nil {
@@ -95,7 +104,22 @@ func newCPU(net *networks.Net, p *Problem, s Settings) (Backend, error) {
 		b.groups = make([][]int, len(p.Populations))
 		b.total = make([]float64, len(net.Params))
 	}
+	if net.HasInteraction() && s.Stratified && s.Samples > 0 {
+		b.ordered = make([][]float64, len(p.Populations))
+		for k, pop := range p.Populations {
+			b.ordered[k] = kdOrder(pop, p.D)
+		}
+	}
 	return b, nil
+}
+
+// largestTarget is the number of points of the largest target snapshot.
+func largestTarget(p *Problem) int {
+	var m int
+	for _, pop := range p.Populations[1:] {
+		m = max(m, len(pop)/p.D)
+	}
+	return m
 }
 
 func (b *cpuBackend) Name() string       { return b.name }
@@ -243,7 +267,9 @@ func (b *cpuBackend) evaluateExact(pairs []int, step uint64) (networks.Loss, err
 // interaction samples of pair p at step step are philox.Index(seed, step, p,
 // a·S + s, n) for sample s of set a ∈ {0, 1}: two independent subsamples
 // drawn with replacement from the target population (E[r₀·r₁] = ‖r‖²,
-// docs/design.md §3.2).
+// docs/design.md §3.2). Stratified, sample s of set a is instead
+// stratifiedIndex of the same Philox word in the population's k-d order:
+// the sets stay independent and each mean unbiased.
 func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	c, d, bt := b.problem.Pairs, b.problem.D, &b.batch
 	n := len(pairs)
@@ -273,6 +299,10 @@ func (b *cpuBackend) assemble(pairs []int, step uint64) {
 	for a := range bt.Others {
 		bt.Others[a] = resize(bt.Others[a], n*s*d)
 		for i, p := range pairs {
+			if b.ordered != nil {
+				b.stratify(bt.Others[a][i*s*d:(i+1)*s*d], b.ordered[c.K[p]+1], step, p, a)
+				continue
+			}
 			pop := b.problem.Populations[c.K[p]+1]
 			m := uint32(len(pop) / d)
 			for j := 0; j < s; j++ {
@@ -280,6 +310,18 @@ func (b *cpuBackend) assemble(pairs []int, step uint64) {
 				copy(bt.Others[a][(i*s+j)*d:(i*s+j+1)*d], pop[q*d:(q+1)*d])
 			}
 		}
+	}
+}
+
+// stratify writes into out set a of pair p's stratified samples at step step
+// from the k-d ordered population ordered.
+func (b *cpuBackend) stratify(out, ordered []float64, step uint64, p, a int) {
+	d, s := b.problem.D, b.settings.Samples
+	m := len(ordered) / d
+	for j := range s {
+		w := philox.Word(b.settings.Seed, step, uint32(p), uint32(a*s+j))
+		q := stratifiedIndex(w, j, s, m)
+		copy(out[j*d:(j+1)*d], ordered[q*d:(q+1)*d])
 	}
 }
 

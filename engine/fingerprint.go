@@ -39,7 +39,7 @@ func fingerprint(rec *modelfile.TrainingRecord, opts couplings.Options, net *net
 		{Name: "--batch-size", Value: strconv.Itoa(s.BatchSize)},
 		{Name: "--lr", Value: strconv.FormatFloat(s.LR, 'g', -1, 64)},
 		{Name: "--seed", Value: strconv.FormatUint(s.Seed, 10)},
-		{Name: "--interaction-samples", Value: strconv.Itoa(s.Samples)},
+		{Name: "--interaction-samples", Value: estimatorName(s.Samples, s.Stratified)},
 		{Name: "--precision", Value: s.Precision},
 		{Name: "--device", Value: device},
 		{Name: "the gradient clip", Value: strconv.FormatFloat(s.Clip, 'g', -1, 64)},

@@ -279,6 +279,9 @@ func (job *Job) trainNet(ctx context.Context, p *Problem, rec *modelfile.Trainin
 	}
 	s = backend.Settings()
 	rec.Epochs, rec.BatchSize, rec.LR, rec.InteractionSamples, rec.Device, rec.Precision = s.Epochs, s.BatchSize, s.LR, s.Samples, reg.Name, s.Precision
+	if s.Stratified {
+		rec.InteractionSampling = StratifiedSampling
+	}
 	t := &netTraining{job: job, rec: rec, backend: backend, file: func(st *State) *modelfile.File {
 		return &modelfile.File{Kind: job.Model, Dim: p.D, Times: p.Pairs.Times, MeanInterval: p.MeanInterval, Params: st.Params}
 	}}
@@ -485,7 +488,7 @@ func resume(path string, f *modelfile.File, rec *modelfile.TrainingRecord, b Bac
 		flag      string
 		was, want any
 	}{{"--batch-size", old.BatchSize, rec.BatchSize}, {"--lr", old.LR, rec.LR}, {"--seed", old.Seed, rec.Seed},
-		{"--interaction-samples", old.InteractionSamples, rec.InteractionSamples}, {"--coupling", old.Coupling, rec.Coupling},
+		{"--interaction-samples", estimatorName(old.InteractionSamples, old.InteractionSampling == StratifiedSampling), estimatorName(rec.InteractionSamples, rec.InteractionSampling == StratifiedSampling)}, {"--coupling", old.Coupling, rec.Coupling},
 		{"--precision", old.Precision, rec.Precision}} {
 		if d.was != d.want {
 			return fmt.Errorf("%s: the checkpoint was trained with %s %v, not %v; resume with the same settings", path, d.flag, d.was, d.want)

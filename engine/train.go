@@ -21,6 +21,11 @@ type Settings struct {
 	// subsamples per pair; 0 means the exact mean over the target snapshot,
 	// SamplesAuto the backend's default (see DefaultSamples).
 	Samples int
+	// Stratified draws each subsample stratified along a k-d order of the
+	// target population (one sample from each of S equal runs of it) instead
+	// of independently: the CPU backends' default estimator, set by them
+	// when Samples is SamplesAuto (see DefaultCPUSamples).
+	Stratified bool
 	// Precision is what a device backend stores and computes in: "float32"
 	// or "float64"; "" is the backend's default (the CPU backends compute in
 	// float64 only).
@@ -32,6 +37,10 @@ type Settings struct {
 
 // SamplesAuto asks the backend for its default interaction estimator.
 const SamplesAuto = -1
+
+// StratifiedSampling names stratified subsamples (Settings.Stratified) in
+// the training record.
+const StratifiedSampling = "stratified"
 
 // Precisions a device backend can compute in.
 const (

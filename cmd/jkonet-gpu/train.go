@@ -41,7 +41,7 @@ var trainCommand = &cli.Command{
 		&cli.IntFlag{Name: "epochs", Usage: "passes over all coupling pairs", Value: engine.DefaultSettings().Epochs},
 		&cli.IntFlag{Name: "batch-size", Usage: "pairs per step", Value: engine.DefaultSettings().BatchSize},
 		&cli.Float64Flag{Name: "lr", Usage: "Adam learning rate", Value: engine.DefaultSettings().LR},
-		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot", DefaultText: "exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " on the CPU"},
+		&cli.IntFlag{Name: "interaction-samples", Usage: "size of each of the two interaction subsamples per pair; 0: the exact mean over the target snapshot", DefaultText: "exact on a GPU where it fits, " + fmt.Sprint(engine.DefaultCPUSamples) + " stratified on the CPU (exact up to " + fmt.Sprint(2*engine.DefaultCPUSamples) + " target points)"},
 		deviceFlag, precisionFlag, collectiveFlag,
 		&cli.DurationFlag{Name: "collective-timeout", Value: collective.DefaultTimeout,
 			Usage: "how long a rank waits for the others in one sum (under NCCL: for an epoch's queued sums) before it decides one died or hung, aborts and exits with one line (0: forever)"},

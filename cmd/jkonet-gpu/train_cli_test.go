@@ -94,8 +94,12 @@ func TestResumeExtendsBitForBit(t *testing.T) {
 			t.Fatalf("parameter %d: %v straight, %v resumed", i, a.Params[i], b.Params[i])
 		}
 	}
-	mustFail(t, dir, []string{"all.npz", "train.npz", "test.npz", "straight.safetensors", "straight.safetensors.ckpt", "half.safetensors", "half.safetensors.ckpt", "resumed.safetensors", "resumed.safetensors.ckpt"},
+	keep := []string{"all.npz", "train.npz", "test.npz", "straight.safetensors", "straight.safetensors.ckpt", "half.safetensors", "half.safetensors.ckpt", "resumed.safetensors", "resumed.safetensors.ckpt"}
+	mustFail(t, dir, keep,
 		"--lr 0.001, not 0.01", append(args, "--epochs", "4", "--lr", "0.01", "--out", filepath.Join(dir, "x.safetensors"), "--resume", half+".ckpt")...)
+	// The default's 16 stratified samples are not the 16 independent ones.
+	mustFail(t, dir, keep,
+		"--interaction-samples 16 stratified, not 16", append(args, "--epochs", "4", "--interaction-samples", "16", "--out", filepath.Join(dir, "x.safetensors"), "--resume", half+".ckpt")...)
 }
 
 func TestTrainBadInput(t *testing.T) {

@@ -49,7 +49,14 @@ func Block(ctr [4]uint32, key [2]uint32) [4]uint32 {
 // ⌊w·n / 2³²⌋ (Lemire's multiply-shift: no division, and a bias below
 // n/2³², which is under 10⁻⁵ for populations up to 40,000 points).
 func Index(seed, step uint64, pair, slot, n uint32) uint32 {
-	w := Block([4]uint32{uint32(step), uint32(step >> 32), pair, slot >> 2}, [2]uint32{uint32(seed), uint32(seed >> 32)})
-	hi, _ := bits.Mul32(w[slot&3], n)
+	hi, _ := bits.Mul32(Word(seed, step, pair, slot), n)
 	return hi
+}
+
+// Word is the uniform 32-bit word that Index maps to slot slot's sample:
+// word slot mod 4 of the block of the counter (step mod 2³², step div 2³²,
+// pair, slot div 4) under the key (seed mod 2³², seed div 2³²).
+func Word(seed, step uint64, pair, slot uint32) uint32 {
+	w := Block([4]uint32{uint32(step), uint32(step >> 32), pair, slot >> 2}, [2]uint32{uint32(seed), uint32(seed >> 32)})
+	return w[slot&3]
 }

@@ -20,14 +20,18 @@ type TrainingRecord struct {
 	LR                 float64 `json:"lr,omitempty"`
 	Seed               uint64  `json:"seed"`
 	InteractionSamples int     `json:"interaction_samples,omitempty"`
-	Coupling           string  `json:"coupling"`
-	Device             string  `json:"device,omitempty"`
-	Collective         string  `json:"collective,omitempty"` // what summed the ranks' gradients (none for one process)
-	Ranks              int     `json:"ranks,omitempty"`
-	Precision          string  `json:"precision,omitempty"`
-	FrozenBeta         bool    `json:"frozen_beta,omitempty"`
-	Beta               float64 `json:"beta"`
-	FinalLoss          float64 `json:"final_loss,omitempty"`
+	// InteractionSampling is "stratified" when the subsamples were drawn
+	// stratified along a k-d order of the target population (the CPU's
+	// default), and absent for independent draws.
+	InteractionSampling string  `json:"interaction_sampling,omitempty"`
+	Coupling            string  `json:"coupling"`
+	Device              string  `json:"device,omitempty"`
+	Collective          string  `json:"collective,omitempty"` // what summed the ranks' gradients (none for one process)
+	Ranks               int     `json:"ranks,omitempty"`
+	Precision           string  `json:"precision,omitempty"`
+	FrozenBeta          bool    `json:"frozen_beta,omitempty"`
+	Beta                float64 `json:"beta"`
+	FinalLoss           float64 `json:"final_loss,omitempty"`
 	// Losses is the loss of every epoch to 4 significant digits (plot's
 	// loss curve needs no more; 1000 epochs take about 8 kB of JSON).
 	Losses  []float64 `json:"losses,omitempty"`
