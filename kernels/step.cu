@@ -18,10 +18,14 @@
 // runs in a fixed order, so a step is deterministic for a given launch
 // geometry. Each kernel comes in float and double storage (suffix _f32,
 // _f64). In double in both: the interaction means over a pair's rows, the
-// residuals and loss terms, the parameter gradients' sums across tiles and
-// blocks, the norms, clipping and Adam. In the storage type: the products
-// within a row (tile_product, ∇V's output) and the sums over a tile's 32
-// rows that make a tile's parameter gradients.
+// residuals and loss terms, the parameter gradients' sums across tiles (in
+// each thread's registers for W̄2 and its slice of the column sums, in the
+// block's partial row for W̄1), across the column sums' slices and across
+// blocks, the norms, clipping and Adam. In the storage type, within a tile:
+// the products within a row (tile_product's two halves of k, added; ∇V's
+// output in sliced_sums' slices, added in order) and the sums over the
+// tile's rows that make its parameter gradients (W̄2 over all 32, the
+// column sums over slices of 8, W̄1 in slices).
 //
 // Interaction rows. Pair i of the batch owns rows rowStart[lo+i] −
 // rowStart[lo] onwards: with the exact mean, one row per point y′ of the
