@@ -304,18 +304,22 @@ __device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t rows,
 // with A a TILE×K tile of row stride lda, B(k, j) = b[k·ldb + j], or
 // b[j·ldb + k] when transB, each result handed to epi(r, j, value). Thread
 // (half, ti, tj) = (tid / HALF, tid % HALF / 16, tid % 16) holds a 4×4
-// register tile, rows ti + 8x and columns tj + 16z, over half of k: the low
-// half for half 0, the high half for half 1 (8 shared-memory loads per 16
-// FMAs, where a 2×4 tile over all of k took 6 per 8). The halves swap the
-// partial sums of the rows the other finishes through scratch, a TILE×LD
-// buffer no thread reads meanwhile (the epilogue may write it): half 0
-// finishes rows ti and ti + 8, half 1 rows ti + 16 and ti + 24, as
-// bias + (low + high).
+// register tile, rows ti + 8x and columns tj + 16z, and finishes rows x / 2
+// == half. For K ≥ SPLIT_K each half takes half of k (sliced K: the low half
+// for half 0; 8 shared-memory loads per 16 FMAs, where a 2×4 tile over all
+// of k took 6 per 8), and the halves swap the partial sums of the rows the
+// other finishes through scratch, a TILE×LD buffer no thread reads
+// meanwhile (the epilogue may write it), as bias + (low + high). A shorter
+// K (the d inputs or d outputs of W1) is not worth the swap's barrier: both
+// halves take all of it.
+constexpr int64_t SPLIT_K = 16;
+
 template <typename T, typename Epilogue>
 __device__ __forceinline__ void tile_product(const T* A, int64_t lda, const T* colScale, const T* b, int64_t ldb,
                                              bool transB, int64_t K, const T* bias, T* scratch, Epilogue epi) {
   int half = threadIdx.x / HALF, ti = threadIdx.x % HALF / 16, tj = threadIdx.x % 16;
-  int64_t k0 = half == 0 ? 0 : K / 2, k1 = half == 0 ? K / 2 : K;
+  bool split = K >= SPLIT_K;  // the same for every thread of the block
+  int64_t k0 = split && half == 1 ? K / 2 : 0, k1 = split && half == 0 ? K / 2 : K;
   T acc[4][4] = {};
   for (int64_t k = k0; k < k1; k++) {
     T a[4];
@@ -330,20 +334,24 @@ __device__ __forceinline__ void tile_product(const T* A, int64_t lda, const T* c
       for (int x = 0; x < 4; x++) acc[x][z] += a[x] * bv;
     }
   }
-  // Rows x / 2 == half are this thread's to finish (unrolled, so that acc
-  // stays in registers).
+  // Unrolled, so that acc stays in registers.
+  if (split) {
 #pragma unroll
-  for (int x = 0; x < 4; x++)
-    if (x / 2 != half)
-      for (int z = 0; z < 4; z++) scratch[(ti + 8 * x) * LD + tj + 16 * z] = acc[x][z];
-  __syncthreads();
+    for (int x = 0; x < 4; x++)
+      if (x / 2 != half)
+        for (int z = 0; z < 4; z++) scratch[(ti + 8 * x) * LD + tj + 16 * z] = acc[x][z];
+    __syncthreads();
+  }
 #pragma unroll
   for (int x = 0; x < 4; x++)
     if (x / 2 == half)
       for (int z = 0; z < 4; z++) {
         int r = ti + 8 * x, j = tj + 16 * z;
-        T other = scratch[r * LD + j];
-        T sum = half == 0 ? acc[x][z] + other : other + acc[x][z];
+        T sum = acc[x][z];
+        if (split) {
+          T other = scratch[r * LD + j];
+          sum = half == 0 ? sum + other : other + sum;
+        }
         epi(r, j, (bias ? bias[j] : T(0)) + sum);
       }
 }
