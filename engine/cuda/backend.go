@@ -101,11 +101,15 @@ type backend struct {
 
 	// The epoch as one graph (graph.go): perKernel (JKONET_CUDA_GRAPH=0 or
 	// JKONET_CUDA_SYNC=1) launches each kernel instead; pending are the
-	// steps queued and not launched; capturing is the stream being
-	// captured, nil when the launches run.
+	// steps queued and not launched; epoch is the epoch's graph, segments a
+	// data-parallel rank's (by step in the epoch and part), both launched
+	// on stream; capturing is the stream being captured, nil when the
+	// launches run.
 	perKernel bool
 	pending   []pendingStep
-	graph     *epochGraph
+	epoch     *driver.GraphExec
+	segments  map[[2]int]*driver.GraphExec
+	stream    *driver.Stream
 	capturing *driver.Stream
 
 	// Data parallel (Join); nil for one process. Its host buffer serves a
@@ -783,17 +787,23 @@ func (b *backend) queueSharedStep(lo, hi int, step uint64, at driver.DevicePtr, 
 	m, sum := &b.m, b.shard
 	terms, stopAt := m.grad.Add(uint64(8*sum.Terms())), m.grad.Add(uint64(8*sum.Stop()))
 	slo, shi := sum.Shard(lo, hi)
-	if shi > slo {
+	counted := b.flops // a replayed segment queues no FLOPs: counted here
+	if err := b.segment(lo, hi, step, segmentGradient, update, func() error {
+		if shi == slo {
+			return b.memset(m.grad, uint64(8*sum.Stop()))
+		}
 		lossBlocks, err := b.queueGradient(slo, shi, at)
 		if err != nil {
 			return err
 		}
 		red := reduceArgs{partialV: m.lossPartial, blocksV: int64(lossBlocks), countV: engine.LossTerms, offsetV: int64(sum.Terms()), grad: m.grad}
-		if err := b.launch("reduce_partials", 1, 1, threads, 0, unsafe.Pointer(&red)); err != nil {
-			return err
-		}
-	} else if err := b.dev.ctx.Memset(m.grad, uint64(8*sum.Stop())); err != nil {
+		return b.launch("reduce_partials", 1, 1, threads, 0, unsafe.Pointer(&red))
+	}); err != nil {
 		return err
+	}
+	b.flops = counted
+	if shi > slo {
+		b.flops += b.stepFLOPs(slo, shi)
 	}
 	switch g := sum.Group().(type) {
 	case collective.Device:
@@ -837,7 +847,7 @@ func (b *backend) queueSharedStep(lo, hi int, step uint64, at driver.DevicePtr, 
 			return err
 		}
 	}
-	return b.queueFinish(terms, 1, hi-lo, at, update)
+	return b.segment(lo, hi, step, segmentFinish, update, func() error { return b.queueFinish(terms, 1, hi-lo, at, update) })
 }
 
 // Join makes the backend one rank of g (engine.Parallel): a device
@@ -923,7 +933,7 @@ func (b *backend) failDevice(step uint64) error {
 // Step queues the step; it does not wait for it. On the graph path it
 // holds the step until the epoch's loss or state is asked for (flush).
 func (b *backend) Step(lo, hi int, step uint64) error {
-	if b.graphs() {
+	if b.epochGraphs() {
 		if err := b.checkBatch(lo, hi, step); err != nil {
 			return err
 		}
@@ -1066,7 +1076,7 @@ func (b *backend) Close() error {
 	var first error
 	b.pending = nil // steps never asked for
 	err := b.dev.ctx.Do(func() error {
-		first = b.closeGraph()
+		first = b.closeGraphs()
 		for _, ptr := range b.allocations {
 			if err := b.dev.ctx.Free(ptr); err != nil && first == nil {
 				first = err

@@ -33,11 +33,13 @@ const GraphEnv = "JKONET_CUDA_GRAPH"
 // a synchronous call of this backend's during the capture fails it, and
 // other backends on the device are not disturbed.
 //
-// Data-parallel ranks (Join) stay on the per-kernel path: each step sums the
-// gradients across the ranks between the backward kernels and finish_step,
-// through the host (MPI: a copy each way and the host's all-reduce, which no
-// graph can hold) or NCCL's all-reduce on the legacy stream, with the stop
-// flag read back at the epoch's last step.
+// Data-parallel ranks (Join) launch graph segments between the collectives:
+// each step sums the gradients across the ranks between its backward
+// kernels and finish_step, through the host (MPI: a copy each way and the
+// host's all-reduce, which no graph can hold) or NCCL's all-reduce on the
+// legacy stream, with the stop flag read back at the epoch's last step. So
+// a rank's step is two graph launches (its gradient, then finish_step), each
+// captured at the step's first epoch and replayed after, around the sum.
 
 // pendingStep is a step queued by Step and not yet launched.
 type pendingStep struct {
@@ -45,19 +47,19 @@ type pendingStep struct {
 	step   uint64
 }
 
-// epochGraph is the epoch's captured and instantiated graph, and the stream
-// it is launched on.
-type epochGraph struct {
-	stream *driver.Stream
-	exec   *driver.GraphExec
-}
+// Parts of a data-parallel step, between its collectives (segment).
+const (
+	segmentGradient = iota // the shard's gradient and loss terms
+	segmentFinish          // finish_step on the summed buffer
+)
 
-// graphs says whether the backend replays epochs as graphs: not with
-// JKONET_CUDA_GRAPH=0 or JKONET_CUDA_SYNC=1, on a driver without graphs,
-// or as a data-parallel rank.
-func (b *backend) graphs() bool {
-	return !b.perKernel && b.shard == nil && b.dev.ctx.Driver().HasGraphs()
-}
+// graphs says whether the backend launches graphs: not with
+// JKONET_CUDA_GRAPH=0 or JKONET_CUDA_SYNC=1, nor on a driver without them.
+func (b *backend) graphs() bool { return !b.perKernel && b.dev.ctx.Driver().HasGraphs() }
+
+// epochGraphs says whether the backend replays whole epochs as graphs: a
+// data-parallel rank launches segments of steps instead.
+func (b *backend) epochGraphs() bool { return b.graphs() && b.shard == nil }
 
 // perKernelFromEnv is whether the environment asks for the per-kernel path.
 func perKernelFromEnv() bool { return os.Getenv(GraphEnv) == "0" || os.Getenv(SyncEnv) == "1" }
@@ -81,10 +83,16 @@ func (b *backend) wholeEpoch() bool {
 // what is queued).
 func (b *backend) pend(lo, hi int, step uint64) {
 	b.pending = append(b.pending, pendingStep{lo: lo, hi: hi, step: step})
-	b.flops += float64(hi-lo) * b.flopsPerPotRow
+	b.flops += b.stepFLOPs(lo, hi)
+}
+
+// stepFLOPs are the FLOPs of the MLP kernels on order[lo:hi].
+func (b *backend) stepFLOPs(lo, hi int) float64 {
+	f := float64(hi-lo) * b.flopsPerPotRow
 	if b.net.HasInteraction() {
-		b.flops += float64(b.rowStart[hi]-b.rowStart[lo]) * b.flopsPerInteractRow
+		f += float64(b.rowStart[hi]-b.rowStart[lo]) * b.flopsPerInteractRow
 	}
+	return f
 }
 
 // flush launches the pending steps: the epoch's graph when they are the
@@ -107,62 +115,99 @@ func (b *backend) flush() error {
 		}
 		return nil
 	}
-	if b.graph == nil {
-		if err := b.capture(); err != nil {
+	if b.epoch == nil {
+		batch := b.settings.BatchSize
+		exec, err := b.capture(func() error {
+			for k, r := range b.records {
+				lo := k * batch
+				if err := b.queue(lo, min(lo+batch, len(b.order)), r.step, true); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
+		b.epoch = exec
 	}
 	b.step = steps[0].step
-	if err := b.graph.exec.Launch(b.graph.stream); err != nil {
+	if err := b.epoch.Launch(b.stream); err != nil {
 		return fmt.Errorf("epoch %d (steps %d to %d, one graph): %w", b.epochOf(steps[0].step), steps[0].step, steps[len(steps)-1].step, err)
 	}
 	return nil
 }
 
-// capture records the kernels of every step of the epoch, with SetOrder's
-// records, on a new stream, and instantiates the graph.
-func (b *backend) capture() (err error) {
-	stream, err := b.dev.ctx.NewStream()
-	if err != nil {
-		return err
-	}
-	g := &epochGraph{stream: stream}
-	defer func() {
+// capture records what queue launches, on the backend's stream, and
+// instantiates it. It runs within Context.Do, on one OS thread.
+func (b *backend) capture(queue func() error) (*driver.GraphExec, error) {
+	if b.stream == nil {
+		stream, err := b.dev.ctx.NewStream()
 		if err != nil {
-			stream.Destroy()
+			return nil, err
 		}
-	}()
-	if err := stream.BeginCapture(); err != nil {
-		return err
+		b.stream = stream
 	}
-	b.capturing = stream
-	batch := b.settings.BatchSize
-	var qerr error
-	for k, r := range b.records {
-		lo := k * batch
-		if qerr = b.queue(lo, min(lo+batch, len(b.order)), r.step, true); qerr != nil {
-			break
-		}
+	if err := b.stream.BeginCapture(); err != nil {
+		return nil, err
 	}
+	b.capturing = b.stream
+	qerr := queue()
 	b.capturing = nil
-	graph, err := stream.EndCapture()
+	graph, err := b.stream.EndCapture()
 	if err = errors.Join(qerr, err); err != nil {
-		return err
+		return nil, err
 	}
 	defer graph.Destroy()
-	if g.exec, err = graph.Instantiate(); err != nil {
-		return err
-	}
-	b.graph = g
-	return nil
+	return graph.Instantiate()
 }
 
-// closeGraph destroys the epoch's graph and its stream.
-func (b *backend) closeGraph() error {
-	if b.graph == nil {
-		return nil
+// segment runs queue, the kernels of part of a data-parallel step between
+// its collectives, as a graph: captured at the step's first epoch (the
+// step's place in the epoch and part name it) and replayed after, since a
+// step's launches are the same every epoch. A step that is not one of
+// SetOrder's records (a probe) runs queue's launches.
+func (b *backend) segment(lo, hi int, step uint64, part int, update bool, queue func() error) error {
+	batch := b.settings.BatchSize
+	k := lo / batch
+	if !b.graphs() || !update || lo%batch != 0 || k >= len(b.records) || hi != min(lo+batch, len(b.order)) || b.records[k].step != step {
+		return queue()
 	}
-	g := b.graph
-	b.graph = nil
-	return errors.Join(g.exec.Destroy(), g.stream.Destroy())
+	if b.segments == nil {
+		b.segments = map[[2]int]*driver.GraphExec{}
+	}
+	key := [2]int{k, part}
+	exec, ok := b.segments[key]
+	if !ok {
+		var err error
+		if exec, err = b.capture(queue); err != nil {
+			return err
+		}
+		b.segments[key] = exec
+	}
+	return exec.Launch(b.stream)
+}
+
+// memset zeroes bytes at dst, on the stream being captured if any.
+func (b *backend) memset(dst driver.DevicePtr, bytes uint64) error {
+	if b.capturing != nil {
+		return b.capturing.Memset(dst, bytes)
+	}
+	return b.dev.ctx.Memset(dst, bytes)
+}
+
+// closeGraphs destroys the graphs and their stream.
+func (b *backend) closeGraphs() error {
+	var errs []error
+	if b.epoch != nil {
+		errs = append(errs, b.epoch.Destroy())
+	}
+	for _, exec := range b.segments {
+		errs = append(errs, exec.Destroy())
+	}
+	if b.stream != nil {
+		errs = append(errs, b.stream.Destroy())
+	}
+	b.epoch, b.segments, b.stream = nil, nil, nil
+	return errors.Join(errs...)
 }

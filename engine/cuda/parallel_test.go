@@ -108,3 +108,39 @@ func trainRanks(t *testing.T, dev *Device, p *engine.Problem, s engine.Settings,
 	}
 	return states
 }
+
+// TestRanksLaunchSegments: a data-parallel rank launches each step as two
+// graphs around its sum over the ranks (its gradient, then finish_step),
+// captured in the first epoch, and no kernel on its own; with
+// JKONET_CUDA_GRAPH=0 it launches each kernel and no graph.
+func TestRanksLaunchSegments(t *testing.T) {
+	dev := emulatedDevice(t, "the counters are the emulator's")
+	drv := dev.ctx.Driver()
+	p := parityProblem(31, 2, 8) // 62 pairs: 4 steps of 20, the last of 2
+	s := engine.DefaultSettings()
+	s.Epochs, s.BatchSize, s.Samples, s.Precision = 2, 20, 2, engine.Float64
+	const ranks, steps = 2, 2 * 4
+	for _, graph := range []bool{true, false} {
+		if graph {
+			t.Setenv(GraphEnv, "")
+		} else {
+			t.Setenv(GraphEnv, "0")
+		}
+		if _, err := drv.Stats(true); err != nil {
+			t.Fatal(err)
+		}
+		trainRanks(t, dev, p, s, ranks, true)
+		st, err := drv.Stats(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantGraphs, kernels := uint64(2*ranks*steps), st.LaunchesTotal == 0
+		if !graph {
+			wantGraphs, kernels = 0, st.LaunchesTotal >= 7*ranks*steps
+		}
+		if st.GraphLaunches != wantGraphs || !kernels {
+			t.Errorf("graph %v: %d graph launches and %d kernel launches for %d steps of %d ranks; want %d graph launches",
+				graph, st.GraphLaunches, st.LaunchesTotal, steps, ranks, wantGraphs)
+		}
+	}
+}
