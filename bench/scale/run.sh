@@ -3,14 +3,14 @@
 # (and as many held-out cells), in d = 5 and d = 50, end to end — preprocess
 # (couplings and density scores), train, eval — with each phase's wall time,
 # CPU time and peak resident memory (/usr/bin/time -v), written to
-# bench/scale/results.md. Not part of `make test`: on 2 cores it takes about
-# 15 minutes of CPU time (more wall time on a shared machine), under nice -n 10.
+# bench/scale/results.md. Not part of `make test`: on 2 cores it takes 15–20
+# minutes of CPU time (more wall time on a shared machine), under nice -n 10.
 #
 #   make build && sh bench/scale/run.sh
 #
 # README's d = 5 table couples the snapshots exactly, without blocks (4
-# transitions of 10^5 × 10^5 points, LAPJV with k-d trees, about a minute of
-# CPU each):
+# transitions of 10^5 × 10^5 points, LAPJV with k-d trees; preprocess took
+# 312 s of CPU and 426 MiB on 2026-12-07):
 #
 #   make build && DIMS=5 EXTRA="--exact-max 0" sh bench/scale/run.sh
 #
