@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/jkonet-gpu/jkonet-gpu/ot"
@@ -132,5 +133,37 @@ func TestExactMassesPOT(t *testing.T) {
 			t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, peer.Cost, diff)
 		}
 		t.Logf("%s weighted: go %.15g, POT %.15g", c.Name(), p.Cost, peer.Cost)
+	}
+}
+
+// TestExactOTAtScale: ot-scale's row on a small case: the exact plan
+// certified, its cost the one ot.Exact finds, and the spatial blocks beside
+// it no cheaper, with their count; no blocks where the block is not smaller.
+func TestExactOTAtScale(t *testing.T) {
+	c := OTCase{N: 300, M: 301, D: 2, Seed: 3}
+	results, err := ExactOTAtScale([]OTCase{c, {N: 50, M: 50, D: 5, Seed: 3}}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y, err := OTData(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := ot.Exact(x, y, c.D, ot.SqEuclidean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	if !r.Certified || r.Cost != plan.Cost || r.Blocks != 4 || r.Block != 100 || !(r.BlockCost > r.Cost) || r.PeakRSS <= 0 {
+		t.Errorf("%s: %+v; want certified at cost %v, 4 dearer blocks of 100, a peak RSS", c.Name(), r, plan.Cost)
+	}
+	if s := r.String(); !strings.Contains(s, "certified") || !strings.Contains(s, "4 spatial blocks of ≤ 100") {
+		t.Errorf("row %q names neither the certificate nor the blocks", s)
+	}
+	if r := results[1]; !r.Certified || r.Blocks != 0 || strings.Contains(r.String(), "blocks") {
+		t.Errorf("50 × 50 with blocks of 100: %+v, %q; want certified and no blocks", r, r.String())
+	}
+	if _, err := ExactOTAtScale([]OTCase{c}, -1); err == nil || err.Error() != "--block: expected a block size ≥ 0, got -1" {
+		t.Errorf("block -1: %v", err)
 	}
 }
