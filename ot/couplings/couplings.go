@@ -75,8 +75,8 @@ const (
 // 50001 points took 117 s of CPU and 288 MB in d = 5, 122 s and 284 MB in
 // d = 8, where 10^5 × 99999 took 523 s in d = 5, so 5·10^4. In d > 8 they
 // pass over rows of costs: 10^4 × 10001 points in d = 50 took 21 s of CPU
-// with its certificate and 3 blocks beside it, 10^5 × 10^5 would take
-// hours, so 10^4.
+// with its certificate and 3 blocks beside it; at n^2.2, 10^5 × 10^5 would
+// take 160 times that, so 10^4.
 func DefaultExactMax(d int) int {
 	if d <= TreeMaxDim {
 		return exactMaxTrees
