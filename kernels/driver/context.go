@@ -4,7 +4,6 @@ import (
 	"errors"
 	"runtime"
 	"sync"
-	"syscall"
 	"unsafe"
 )
 
@@ -55,8 +54,8 @@ func (c *Context) Do(f func() error) error {
 	if h == 0 {
 		return errReleased
 	}
-	key := threadKey{lib: c.d.path, tid: syscall.Gettid()}
-	if was, ok := current.Load(key); ok && was.(uintptr) == h {
+	key := threadKey{lib: c.d.path, tid: threadID()}
+	if was, ok := current.Load(key); ok && key.tid >= 0 && was.(uintptr) == h {
 		return f()
 	}
 	if err := c.d.call("cuCtxSetCurrent", func() int32 { return c.d.api.cuCtxSetCurrent(h) }); err != nil {

@@ -4,9 +4,9 @@
 // an error.
 //
 // The binding covers what jkonet-gpu needs: device queries, the device's
-// primary context, device memory, PTX modules and kernel launches on the
-// default stream. Every project kernel takes one by-value struct argument;
-// see Function.Launch.
+// primary context, device memory, PTX modules, kernel launches, and streams
+// captured into graphs that launch as one unit (graph.go). Every project
+// kernel takes one by-value struct argument; see Function.Launch.
 //
 // The same code drives the project's CPU emulator (bin/libcuda-emu.so, a
 // stand-in libcuda built by `make emulator`): open it by path, or point the
@@ -18,8 +18,9 @@
 //
 // CUDA keeps the current context per OS thread, and goroutines move between
 // OS threads. Every Context, Module and Function method therefore runs with
-// its goroutine locked to its OS thread and the context made current first
-// (Context.Do); callers need not care which thread they are on.
+// its goroutine locked to its OS thread and the context current (Context.Do,
+// which sets it only on a thread where this package has not set it yet);
+// callers need not care which thread they are on.
 package driver
 
 import (
