@@ -336,10 +336,28 @@ func (ns *networkSimplex) pivot(e int) {
 		}
 		newParent, newPred, u = u, oldPred, oldParent
 	}
-	ns.walkSubtree(in, func(u int32) {
-		ns.depth[u] = ns.depth[parent[u]] + 1
-		ns.pi[u] += shift
-	})
+	ns.shiftSubtree(in, shift)
+}
+
+// shiftSubtree adds shift to the potentials of u and of every node below
+// it, and renumbers their depths below u's parent. Each node's depth is set
+// from its parent's as the parent's children are listed, so the walk reads
+// no parent links.
+func (ns *networkSimplex) shiftSubtree(u int32, shift float64) {
+	depth, pi, firstChild, nextSib := ns.depth, ns.pi, ns.firstChild, ns.nextSib
+	depth[u] = depth[ns.parent[u]] + 1
+	stack := append(ns.stack[:0], u)
+	for len(stack) > 0 {
+		u := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		pi[u] += shift
+		below := depth[u] + 1
+		for ch := firstChild[u]; ch >= 0; ch = nextSib[ch] {
+			depth[ch] = below
+			stack = append(stack, ch)
+		}
+	}
+	ns.stack = stack
 }
 
 // commonAncestor returns the deepest node above (or at) both a and b.
