@@ -18,7 +18,8 @@
 # tables, and those tables' rows ready to paste. Logs and the bench JSON stay
 # in $OUT (default bin/gpu-check/out). A phase that runs past $LIMIT seconds
 # (default 150), or past the whole run's $BUDGET (default 540), is stopped
-# and the summary says so: the script ends within about 9 minutes (a few on
+# and the summary says so (and the exit status is 1, as for a failure):
+# the script ends within about 9 minutes (a few on
 # an H100 if the kernels reach their targets), inside a 15-minute device
 # lease with its start-up. Run it from the repository root.
 set -u
@@ -41,6 +42,8 @@ set_limit() {
   limit=$(( deadline - $(date +%s) ))
   limit=$(( limit > $1 ? $1 : (limit < 1 ? 1 : limit) ))
 }
+# A phase that failed or stopped makes the script's exit status 1.
+status_all=0
 failed() { if [ "$1" = 124 ]; then echo "STOPPED after $limit s"; else echo "FAIL (exit $1)"; fi; }
 
 for f in "$BIN" "$TESTS/driver.test" "$TESTS/cuda.test" "$TESTS/collective.test"; do
@@ -73,6 +76,7 @@ for dir in kernels/driver engine/cuda engine/collective; do
     fi
     note "$dir tests against libcuda: $result"
   else
+    status_all=1
     note "$dir tests against libcuda: $(failed $status) (see $OUT/$pkg-tests.log)"
     grep -E -- '--- FAIL|_test.go' "$OUT/$pkg-tests.log" | head -20
   fi
@@ -95,6 +99,7 @@ for model in potential jkonet-star; do
     note "train $model, 1000 epochs, --device cuda (interaction: exact): $secs s end to end; W1 (no motion) $w1"
     rows+=("| ${gpu%%,*}, $(date -u +%F) | $model | 1000 | $secs | $w1 |")
   else
+    status_all=1
     note "train $model --device cuda: $(failed $status) (see $OUT/train-$model.log)"
     tail -3 "$OUT/train-$model.log"
     rows+=("| ${gpu%%,*}, $(date -u +%F) | $model | 1000 | $(failed $status) | — |")
@@ -116,6 +121,7 @@ if [ $status = 0 ]; then
   note "$(grep -m1 -o 'time to first step.*' "$OUT/bench-gpu.txt")"
   while IFS= read -r line; do note "$line"; done < <(sed -n '/steps against the roofline/,/README "GPU" rows:/p' "$OUT/bench-gpu.txt" | sed '1d;$d' | sed 's/^ *//')
 else
+  status_all=1
   note "bench --what gpu: $(failed $status)"
   tail -5 "$OUT/bench-gpu.txt"
 fi
@@ -128,3 +134,4 @@ echo "README \"GPU\" rows (paste under the tables' headers):"
 printf '%s\n' "${rows[@]}"
 echo
 sed -n '/README "GPU" rows:/,$p' "$OUT/bench-gpu.txt" | sed '1d'
+exit $status_all
