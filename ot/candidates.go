@@ -133,27 +133,34 @@ func candidateArcs(c *costMatrix, k int) [][]arc {
 }
 
 // nearestPerRow returns the arcs from each row of c to its k nearest
-// columns. The minima of k slices of a row are k
-// distinct entries, so the largest of them bounds the k-th smallest cost:
-// only entries up to it are offered.
+// columns. The minima of the slices of a row are distinct entries, so the
+// k-th smallest of 4k slice minima bounds the k-th smallest cost: only
+// entries up to it are offered. (The largest of k minima bounds it too,
+// but lets several times more entries through: at 1000 × 1001 points in
+// d = 5 the offers and their cuts took as long as the costs.)
 func nearestPerRow(c *costMatrix, k int) [][]arc {
 	arcs := make([][]arc, c.n)
 	parallelRows(c.n, func(_, lo, hi int) {
 		h := newNearest(k)
 		buf := make([]float64, c.m)
-		slice := max(1, c.m/k)
+		slice := max(1, c.m/(4*k))
+		minima := make([]float64, 0, c.m/slice+1)
+		order := make([]int32, cap(minima))
 		for i := lo; i < hi; i++ {
 			r := c.row(i, buf)
 			h.reset()
-			var bound float64
+			minima = minima[:0]
 			for s := 0; s < c.m; s += slice {
 				least := math.Inf(1)
 				for _, cij := range r[s:min(s+slice, c.m)] {
-					if cij < least {
-						least = cij
-					}
+					least = min(least, cij)
 				}
-				bound = max(bound, least)
+				minima = append(minima, least)
+			}
+			selectSmallest(minima, order[:len(minima)], k)
+			bound := minima[0]
+			for _, v := range minima[1:k] {
+				bound = max(bound, v)
 			}
 			h.bound = math.Nextafter(bound, math.Inf(1))
 			for j, cij := range r {
