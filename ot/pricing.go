@@ -15,6 +15,18 @@ func priceRows(c *costMatrix, v, limit []float64, rows []int32, u []float64) (ad
 	if c.useTrees() {
 		return priceByTree(c, v, limit, rows, u)
 	}
+	return priceRowsShielded(c, v, limit, rows, u, nil, nil)
+}
+
+// priceRowsShielded is priceRows passing over the rows of costs, and, when
+// graph is not nil (the columns of each source's arcs in the sparse graph),
+// it also writes into guard[i] a lower bound of C_ij − v_j over the pairs
+// of source i left out of both the graph and add[i]: the least of them at
+// or above limit[i], or the largest of the arcs kept in add[i] when more
+// pairs fell below limit[i] than add[i] holds. A later round of pricing
+// can skip a source whose bound, less the rise of v since, still clears
+// its arcs (see networkSimplex.shielded).
+func priceRowsShielded(c *costMatrix, v, limit []float64, rows []int32, u []float64, graph [][]int32, guard []float64) (add [][]arc) {
 	add = make([][]arc, c.n)
 	count := len(rows)
 	if rows == nil {
@@ -23,14 +35,20 @@ func priceRows(c *costMatrix, v, limit []float64, rows []int32, u []float64) (ad
 	parallelRows(count, func(_, lo, hi int) {
 		worst := newNearest(candidates)
 		buf := make([]float64, c.m)
+		inGraph := make([]bool, c.m)
 		v := v[:c.m]
 		for k := lo; k < hi; k++ {
 			i := k
 			if rows != nil {
 				i = int(rows[k])
 			}
+			if graph != nil {
+				for _, j := range graph[i] {
+					inGraph[j] = true
+				}
+			}
 			li := limit[i]
-			best := math.Inf(1)
+			best, rest := math.Inf(1), math.Inf(1)
 			worst.reset()
 			r := c.row(i, buf)
 			for j, cij := range r {
@@ -40,12 +58,20 @@ func priceRows(c *costMatrix, v, limit []float64, rows []int32, u []float64) (ad
 				}
 				if h < li {
 					worst.offer(h, int32(j))
+				} else if h < rest && graph != nil && !inGraph[j] {
+					rest = h
 				}
 			}
 			worst.cut()
 			u[i] = best
 			for _, j := range worst.idx {
 				add[i] = append(add[i], arc{col: j, cost: r[j]})
+			}
+			if graph != nil {
+				guard[i] = min(rest, worst.bound)
+				for _, j := range graph[i] {
+					inGraph[j] = false
+				}
 			}
 		}
 	})
