@@ -129,26 +129,49 @@ func (c *costMatrix) bound() float64 {
 }
 
 // fill writes C_i· into out (length m), exactly as Between does. It runs
-// over the transposed targets two coordinates at a time, so that the loops
-// stream contiguous slices.
+// over the transposed targets, so that the loops stream contiguous slices,
+// two pairs of coordinates a pass (and coordinate 0 with the first pass when
+// d is odd): out is read and written once per four coordinates, not once
+// per two (at 1000 × 1001 points in d = 5, the costs took a fifth of the
+// solve).
 func (c *costMatrix) fill(i int, out []float64) {
 	d, m := c.d, c.m
 	out = out[:m]
 	xi := c.x[i*d : (i+1)*d]
+	y := func(k int) []float64 { return c.yT[k*m : (k+1)*m : (k+1)*m][:len(out)] }
 	k := 0
-	if d%2 == 1 {
-		x0, y0 := xi[0], c.yT[:m]
+	switch {
+	case d%2 == 0:
+		clear(out)
+	case d >= 5:
+		x0, xa, xb, xc, xd := xi[0], xi[1], xi[2], xi[3], xi[4]
+		y0, ya, yb, yc, yd := y(0), y(1), y(2), y(3), y(4)
+		for j := range out {
+			t, ta, tb, tc, td := x0-y0[j], xa-ya[j], xb-yb[j], xc-yc[j], xd-yd[j]
+			s := t*t + (ta*ta + tb*tb)
+			out[j] = s + (tc*tc + td*td)
+		}
+		k = 5
+	default:
+		x0, y0 := xi[0], y(0)
 		for j := range out {
 			t := x0 - y0[j]
 			out[j] = t * t
 		}
 		k = 1
-	} else {
-		clear(out)
 	}
-	for ; k < d; k += 2 {
+	for ; k+3 < d; k += 4 {
+		xa, xb, xc, xd := xi[k], xi[k+1], xi[k+2], xi[k+3]
+		ya, yb, yc, yd := y(k), y(k+1), y(k+2), y(k+3)
+		for j := range out {
+			ta, tb, tc, td := xa-ya[j], xb-yb[j], xc-yc[j], xd-yd[j]
+			s := out[j] + (ta*ta + tb*tb)
+			out[j] = s + (tc*tc + td*td)
+		}
+	}
+	if k < d {
 		xa, xb := xi[k], xi[k+1]
-		ya, yb := c.yT[k*m:(k+1)*m], c.yT[(k+1)*m:(k+2)*m]
+		ya, yb := y(k), y(k+1)
 		for j := range out {
 			ta, tb := xa-ya[j], xb-yb[j]
 			out[j] += ta*ta + tb*tb

@@ -253,7 +253,7 @@ func TestNearestKeepsTheSmallest(t *testing.T) {
 // bit-identical costs, in odd and even dimensions.
 func TestCostRowsMatchBetween(t *testing.T) {
 	rng := rand.New(rand.NewPCG(16, 16))
-	for _, d := range []int{1, 2, 3, 4, 5} {
+	for _, d := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 50} {
 		for _, cost := range []Cost{SqEuclidean, Euclidean} {
 			x, y := uniformCloud(rng, 7, d), uniformCloud(rng, 9, d)
 			c := newCostMatrix(x, y, d, cost, 0)
