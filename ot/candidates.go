@@ -108,28 +108,55 @@ func selectSmallest(key []float64, idx []int32, k int) {
 // On low-dimensional clouds (see useTrees) the neighbours come from k-d
 // trees instead: the same arcs up to ties, in O((n + m)·k·log) searches.
 func candidateArcs(c *costMatrix, k int) [][]arc {
-	var arcs, byTarget [][]arc
+	arcs := nearestOfSources(c, k)
+	for i, as := range missingArcs(arcs, nearestOfTargets(c, k), c.m) {
+		arcs[i] = append(arcs[i], as...)
+	}
+	return arcs
+}
+
+// nearestOfSources returns each source's arcs to its k nearest targets.
+func nearestOfSources(c *costMatrix, k int) [][]arc {
 	if c.useTrees() {
-		arcs = nearestByTree(c.targetTree(), c.x, min(k, c.m))
+		return nearestByTree(c.targetTree(), c.x, min(k, c.m))
+	}
+	return nearestPerRow(c, min(k, c.m))
+}
+
+// nearestOfTargets returns the arcs from each target's k nearest sources,
+// listed by source (in the order of the targets).
+func nearestOfTargets(c *costMatrix, k int) [][]arc {
+	var byTarget [][]arc
+	if c.useTrees() {
 		byTarget = nearestByTree(newKDTree(c.x, c.d, c.cost), c.y, min(k, c.n))
 	} else {
-		arcs = nearestPerRow(c, min(k, c.m))
 		byTarget = nearestPerRow(newCostMatrix(c.y, c.x, c.d, c.cost, 0), min(k, c.n))
 	}
-	has := make([]int32, c.m) // has[j] == i+1: source i holds an arc to j
-	for i, as := range arcs {
-		for _, a := range as {
-			has[a.col] = int32(i) + 1
-		}
-	}
+	arcs := make([][]arc, c.n)
 	for j, as := range byTarget {
 		for _, a := range as {
-			if i := a.col; has[j] != i+1 {
-				arcs[i] = append(arcs[i], arc{col: int32(j), cost: a.cost})
-			}
+			arcs[a.col] = append(arcs[a.col], arc{col: int32(j), cost: a.cost})
 		}
 	}
 	return arcs
+}
+
+// missingArcs returns, by source, the arcs of more that have does not hold
+// (m targets).
+func missingArcs(have, more [][]arc, m int) [][]arc {
+	missing := make([][]arc, len(have))
+	holds := make([]int32, m) // holds[j] == i+1: have[i] reaches j
+	for i, as := range have {
+		for _, a := range as {
+			holds[a.col] = int32(i) + 1
+		}
+		for _, a := range more[i] {
+			if holds[a.col] != int32(i)+1 {
+				missing[i] = append(missing[i], a)
+			}
+		}
+	}
+	return missing
 }
 
 // nearestPerRow returns the arcs from each row of c to its k nearest

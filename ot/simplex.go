@@ -46,7 +46,8 @@ type networkSimplex struct {
 	cost     []float64
 	flow     []int64 // perturbed, scaled flow
 	inTree   []bool
-	nextArc  int // where block pricing resumes
+	nextArc  int          // where block pricing resumes
+	moreArcs chan [][]arc // the second side's candidate arcs, by source
 
 	parent, pred, depth          []int32 // pred[u]: the arc between u and parent[u]
 	firstChild, nextSib, prevSib []int32
@@ -58,14 +59,20 @@ type networkSimplex struct {
 // supplies s (n, positive) and demands t (m, positive) of equal totals.
 func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
-	arcs := candidateArcs(c, c.candidateCount())
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
-	count := 0
-	for _, as := range arcs {
-		count += len(as)
+	// The larger side's neighbours first; the other side's come from
+	// another goroutine while the pivots run (see solve).
+	k := c.candidateCount()
+	first, second := nearestOfSources, nearestOfTargets
+	if m > n {
+		first, second = second, first
 	}
-	// Room for the north-west corner's arcs and a pricing round's.
-	room := count + n + m
+	arcs := first(c, k)
+	ns.moreArcs = make(chan [][]arc, 1)
+	go func() { ns.moreArcs <- missingArcs(arcs, second(c, k), m) }()
+	// Room for both sides' arcs, the north-west corner's and a pricing
+	// round's.
+	room := k*(n+m) + n + m
 	ns.src, ns.dst, ns.cost = make([]int32, 0, room), make([]int32, 0, room), make([]float64, 0, room)
 	ns.flow, ns.inTree = make([]int64, 0, room), make([]bool, 0, room)
 	for i, as := range arcs {
@@ -376,7 +383,9 @@ func (ns *networkSimplex) commonAncestor(a, b int32) int32 {
 
 // solve pivots until no candidate arc has a negative reduced cost, prices
 // the full problem, and repeats while pricing adds arcs. It returns the
-// duals U_i = min_j (C_ij − V_j) and V_j = pi_(n+j).
+// duals U_i = min_j (C_ij − V_j) and V_j = pi_(n+j). The other side's
+// candidate arcs join when the pivots on the first side's arcs first run
+// out, always at that point, so the pivots do not depend on timing.
 //
 // Where pricing passes over rows of costs, each pass also bounds, for every
 // source, C_ij − V_j over the pairs outside the graph; a later pass prices
@@ -396,6 +405,13 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 		ns.setPotentials()
 		if e := ns.entering(); e >= 0 {
 			ns.pivot(e)
+			continue
+		}
+		if ns.moreArcs != nil {
+			for i, as := range <-ns.moreArcs {
+				ns.addArcs(i, as)
+			}
+			ns.moreArcs = nil
 			continue
 		}
 		v = ns.pi[ns.n:]

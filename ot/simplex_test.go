@@ -98,3 +98,26 @@ func TestShieldedPricing(t *testing.T) {
 		t.Fatalf("%d sources skipped, %d kept: expected both", skipped, kept)
 	}
 }
+
+// TestNetworkSimplexRepeats checks that the second side's candidate arcs,
+// computed while the pivots run, join at the same point of every solve:
+// the same pivots, so the same plan pair for pair, on tied points too.
+func TestNetworkSimplexRepeats(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, shape := range []struct{ n, m, d int }{{200, 301, 5}, {301, 200, 2}, {150, 151, 3}} {
+		x, y := gridCloud(rng, shape.n, shape.d, 4), gridCloud(rng, shape.m, shape.d, 4)
+		first, err := Exact(x, y, shape.d, SqEuclidean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			again, err := Exact(x, y, shape.d, SqEuclidean)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(again.Pairs, first.Pairs) {
+				t.Fatalf("%v: another solve gave another plan", shape)
+			}
+		}
+	}
+}
