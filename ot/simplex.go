@@ -137,6 +137,7 @@ func (ns *networkSimplex) initialBasis(s, t []int64) {
 			allocate(int(e), i, j)
 		}
 	}
+	ns.leastCostOnOpen(rowOut, colOut, allocate)
 	for i, j := 0, 0; open > 0; {
 		for rowOut[i] {
 			i++
@@ -149,6 +150,46 @@ func (ns *networkSimplex) initialBasis(s, t []int64) {
 	}
 	ns.buildTree()
 }
+
+// leastCostOnOpen continues the least-cost rule on all pairs of the sources
+// and targets still open (those the candidate arcs left), as long as there
+// are at most maxOpenPairs of them; the north-west corner rule then has
+// nothing left to do. Its arcs are cheap where the corner's are arbitrary:
+// at 1000 × 1001 points in d = 5 about 300 of the 2001 points are open
+// there, and the pivots fell from 11486 to 10288 (3000 × 3001: from 53857
+// to 46877), the CPU time by 1% at 10^3 points and 4–6% at 3·10^3.
+func (ns *networkSimplex) leastCostOnOpen(rowOut, colOut []bool, allocate func(e, i, j int)) {
+	var rows, cols []int
+	for i, out := range rowOut {
+		if !out {
+			rows = append(rows, i)
+		}
+	}
+	for j, out := range colOut {
+		if !out {
+			cols = append(cols, j)
+		}
+	}
+	if len(rows) == 0 || len(rows)*len(cols) > maxOpenPairs {
+		return
+	}
+	costs := make([]float64, len(rows)*len(cols))
+	for a, i := range rows {
+		for b, j := range cols {
+			costs[a*len(cols)+b] = ns.c.at(i, j)
+		}
+	}
+	for _, p := range byCost(costs) {
+		i, j := rows[int(p)/len(cols)], cols[int(p)%len(cols)]
+		if !rowOut[i] && !colOut[j] {
+			ns.addArcs(i, []arc{{col: int32(j), cost: costs[p]}})
+			allocate(len(ns.cost)-1, i, j)
+		}
+	}
+}
+
+// maxOpenPairs bounds the pairs leastCostOnOpen sorts (24 MB of work arrays).
+const maxOpenPairs = 1 << 20
 
 // buildTree sets parent, pred, depth and the child lists from the tree
 // arcs, rooted at source 0, and the potentials.

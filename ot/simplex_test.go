@@ -121,3 +121,49 @@ func TestNetworkSimplexRepeats(t *testing.T) {
 		}
 	}
 }
+
+// TestInitialBasis checks the first basis where the candidate arcs leave
+// points open: n + m − 1 tree arcs whose flows meet every perturbed supply
+// and demand, none of them negative.
+func TestInitialBasis(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, shape := range []struct{ n, m, d int }{{300, 301, 5}, {200, 450, 3}, {400, 250, 2}} {
+		n, m, d := shape.n, shape.m, shape.d
+		x, y := uniformCloud(rng, n, d), uniformCloud(rng, m, d)
+		c := newCostMatrix(x, y, d, SqEuclidean, 0)
+		g := gcd(n, m)
+		s, dem := filled(n, int64(m/g)), filled(m, int64(n/g))
+		ns := newNetworkSimplex(c, s, dem)
+		<-ns.moreArcs
+		supply, demand := make([]int64, n), make([]int64, m)
+		tree := 0
+		for e, in := range ns.inTree {
+			if !in {
+				continue
+			}
+			if ns.flow[e] <= 0 {
+				t.Fatalf("%v: tree arc %d carries %d", shape, e, ns.flow[e])
+			}
+			tree++
+			supply[ns.src[e]] += ns.flow[e]
+			demand[ns.dst[e]-int32(n)] += ns.flow[e]
+		}
+		if tree != n+m-1 {
+			t.Fatalf("%v: %d tree arcs, expected %d", shape, tree, n+m-1)
+		}
+		for i := range n {
+			if supply[i] != ns.scale*s[i]+1 {
+				t.Fatalf("%v: source %d sends %d, expected %d", shape, i, supply[i], ns.scale*s[i]+1)
+			}
+		}
+		for j := range m {
+			want := ns.scale * dem[j]
+			if j == m-1 {
+				want += int64(n)
+			}
+			if demand[j] != want {
+				t.Fatalf("%v: target %d receives %d, expected %d", shape, j, demand[j], want)
+			}
+		}
+	}
+}
