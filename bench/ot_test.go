@@ -79,9 +79,9 @@ func TestOTShapeCases(t *testing.T) {
 }
 
 // TestExactMassesPOT solves weighted problems (integer masses, unequal and
-// coprime sizes) with ot.ExactMasses and POT's ot.emd on the masses s_i/S,
-// t_j/S: the optimal costs agree to OTCostTolerance and the plans are
-// certified.
+// coprime sizes) with ot.ExactMasses, with ot.ExactWeights on the float
+// weights s_i/S, t_j/S, and with POT's ot.emd on those weights: the optimal
+// costs agree to OTCostTolerance and the plans are certified.
 func TestExactMassesPOT(t *testing.T) {
 	if err := PeerAvailable("ot", "scipy"); err != nil {
 		t.Skip(err)
@@ -129,10 +129,17 @@ func TestExactMassesPOT(t *testing.T) {
 		if peer.Warning != nil {
 			t.Fatalf("%s: POT: %s", c.Name(), *peer.Warning)
 		}
-		if diff := math.Abs(p.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
-			t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, peer.Cost, diff)
+		// The float weights POT took, as ot.ExactWeights takes them.
+		pw, err := ot.ExactWeights(x, y, c.D, ot.SqEuclidean, a, b)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("%s weighted: go %.15g, POT %.15g", c.Name(), p.Cost, peer.Cost)
+		for _, got := range []*ot.Plan{p, pw} {
+			if diff := math.Abs(got.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
+				t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), got.Cost, peer.Cost, diff)
+			}
+		}
+		t.Logf("%s weighted: go %.15g (float weights %.15g), POT %.15g", c.Name(), p.Cost, pw.Cost, peer.Cost)
 	}
 }
 
