@@ -38,7 +38,11 @@
 // block works in every section: the 32×64 products in 4×4 register tiles,
 // the k range split between the block's two halves (sliced K); the column
 // sums over a tile's rows in four slices of 8 rows; the small sums (∇V's
-// output, W̄1) in as many slices as leave no thread idle (sliced_sums).
+// output, W̄1) in as many slices as leave no thread idle (sliced_sums); the
+// row tables (a row's pair, its target point and, with subsamples, its
+// Philox draw) of the block's next 8 tiles at once, a row a thread.
+// pair_means gives each mean as many threads as its set has rows (a power
+// of two, up to the block), several means a block.
 //
 // What changes from one epoch to the next is in device memory, not in the
 // kernels' arguments: the order, the rows' prefix sums and a StepRecord per
@@ -59,6 +63,11 @@ constexpr int HALF = THREADS / 2;        // a product's k slice: threads [0, HAL
 constexpr int ROW_SLICES = THREADS / H;  // the column sections: thread (j, slice) takes rows slice·8 … +7
 static_assert(HALF == 8 * 16 && TILE == 4 * 8, "tile_product's 4×4 register tiles cover TILE×H with HALF threads");
 static_assert(ROW_SLICES * H == THREADS && TILE % ROW_SLICES == 0, "column sections cover TILE×H");
+// The block's threads draw the row tables of its next TABLE_TILES tiles at
+// once, a row a thread (the dependent reads of a row's pair and target
+// population, and its Philox draw), instead of one warp a tile while the
+// others wait.
+constexpr int TABLE_TILES = THREADS / TILE;
 
 // The six tensors of an MLP in its flat parameter view (networks.MLP):
 // [W1 (in×H) | b1 (H) | W2 (H×H) | b2 (H) | W3 (H) | b3 (1)], row-major.
@@ -226,41 +235,62 @@ __device__ int64_t owner_pair(const MlpArgs& a, int64_t r) {
   return lo;
 }
 
+// A row of the tile's row table, which a thread draws up to TABLE_TILES
+// tiles ahead and keeps in registers until its tile.
+struct RowEntry {
+  int32_t pair;   // batch pair, or −1 past the step's last row
+  int32_t set;    // subsample set
+  int64_t point;  // interaction rows: the row of the target point in pop
+  int64_t count;  // interaction rows: the rows L of its set (its upstream is scaled by 1/L)
+};
+
+// The entry of step row `row`.
+__device__ RowEntry row_entry(const MlpArgs& a, int64_t rows, int64_t row) {
+  RowEntry e = {-1, 0, 0, 1};
+  if (row >= rows) return e;
+  if (a.source == SOURCE_POTENTIAL) {
+    e.pair = (int32_t)row;
+    return e;
+  }
+  int64_t i = owner_pair(a, row);
+  int64_t j = row - (a.rowStart[a.lo + i] - a.rowStart[a.lo]);
+  int32_t pair = a.order[a.lo + i];
+  int32_t k = a.pairTarget[pair];
+  int64_t n = a.popStart[k + 1] - a.popStart[k];
+  int64_t q = j;
+  e.count = n;
+  if (a.samples > 0) {
+    e.set = (int32_t)(j / a.samples);
+    e.count = a.samples;
+    q = jk_sample_index(a.seed, a.at->step, (uint32_t)pair, (uint32_t)j, (uint32_t)n);
+  }
+  e.pair = (int32_t)i;
+  e.point = a.popStart[k] + q;
+  return e;
+}
+
 // Fills the tile's row table, inputs p and (backward) upstream g for rows
-// tile·TILE … ; rows past the step's last are zero, which makes every term
-// of their backward pass zero.
+// tile·TILE … . The tile is the block's slot-th of TABLE_TILES in
+// grid-stride order: at slot 0 every thread draws the entry `ahead` of
+// row r of the block's tile tile + t·gridDim.x, (t, r) = (tid / TILE, tid %
+// TILE), so that the whole block reads the pairs and draws the samples of
+// TABLE_TILES tiles at once; at slot t its threads write theirs into the
+// table. Rows past the step's last are zero, which makes every term of
+// their backward pass zero.
 template <typename T>
-__device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t rows, int64_t tile, bool backward) {
+__device__ void load_tile(const MlpArgs& a, const MlpShared<T>& s, int64_t rows, int64_t tile, int slot,
+                          RowEntry& ahead, bool backward) {
   const T* y = static_cast<const T*>(a.pairY);
   const T* pop = static_cast<const T*>(a.pop);
   const T* up = static_cast<const T*>(a.up);
   int64_t d = a.dx;
-  if (threadIdx.x < TILE) {
-    int r = threadIdx.x;
-    int64_t row = tile * TILE + r;
-    s.row_pair[r] = -1;
-    if (row < rows) {
-      if (a.source == SOURCE_POTENTIAL) {
-        s.row_pair[r] = (int32_t)row;
-        s.row_set[r] = 0;
-      } else {
-        int64_t i = owner_pair(a, row);
-        int64_t j = row - (a.rowStart[a.lo + i] - a.rowStart[a.lo]);
-        int32_t pair = a.order[a.lo + i];
-        int32_t k = a.pairTarget[pair];
-        int64_t n = a.popStart[k + 1] - a.popStart[k];
-        int64_t q = j, set = 0, count = n;
-        if (a.samples > 0) {
-          set = j / a.samples;
-          count = a.samples;
-          q = jk_sample_index(a.seed, a.at->step, (uint32_t)pair, (uint32_t)j, (uint32_t)n);
-        }
-        s.row_pair[r] = (int32_t)i;
-        s.row_set[r] = (int32_t)set;
-        s.row_point[r] = a.popStart[k] + q;
-        s.row_scale[r] = 1.0 / (double)count;
-      }
-    }
+  int t = threadIdx.x / TILE, r = threadIdx.x % TILE;
+  if (slot == 0) ahead = row_entry(a, rows, (tile + t * (int64_t)gridDim.x) * TILE + r);
+  if (t == slot) {
+    s.row_pair[r] = ahead.pair;
+    s.row_set[r] = ahead.set;
+    s.row_point[r] = ahead.point;
+    s.row_scale[r] = 1.0 / (double)ahead.count;
   }
   __syncthreads();
   for (int64_t e = threadIdx.x; e < TILE * a.in; e += THREADS) {
@@ -525,8 +555,9 @@ __device__ void mlp_forward(const MlpArgs& a) {
   load_params(s, static_cast<const T*>(a.params), a.in);
   T* out = static_cast<T*>(a.out);
   int64_t rows = mlp_rows(a), tiles = (rows + TILE - 1) / TILE, dx = a.dx;
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    load_tile(a, s, rows, tile, false);
+  RowEntry ahead;
+  for (int64_t tile = blockIdx.x, k = 0; tile < tiles; tile += gridDim.x, k++) {
+    load_tile(a, s, rows, tile, (int)(k % TABLE_TILES), ahead, false);
     tile_forward(s, a.in);
     // Item e = r·dx + c, its slices in h1 (read by no one after z2).
     sliced_sums<T>(
@@ -558,8 +589,9 @@ __device__ void mlp_backward(const MlpArgs& a) {
   // to part. A block with no tile (a captured epoch's grid is sized for its
   // largest step) writes zeros only, so the order of its writes is moot.
   int64_t rows = mlp_rows(a), tiles = (rows + TILE - 1) / TILE;
-  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    load_tile(a, s, rows, tile, true);
+  RowEntry ahead;
+  for (int64_t tile = blockIdx.x, k = 0; tile < tiles; tile += gridDim.x, k++) {
+    load_tile(a, s, rows, tile, (int)(k % TABLE_TILES), ahead, true);
     tile_forward(s, a.in);
     tile_backward(s, a.in, a.dx, part, acc);
   }
@@ -601,7 +633,9 @@ JK_KERNEL_OCCUPANCY(mlp_forward_f64, MlpArgs, THREADS, 1) { mlp_forward<double>(
 JK_KERNEL_OCCUPANCY(mlp_backward_f32, MlpArgs, THREADS, 2) { mlp_backward<float>(args); }
 JK_KERNEL_OCCUPANCY(mlp_backward_f64, MlpArgs, THREADS, 1) { mlp_backward<double>(args); }
 
-// The argument of pair_means: grid (B, sets).
+// The argument of pair_means: a mean (pair i, set, column c) is item
+// (i·sets + set)·d + c, summed by `lanes` threads (a power of two: at least
+// every pair's rows, or THREADS), THREADS / lanes items a block.
 struct MeansArgs {
   const void* rowGrad;      // rows×d (T)
   double* meanU;            // B×2×d
@@ -609,6 +643,9 @@ struct MeansArgs {
   int64_t lo;
   int64_t d;
   int64_t samples;  // S; 0 for the exact mean (one set)
+  int64_t batch;    // B
+  int64_t sets;     // 2 with subsamples, else 1
+  int64_t lanes;
 };
 
 namespace {
@@ -628,25 +665,37 @@ __device__ double tree_sum(double v, double* buf) {
   return sum;
 }
 
-// m_a(i) = (1/L) Σ rows of (i, a) of ∇U.
+// m_a(i) = (1/L) Σ rows of (i, a) of ∇U, column by column. Lane l of an item
+// sums its rows l, l + lanes, …, and the lanes are added in a tree within
+// the item's segment of buf: with lanes ≥ L each lane holds at most one
+// row, and this gives the bits of a tree over all THREADS (whose lanes past
+// L only add zeros), so the means do not depend on lanes.
 template <typename T>
 __device__ void pair_means(const MeansArgs& a) {
   JK_SHARED_MEMORY(smem);
   double* buf = reinterpret_cast<double*>(smem);
   const T* g = static_cast<const T*>(a.rowGrad);
-  int64_t i = blockIdx.x, set = blockIdx.y;
-  int64_t start = a.rowStart[a.lo + i] - a.rowStart[a.lo];
-  int64_t count = a.rowStart[a.lo + i + 1] - a.rowStart[a.lo + i];
-  if (a.samples > 0) {
-    start += set * a.samples;
-    count = a.samples;
+  int lanes = (int)a.lanes, lane = threadIdx.x % lanes;
+  int64_t item = (int64_t)blockIdx.x * (THREADS / lanes) + threadIdx.x / lanes;
+  bool valid = item < a.batch * a.sets * a.d;
+  int64_t c = item % a.d, set = item / a.d % a.sets, i = item / a.d / a.sets, count = 1;
+  double v = 0;
+  if (valid) {
+    int64_t start = a.rowStart[a.lo + i] - a.rowStart[a.lo];
+    count = a.rowStart[a.lo + i + 1] - a.rowStart[a.lo + i];
+    if (a.samples > 0) {
+      start += set * a.samples;
+      count = a.samples;
+    }
+    for (int64_t r = lane; r < count; r += lanes) v += (double)g[(start + r) * a.d + c];
   }
-  for (int64_t c = 0; c < a.d; c++) {
-    double v = 0;
-    for (int64_t r = threadIdx.x; r < count; r += THREADS) v += (double)g[(start + r) * a.d + c];
-    double sum = tree_sum<THREADS>(v, buf);
-    if (threadIdx.x == 0) a.meanU[(i * 2 + set) * a.d + c] = sum / (double)count;
+  buf[threadIdx.x] = v;
+  __syncthreads();
+  for (int w = lanes / 2; w > 0; w /= 2) {
+    if (lane < w) buf[threadIdx.x] += buf[threadIdx.x + w];
+    __syncthreads();
   }
+  if (valid && lane == 0) a.meanU[(i * 2 + set) * a.d + c] = buf[threadIdx.x] / (double)count;
 }
 
 }  // namespace

@@ -65,6 +65,17 @@ func mlpSharedBytes(in, dx, elem int) int {
 	return (values*elem+7)/8*8 + tileRows*24
 }
 
+// meanLanes is pair_means' threads a mean (MeansArgs.lanes in step.cu): the
+// least power of two at least a set's rows, up to a block, so that sets of
+// a few rows (subsamples) share a block instead of idling most of one.
+func meanLanes(setRows int) int {
+	lanes := 1
+	for lanes < setRows && lanes < threads {
+		lanes *= 2
+	}
+	return lanes
+}
+
 // backend is the CUDA Backend of one model on one Device.
 type backend struct {
 	dev      *Device
@@ -80,6 +91,7 @@ type backend struct {
 
 	maxBatch, maxRows   int    // pairs and interaction rows of the largest step
 	pairRows            [2]int // interaction rows of a pair, at least and at most (the kernels' owner search)
+	meanLanes           int    // pair_means' threads a mean (meanLanes)
 	sharedV, sharedU    uint32 // dynamic shared memory of the MLP kernels
 	gridFwd, gridBwd    int    // MLP blocks at most
 	order               []int32
@@ -247,6 +259,7 @@ func (b *backend) rowsPerPair(q int) int {
 // largest step: the maxBatch pairs with the most rows.
 func (b *backend) chooseSamples() error {
 	b.pairRows = [2]int{1, 1}
+	b.meanLanes = 1
 	if !b.net.HasInteraction() {
 		b.settings.Samples = 0
 		return nil
@@ -264,6 +277,10 @@ func (b *backend) chooseSamples() error {
 	for q := range b.problem.Pairs.Len() {
 		r := b.rowsPerPair(q)
 		b.pairRows = [2]int{min(b.pairRows[0], r), max(b.pairRows[1], r)}
+	}
+	b.meanLanes = meanLanes(b.pairRows[1])
+	if s := b.settings.Samples; s > 0 {
+		b.meanLanes = meanLanes(s)
 	}
 	if need := uint64(b.maxRows) * rowBytes; need > free {
 		return fmt.Errorf("the interaction rows of a step need %.1f GiB and %s has %.1f GiB free; use --interaction-samples or a smaller --batch-size",
@@ -412,6 +429,10 @@ func (b *backend) upload() error {
 // blocks is ⌈n / per⌉.
 func blocks(n, per int) int { return (n + per - 1) / per }
 
+// meansGrid is pair_means' blocks: a mean a pair, set and column, threads/lanes
+// means a block.
+func meansGrid(batch, sets, d, lanes int) int { return blocks(batch*sets*d, threads/lanes) }
+
 func (b *backend) Name() string              { return "cuda" }
 func (b *backend) Settings() engine.Settings { return b.settings }
 
@@ -546,8 +567,8 @@ type (
 		minRows, maxRows                   int64
 	}
 	meansArgs struct {
-		rowGrad, meanU, rowStart driver.DevicePtr
-		lo, d, samples           int64
+		rowGrad, meanU, rowStart           driver.DevicePtr
+		lo, d, samples, batch, sets, lanes int64
 	}
 	residualArgs struct {
 		lo, batch, d, sets, interaction, internal, betaIndex int64
@@ -683,8 +704,9 @@ func (b *backend) queueGradient(lo, hi int, at driver.DevicePtr) (lossBlocks int
 		if err := b.launch("mlp_forward"+b.suffix, min(tiles(gridRowsU), b.gridFwd), 1, threads, b.sharedU, unsafe.Pointer(&fu)); err != nil {
 			return 0, err
 		}
-		ma := meansArgs{rowGrad: m.rowGrad, meanU: m.meanU, rowStart: m.rowStart, lo: int64(lo), d: int64(d), samples: int64(b.settings.Samples)}
-		if err := b.launch("pair_means"+b.suffix, batch, sets, threads, 8*threads, unsafe.Pointer(&ma)); err != nil {
+		ma := meansArgs{rowGrad: m.rowGrad, meanU: m.meanU, rowStart: m.rowStart, lo: int64(lo), d: int64(d),
+			samples: int64(b.settings.Samples), batch: int64(batch), sets: int64(sets), lanes: int64(b.meanLanes)}
+		if err := b.launch("pair_means"+b.suffix, meansGrid(batch, sets, d, b.meanLanes), 1, threads, 8*threads, unsafe.Pointer(&ma)); err != nil {
 			return 0, err
 		}
 	}

@@ -191,3 +191,23 @@ func TestAutoSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestMeanLanes: pair_means gives a mean the least power of two at least
+// its set's rows, never more than a block, and its grid holds every mean
+// (pair, set, column) of the step.
+func TestMeanLanes(t *testing.T) {
+	for _, c := range []struct{ rows, want int }{{1, 1}, {2, 2}, {3, 4}, {16, 16}, {17, 32}, {256, 256}, {300, 256}} {
+		if got := meanLanes(c.rows); got != c.want {
+			t.Errorf("meanLanes(%d) = %d, want %d", c.rows, got, c.want)
+		}
+	}
+	for _, c := range []struct{ batch, sets, d, lanes, want int }{
+		{250, 2, 5, 16, 157},   // 2 500 means, 16 a block
+		{250, 1, 5, 256, 1250}, // a block a mean
+		{1, 1, 1, 4, 1},
+	} {
+		if got := meansGrid(c.batch, c.sets, c.d, c.lanes); got != c.want {
+			t.Errorf("meansGrid(%d, %d, %d, %d) = %d, want %d", c.batch, c.sets, c.d, c.lanes, got, c.want)
+		}
+	}
+}

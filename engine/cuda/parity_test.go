@@ -264,6 +264,47 @@ func TestProbeMatchesCPU(t *testing.T) {
 	}
 }
 
+// TestRowTableWraps: an MLP block's threads draw the row tables of its next
+// 8 tiles at once, a row a thread, and pair_means sums sets of more rows
+// than a block has threads in strides; with the exact interaction mean over
+// targets of about 300 points and a batch of more pairs than the
+// interaction forward kernel has blocks, every block takes more than 8 tiles
+// (so draws again mid-step), and the loss and gradient of a step still agree
+// with the CPU's to 1e-10 (float64). On the emulator it runs in every
+// thread order.
+func TestRowTableWraps(t *testing.T) {
+	for _, od := range orderedDevices(t) {
+		dev := od.use(t)
+		t.Run(od.Label(), func(t *testing.T) {
+			p := parityProblem(300, 2, 1)
+			grid := mlpGrid(mlpOccupancy["_f64"].forward, dev.SharedPerSM, mlpSharedBytes(2, 2, 8), dev.SMs)
+			batch := min(grid+10, p.Pairs.Len())
+			if rows := batch * 297; rows <= 8*tileRows*grid {
+				t.Fatalf("%d rows on %d blocks: no block takes more than 8 tiles", rows, grid)
+			}
+			s := engine.DefaultSettings()
+			s.BatchSize, s.Samples, s.Precision, s.Seed = batch, 0, engine.Float64, 9
+			order := rand.New(rand.NewPCG(3, 3)).Perm(p.Pairs.Len())
+			cpu, gpu := pairBackends(t, dev, "jkonet-star", p, s, order)
+			lc, gc, err := cpu.(engine.Prober).Probe(0, batch, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gc = append([]float64(nil), gc...)
+			lg, gg, err := gpu.(engine.Prober).Probe(0, batch, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := math.Abs(lg.Value-lc.Value) / math.Abs(lc.Value); !(r <= 1e-10) {
+				t.Errorf("loss %v on the GPU, %v on the CPU (relative %.2g)", lg.Value, lc.Value, r)
+			}
+			if r := relDiff(gg, gc); !(r <= 1e-10) {
+				t.Errorf("gradient differs by %.2g (norm-wise)", r)
+			}
+		})
+	}
+}
+
 // TestTrainingMatchesCPU: 20 epochs of float64 training on the device agree
 // with the CPU backend's to 1e-6 in every parameter, for every network
 // variant, with subsampled interaction, β and a short last batch; the epoch

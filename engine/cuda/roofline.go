@@ -32,6 +32,7 @@ type StepShape struct {
 	Batch       int  // pairs of the step
 	RowsU       int  // interaction rows of the step: Σ over its pairs of 2S, or of the target population's size
 	Sets        int  // 2 with interaction subsamples, else 1
+	MeanLanes   int  // pair_means' threads a mean (meanLanes; 0 counts as 1)
 	Elem        int  // bytes a stored value: 4 (float32) or 8 (float64)
 	GridFwd     int  // mlp_forward's blocks at most (mlpGrid)
 	GridBwd     int  // mlp_backward's blocks at most
@@ -105,7 +106,7 @@ func StepCosts(s StepShape) []KernelCost {
 		g := min(tiles(s.RowsU), s.GridFwd)
 		add("mlp_forward", g, rowsU*MLPForwardFLOPs(s.D, s.D), float64(g)*countU*e+batch*uPairBytes+rowsU*2*d*e)
 		// pair_means: ∇U's rows in, a mean per pair and set out (double).
-		add("pair_means", s.Batch*s.Sets, 0, batch*8+rowsU*d*e+batch*sets*d*8)
+		add("pair_means", meansGrid(s.Batch, s.Sets, s.D, max(s.MeanLanes, 1)), 0, batch*8+rowsU*d*e+batch*sets*d*8)
 	}
 	// residuals: x, y (and the score) and ∇V in, upV out, w and τ (doubles),
 	// the interaction means in and upU out; a row of loss terms a block.
@@ -166,7 +167,7 @@ func (p Peaks) RooflineSeconds(costs []KernelCost, elem int) float64 {
 // stepShape is the shape of the backend's step on order[lo:hi].
 func (b *backend) stepShape(lo, hi int) StepShape {
 	s := StepShape{D: b.problem.D, InV: b.inV, Interaction: b.net.HasInteraction(), Internal: b.net.HasInternal(),
-		Batch: hi - lo, Sets: 1, Elem: b.elem, GridFwd: b.gridFwd, GridBwd: b.gridBwd}
+		Batch: hi - lo, Sets: 1, MeanLanes: b.meanLanes, Elem: b.elem, GridFwd: b.gridFwd, GridBwd: b.gridBwd}
 	if s.Interaction {
 		s.RowsU = int(b.rowStart[hi] - b.rowStart[lo])
 		if b.settings.Samples > 0 {
