@@ -3,6 +3,7 @@ package ot
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,26 +57,14 @@ func TestExactWeightsBruteForce(t *testing.T) {
 // sevenths give masses over 21, a large prime denominator is kept whole.
 func TestMassesOfWeights(t *testing.T) {
 	s, u, err := MassesOfWeights(3, 2, []float64{1.0 / 3, 1.0 / 3, 1.0 / 3}, []float64{3.0 / 7, 4.0 / 7})
-	if err != nil || !equalInts(s, []int64{7, 7, 7}) || !equalInts(u, []int64{9, 12}) {
+	if err != nil || !slices.Equal(s, []int64{7, 7, 7}) || !slices.Equal(u, []int64{9, 12}) {
 		t.Fatalf("thirds and sevenths: %v, %v, %v; want [7 7 7], [9 12]", s, u, err)
 	}
 	const q = 999983
 	s, u, err = MassesOfWeights(2, 1, []float64{1.0 / q, (q - 1.0) / q}, []float64{1})
-	if err != nil || !equalInts(s, []int64{1, q - 1}) || !equalInts(u, []int64{q}) {
+	if err != nil || !slices.Equal(s, []int64{1, q - 1}) || !slices.Equal(u, []int64{q}) {
 		t.Fatalf("denominator %d: %v, %v, %v", q, s, u, err)
 	}
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestExactWeightsRejectsBadWeights(t *testing.T) {

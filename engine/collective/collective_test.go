@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,7 +146,7 @@ func TestNCCLBinding(t *testing.T) {
 	if err := d.AllReduceSumDevice(addr, 3, 0); err != nil {
 		t.Fatal(err)
 	}
-	if want := []float64{3, 7.5, -9, 7}; !equal(buf, want) || d.Rank() != 1 || d.Size() != 3 {
+	if want := []float64{3, 7.5, -9, 7}; !slices.Equal(buf, want) || d.Rank() != 1 || d.Size() != 3 {
 		t.Errorf("sum over 3 stand-in ranks: %v rank %d size %d, want %v rank 1 size 3", buf, d.Rank(), d.Size(), want)
 	}
 	if err := d.AllReduceSumDevice(addr, 1, 1); err == nil || !strings.Contains(err.Error(), "ncclAllReduce: invalid argument (NCCL error 4)") {
@@ -186,18 +187,6 @@ func buildFakeNCCL(t *testing.T, name string, flags ...string) string {
 }
 
 var hostBuffer []float64
-
-func equal(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // TestNCCLOneRank sums a device buffer on a one-rank communicator of GPU 0
 // where libnccl.so.2 and a GPU are present (one GPU cannot host two ranks).
@@ -249,7 +238,7 @@ func TestNCCLOneRank(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("one-rank sum %v, want %v", got, want)
 	}
 	t.Logf("NCCL %d on one rank", l.Version())
