@@ -80,13 +80,15 @@ func TestOTShapeCases(t *testing.T) {
 
 // TestExactMassesPOT solves weighted problems (integer masses, unequal and
 // coprime sizes) with ot.ExactMasses, with ot.ExactWeights on the float
-// weights s_i/S, t_j/S, and with POT's ot.emd on those weights: the optimal
-// costs agree to OTCostTolerance and the plans are certified.
+// weights s_i/S, t_j/S, and with POT's ot.emd on those weights; then
+// random float weights, which ot.ExactWeights rounds onto its grid, with
+// both: the optimal costs agree to OTCostTolerance and the plans are
+// certified.
 func TestExactMassesPOT(t *testing.T) {
 	if err := PeerAvailable("ot", "scipy"); err != nil {
 		t.Skip(err)
 	}
-	for _, c := range []OTCase{{N: 80, M: 120, D: 2, Seed: 3}, {N: 97, M: 60, D: 5, Seed: 4}} {
+	for _, c := range []OTCase{{N: 80, M: 120, D: 2, Seed: 3}, {N: 97, M: 60, D: 5, Seed: 4}, {N: 101, M: 101, D: 3, Seed: 5}} {
 		x, y, err := OTData(c)
 		if err != nil {
 			t.Fatal(err)
@@ -140,7 +142,59 @@ func TestExactMassesPOT(t *testing.T) {
 			}
 		}
 		t.Logf("%s weighted: go %.15g (float weights %.15g), POT %.15g", c.Name(), p.Cost, pw.Cost, peer.Cost)
+		checkFloatWeightsPOT(t, c, x, y, rng)
 	}
+}
+
+// checkFloatWeightsPOT gives ot.ExactWeights and POT's ot.emd the same
+// random float weights (uniform on (0, 1], one in five of them 10^-6 as
+// large, normalised): the costs agree to OTCostTolerance, the weights
+// took the grid, and the plan is certified on its masses.
+func checkFloatWeightsPOT(t *testing.T, c OTCase, x, y []float64, rng *rand.Rand) {
+	t.Helper()
+	a, b := make([]float64, c.N), make([]float64, c.M)
+	for _, w := range [][]float64{a, b} {
+		var sum float64
+		for i := range w {
+			w[i] = 1 - rng.Float64()
+			if rng.IntN(5) == 0 {
+				w[i] *= 1e-6
+			}
+			sum += w[i]
+		}
+		for i := range w {
+			w[i] /= sum
+		}
+	}
+	var peer struct {
+		Cost    float64 `json:"cost"`
+		Warning *string `json:"warning"`
+	}
+	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
+	if err := RunPeer(otEMDScript, args, map[string][]float64{"x": x, "y": y, "a": a, "b": b}, &peer); err != nil {
+		t.Fatal(err)
+	}
+	if peer.Warning != nil {
+		t.Fatalf("%s float weights: POT: %s", c.Name(), *peer.Warning)
+	}
+	p, err := ot.ExactWeights(x, y, c.D, ot.SqEuclidean, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ot.MassesOfWeights(c.N, c.M, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Rounded || w.MaxError >= 1/float64(w.Total) {
+		t.Errorf("%s float weights: rounded %v, error %v on the grid 1/%d; want the grid and an error below its unit", c.Name(), w.Rounded, w.MaxError, w.Total)
+	}
+	if err := ot.CertifyMasses(x, y, c.D, ot.SqEuclidean, w.S, w.T, p); err != nil {
+		t.Errorf("%s float weights: %v", c.Name(), err)
+	}
+	if diff := math.Abs(p.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
+		t.Errorf("%s float weights: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, peer.Cost, diff)
+	}
+	t.Logf("%s float weights: go %.17g, POT %.17g, grid 1/%d, largest error %.3g, ε %.3g", c.Name(), p.Cost, peer.Cost, w.Total, w.MaxError, w.L1)
 }
 
 // TestExactOTAtScale: ot-scale's row on a small case: the exact plan
