@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/big"
@@ -196,13 +197,22 @@ func exactly(w []float64) exactWeights {
 // is missing, Σ_(not lifted) A_i·S/T − s_i − Σ_(lifted) (1 − A_i·S/T), is
 // below their number. The second ends, as some mass is 2 or more while
 // Σs_i > S ≥ n.
+//
+// The remainders are ordered by their first 64 bits, ⌊2^64·A_i·S/T⌋ mod
+// 2^64, and by what is left of them, exactly, where those are equal.
 func (ew exactWeights) grid(total int64) []int64 {
 	n := len(ew.a)
-	s, rem, lifted := make([]int64, n), make([]*big.Int, n), make([]bool, n)
+	s, lifted := make([]int64, n), make([]bool, n)
+	key, rest := make([]uint64, n), make([]*big.Int, n)
+	scaled, q := new(big.Int).Lsh(big.NewInt(total), 64), new(big.Int)
+	low := new(big.Int).SetUint64(math.MaxUint64)
 	left := total
 	for i, a := range ew.a {
-		q, r := new(big.Int).QuoRem(new(big.Int).Mul(a, big.NewInt(total)), ew.total, new(big.Int))
-		s[i], rem[i], lifted[i] = max(1, q.Int64()), r, q.Sign() == 0
+		rest[i] = new(big.Int)
+		q.QuoRem(q.Mul(a, scaled), ew.total, rest[i])
+		key[i] = new(big.Int).And(q, low).Uint64()
+		f := q.Rsh(q, 64).Int64()
+		s[i], lifted[i] = max(1, f), f == 0
 		left -= s[i]
 	}
 	var order []int
@@ -211,11 +221,15 @@ func (ew exactWeights) grid(total int64) []int64 {
 			order = append(order, i)
 		}
 	}
-	slices.SortStableFunc(order, func(i, j int) int {
-		if left > 0 {
-			return rem[j].Cmp(rem[i])
+	slices.SortFunc(order, func(i, j int) int {
+		c := cmp.Compare(key[i], key[j])
+		if c == 0 {
+			c = rest[i].Cmp(rest[j])
 		}
-		return rem[i].Cmp(rem[j])
+		if left > 0 {
+			c = -c
+		}
+		return cmp.Or(c, i-j)
 	})
 	for _, i := range order[:min(max(left, 0), int64(len(order)))] {
 		s[i]++
@@ -235,12 +249,12 @@ func (ew exactWeights) grid(total int64) []int64 {
 // computed exactly and rounded to float64.
 func (ew exactWeights) errors(s []int64, total int64) (largest, sum float64) {
 	den := new(big.Float).SetInt(new(big.Int).Mul(ew.total, big.NewInt(total)))
-	diff, scaled := new(big.Int), new(big.Int)
-	q := new(big.Float).SetPrec(53)
+	diff, scaled, mass := new(big.Int), new(big.Int), new(big.Int)
+	num, q := new(big.Float), new(big.Float).SetPrec(53)
 	for i, a := range ew.a {
-		diff.Mul(big.NewInt(s[i]), ew.total)
-		diff.Sub(diff, scaled.Mul(a, big.NewInt(total)))
-		e, _ := q.Quo(new(big.Float).SetInt(diff.Abs(diff)), den).Float64()
+		diff.Mul(mass.SetInt64(s[i]), ew.total)
+		diff.Sub(diff, scaled.Mul(a, mass.SetInt64(total)))
+		e, _ := q.Quo(num.SetInt(diff.Abs(diff)), den).Float64()
 		largest, sum = max(largest, e), sum+e
 	}
 	return largest, sum
