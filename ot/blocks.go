@@ -80,7 +80,7 @@ func ExactBlocksProgress(x, y []float64, d int, cost Cost, block int, solved fun
 	}
 	plans := make([]*Plan, len(ranges))
 	for b, r := range ranges {
-		plans[b] = exact(newCostMatrix(x[r.i0*d:r.i1*d], y[r.j0*d:r.j1*d], d, cost, 0))
+		plans[b] = exact(exactCosts(x[r.i0*d:r.i1*d], y[r.j0*d:r.j1*d], d, cost))
 		if solved != nil {
 			solved(b+1, len(ranges))
 		}

@@ -1,9 +1,11 @@
 package ot
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -300,4 +302,58 @@ func checkExactBothCosts(t *testing.T, x, y []float64) []*Plan {
 		plans = append(plans, p)
 	}
 	return plans
+}
+
+// TestNearestEachWayBruteForce checks the one-pass candidate arcs against
+// sorting every row and column: each source's k nearest costs, and each
+// target's k least (cost, source) pairs exactly, ties to the lower source,
+// whatever the number of goroutines splitting the rows (GOMAXPROCS 1, 2
+// and 3 on clouds with many equal costs, k above and below the sizes).
+func TestNearestEachWayBruteForce(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(17, 17))
+	for _, c := range []struct{ n, m, d, side, k int }{
+		{200, 300, 3, 4, 16}, {301, 199, 2, 3, 7}, {40, 41, 12, 2, 16}, {5, 9, 2, 3, 16}, {150, 150, 5, 1 << 20, 24},
+	} {
+		x, y := gridCloud(rng, c.n, c.d, c.side), gridCloud(rng, c.m, c.d, c.side)
+		costs := newCostMatrix(x, y, c.d, SqEuclidean, 1<<30)
+		for _, procs := range []int{1, 2, 3} {
+			runtime.GOMAXPROCS(procs)
+			bySource, byTarget := nearestEachWay(costs, c.k)
+			for i := range c.n {
+				row := slices.Clone(costs.row(i, nil))
+				want := slices.Sorted(slices.Values(row))[:min(c.k, c.m)]
+				var got []float64
+				for _, a := range bySource[i] {
+					if a.cost != row[a.col] {
+						t.Fatalf("%v procs %d: source %d's arc to %d costs %v, want %v", c, procs, i, a.col, a.cost, row[a.col])
+					}
+					got = append(got, a.cost)
+				}
+				if slices.Sort(got); !slices.Equal(got, want) {
+					t.Fatalf("%v procs %d: source %d's nearest costs %v, want %v", c, procs, i, got, want)
+				}
+			}
+			got := make([][]int32, c.m) // target j's sources, from byTarget
+			for i, as := range byTarget {
+				for _, a := range as {
+					if a.cost != costs.at(i, int(a.col)) {
+						t.Fatalf("%v procs %d: arc %d→%d costs %v, want %v", c, procs, i, a.col, a.cost, costs.at(i, int(a.col)))
+					}
+					got[a.col] = append(got[a.col], int32(i))
+				}
+			}
+			for j := range c.m {
+				rows := make([]int32, c.n)
+				for i := range rows {
+					rows[i] = int32(i)
+				}
+				slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(costs.at(int(a), j), costs.at(int(b), j)) })
+				want := slices.Sorted(slices.Values(rows[:min(c.k, c.n)]))
+				if slices.Sort(got[j]); !slices.Equal(got[j], want) {
+					t.Fatalf("%v procs %d: target %d's nearest sources %v, want %v", c, procs, j, got[j], want)
+				}
+			}
+		}
+	}
 }

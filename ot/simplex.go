@@ -60,16 +60,26 @@ type networkSimplex struct {
 func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
-	// The larger side's neighbours first; the other side's come from
-	// another goroutine while the pivots run (see solve).
+	// The pivots start on the larger side's neighbours; the other side's
+	// join when those run out (see solve). Searching trees, the other
+	// side's come from another goroutine while the pivots run; passing over
+	// rows of costs, one pass finds both.
 	k := c.candidateCount()
-	first, second := nearestOfSources, nearestOfTargets
-	if m > n {
-		first, second = second, first
-	}
-	arcs := first(c, k)
+	var arcs, more [][]arc
 	ns.moreArcs = make(chan [][]arc, 1)
-	go func() { ns.moreArcs <- missingArcs(arcs, second(c, k), m) }()
+	if c.useTrees() {
+		first, second := nearestOfSources, nearestOfTargets
+		if m > n {
+			first, second = second, first
+		}
+		arcs = first(c, k)
+		go func() { ns.moreArcs <- missingArcs(arcs, second(c, k), m) }()
+	} else {
+		if arcs, more = nearestEachWay(c, k); m > n {
+			arcs, more = more, arcs
+		}
+		ns.moreArcs <- missingArcs(arcs, more, m)
+	}
 	// Room for both sides' arcs, the north-west corner's and a pricing
 	// round's.
 	room := k*(n+m) + n + m
@@ -302,13 +312,13 @@ func (ns *networkSimplex) entering() int {
 	arcs := len(ns.cost)
 	block := max(10, int(math.Sqrt(float64(arcs))/2))
 	best, bestArc := -ns.tol, -1
-	src, dst, cost, inTree, pi := ns.src[:arcs], ns.dst[:arcs], ns.cost[:arcs], ns.inTree[:arcs], ns.pi
+	src, dst, cost, pi := ns.src[:arcs], ns.dst[:arcs], ns.cost[:arcs], ns.pi
 	e := ns.nextArc
 	for seen, inBlock := 0, 0; seen < arcs; seen++ {
-		if !inTree[e] {
-			if rc := cost[e] + pi[src[e]] - pi[dst[e]]; rc < best {
-				best, bestArc = rc, e
-			}
+		// Tree arcs are not skipped: their reduced costs are rounding
+		// errors of the potentials' sums, far inside the tolerance.
+		if rc := cost[e] + pi[src[e]] - pi[dst[e]]; rc < best {
+			best, bestArc = rc, e
 		}
 		if e++; e == arcs {
 			e = 0
