@@ -13,6 +13,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Cost is the ground cost c(x, y) between a source and a target point.
@@ -70,7 +71,8 @@ type costMatrix struct {
 	x, y    []float64
 	yT      []float64 // y transposed, d×m: coordinate k of all targets in a row
 	cost    Cost
-	dense   []float64 // n×m row-major, or nil
+	dense   []float64     // n×m row-major, or nil
+	stored  time.Duration // the time storing dense took
 	treeCache
 }
 
@@ -84,6 +86,8 @@ func newCostMatrix(x, y []float64, d int, cost Cost, budget int64) *costMatrix {
 		}
 	}
 	if int64(n)*int64(m)*8 <= budget {
+		start := time.Now()
+		defer func() { c.stored = time.Since(start) }()
 		c.dense = make([]float64, n*m)
 		parallelRows(n, func(_, lo, hi int) {
 			for i := lo; i < hi; i++ {

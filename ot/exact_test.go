@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 // bruteForceAssignment returns min over permutations π of Σ_i C[i][π(i)].
@@ -354,6 +355,48 @@ func TestNearestEachWayBruteForce(t *testing.T) {
 					t.Fatalf("%v procs %d: target %d's nearest sources %v, want %v", c, procs, j, got[j], want)
 				}
 			}
+		}
+	}
+}
+
+// TestExactPhases checks the phases an exact plan reports: set for both
+// solvers, with and without trees; costs stored only where rows are passed
+// over; steps, passes and arcs counted (the arcs hold the plan's pairs);
+// and the parts, disjoint spans of the call, within its wall time.
+func TestExactPhases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 18))
+	for _, c := range []struct {
+		n, m, d int
+		trees   bool
+	}{{300, 301, 5, false}, {300, 300, 5, false}, {300, 301, 2, true}, {300, 300, 3, true}} {
+		x, y := uniformCloud(rng, c.n, c.d), uniformCloud(rng, c.m, c.d)
+		var p *Plan
+		var wall time.Duration
+		solve := func() {
+			start := time.Now()
+			var err error
+			if p, err = Exact(x, y, c.d, SqEuclidean); err != nil {
+				t.Fatal(err)
+			}
+			wall = time.Since(start)
+		}
+		if c.trees {
+			withTrees(t, solve)
+		} else {
+			solve()
+		}
+		ph := p.Phases
+		switch {
+		case ph == nil:
+			t.Fatalf("%v: no phases", c)
+		case (ph.Costs > 0) == c.trees:
+			t.Fatalf("%v: costs stored for %v, trees %v", c, ph.Costs, c.trees)
+		case ph.Candidates <= 0 || ph.Solve <= 0 || ph.Pricing <= 0:
+			t.Fatalf("%v: phases %+v, want each positive", c, ph)
+		case ph.Total() > wall:
+			t.Fatalf("%v: phases add up to %v, beyond the call's %v", c, ph.Total(), wall)
+		case ph.Steps < 1 || ph.Passes < 1 || ph.Arcs < len(p.Pairs):
+			t.Fatalf("%v: %d steps, %d passes, %d arcs for %d pairs", c, ph.Steps, ph.Passes, ph.Arcs, len(p.Pairs))
 		}
 	}
 }

@@ -3,6 +3,7 @@ package ot
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // assignment is the exact solver for the square assignment problem
@@ -25,8 +26,7 @@ import (
 // the invariant that all phases keep.
 //
 // Memory: the candidate arcs, O(n·k) with k = candidates, and O(n) work
-// arrays. The costs are recomputed row by row in the passes over all pairs
-// and never stored.
+// arrays, besides the costs exactCosts stores.
 type assignment struct {
 	c       *costMatrix
 	n       int
@@ -49,6 +49,8 @@ type assignment struct {
 	// Sources whose target or potential changed since the last pricing.
 	moved   []bool
 	toPrice []int32
+
+	phases Phases
 }
 
 // candidates is the number of nearest neighbours, each way, in the sparse
@@ -69,6 +71,7 @@ const denseCandidates = 16
 // holds a perfect matching.
 func newAssignment(c *costMatrix) *assignment {
 	n := c.n
+	start := time.Now()
 	arcs := candidateArcs(c, c.candidateCount())
 	for i, as := range arcs {
 		if !slices.ContainsFunc(as, func(a arc) bool { return int(a.col) == i }) {
@@ -87,6 +90,7 @@ func newAssignment(c *costMatrix) *assignment {
 		seen:     make([]uint32, n),
 		queue:    targetHeap{pos: make([]int32, n)},
 		moved:    make([]bool, n),
+		phases:   Phases{Candidates: time.Since(start)},
 	}
 }
 
@@ -94,12 +98,17 @@ func newAssignment(c *costMatrix) *assignment {
 // reassigns until no pair violates the duals. It returns
 // U_i = min_j (C_ij − v_j) over all targets.
 func (a *assignment) solve() []float64 {
+	ph := &a.phases
+	start := time.Now()
 	free := a.initialise()
 	u := make([]float64, a.n)
 	for pass := 0; ; pass++ {
 		for _, f := range free {
 			a.augment(f)
 		}
+		ph.Steps += len(free)
+		start = since(&ph.Solve, start)
+		ph.Passes++
 		var rows []int32 // all, the first time
 		if pass > 0 {
 			rows = slices.Clone(a.toPrice)
@@ -108,7 +117,11 @@ func (a *assignment) solve() []float64 {
 			a.moved[i] = false
 		}
 		a.toPrice = a.toPrice[:0]
-		if free = a.price(rows, u); len(free) == 0 {
+		free = a.price(rows, u)
+		if start = since(&ph.Pricing, start); len(free) == 0 {
+			for _, as := range a.arcs {
+				ph.Arcs += len(as)
+			}
 			return u
 		}
 	}
@@ -340,7 +353,10 @@ func (a *assignment) plan(u []float64) *Plan {
 	for i, j := range a.rowsol {
 		pairs[i] = Pair{I: i, J: int(j), W: 1 / float64(a.n)}
 	}
-	return newPlan(a.c, pairs, u, a.v)
+	p := newPlan(a.c, pairs, u, a.v)
+	p.Phases = &a.phases
+	p.Phases.Costs = a.c.stored
+	return p
 }
 
 // targetHeap is a binary min-heap of targets keyed by their labels, with

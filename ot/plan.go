@@ -1,6 +1,9 @@
 package ot
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Pair is one entry of a transport plan: source point I sends mass W to
 // target point J.
@@ -21,6 +24,36 @@ type Plan struct {
 	// equality on every pair, so Σ_i U_i/N + Σ_j V_j/M = Cost (up to
 	// rounding) certifies that the plan is optimal.
 	U, V []float64
+	// Phases is where the exact solve spent its time (nil for block and
+	// entropic plans).
+	Phases *Phases
+}
+
+// Phases is where an exact solve spent its wall time, each part measured
+// on the goroutine that runs the solve, so the parts add up to about the
+// whole (work other goroutines do meanwhile is not counted twice).
+type Phases struct {
+	// Costs is storing the cost matrix (0 where rows are recomputed, see
+	// Exact's memory note); Candidates, finding the sparse graph's near
+	// neighbours each way; Solve, LAPJV's initialisation and augmenting
+	// paths or the network simplex's first basis and pivots; Pricing, the
+	// passes over all pairs that check them against the duals.
+	Costs, Candidates, Solve, Pricing time.Duration
+	// Steps counts the network simplex's pivots or LAPJV's augmenting paths
+	// (after its initialisation), Passes the pricing passes, Arcs the arcs
+	// of the final sparse graph.
+	Steps, Passes, Arcs int
+}
+
+// Total is the sum of the parts.
+func (p *Phases) Total() time.Duration { return p.Costs + p.Candidates + p.Solve + p.Pricing }
+
+// since adds the time since start to *part and returns now, the next
+// part's start.
+func since(part *time.Duration, start time.Time) time.Time {
+	now := time.Now()
+	*part += now.Sub(start)
+	return now
 }
 
 // FilterPairs returns the pairs of an exact plan that carry real mass,

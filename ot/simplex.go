@@ -3,6 +3,7 @@ package ot
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // networkSimplex is the exact solver for the transportation problem with
@@ -49,6 +50,8 @@ type networkSimplex struct {
 	nextArc  int          // where block pricing resumes
 	moreArcs chan [][]arc // the second side's candidate arcs, by source
 
+	phases Phases
+
 	parent, pred, depth          []int32 // pred[u]: the arc between u and parent[u]
 	firstChild, nextSib, prevSib []int32
 	pi                           []float64
@@ -59,6 +62,7 @@ type networkSimplex struct {
 // supplies s (n, positive) and demands t (m, positive) of equal totals.
 func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
+	start := time.Now()
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
 	// The pivots start on the larger side's neighbours; the other side's
 	// join when those run out (see solve). Searching trees, the other
@@ -80,6 +84,7 @@ func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 		}
 		ns.moreArcs <- missingArcs(arcs, more, m)
 	}
+	start = since(&ns.phases.Candidates, start)
 	// Room for both sides' arcs, the north-west corner's and a pricing
 	// round's.
 	room := k*(n+m) + n + m
@@ -93,6 +98,7 @@ func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	ns.firstChild, ns.nextSib, ns.prevSib = make([]int32, nodes), make([]int32, nodes), make([]int32, nodes)
 	ns.pi = make([]float64, nodes)
 	ns.initialBasis(s, t)
+	since(&ns.phases.Solve, start)
 	return ns
 }
 
@@ -449,22 +455,30 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 	if !ns.c.useTrees() {
 		guard = make([]float64, ns.n)
 	}
+	ph := &ns.phases
+	defer func() { ph.Arcs = len(ns.cost) }()
+	start := time.Now()
 	for {
 		for e := ns.entering(); e >= 0; e = ns.entering() {
 			ns.pivot(e)
+			ph.Steps++
 		}
 		ns.setPotentials()
 		if e := ns.entering(); e >= 0 {
 			ns.pivot(e)
+			ph.Steps++
 			continue
 		}
+		start = since(&ph.Solve, start)
 		if ns.moreArcs != nil {
 			for i, as := range <-ns.moreArcs {
 				ns.addArcs(i, as)
 			}
 			ns.moreArcs = nil
+			start = since(&ph.Candidates, start)
 			continue
 		}
+		ph.Passes++
 		v = ns.pi[ns.n:]
 		for i := range limit {
 			limit[i] = -ns.pi[i] - ns.tol
@@ -478,6 +492,7 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 		default:
 			rows := ns.shielded(guard, pricedV, v, u)
 			if len(rows) == 0 {
+				since(&ph.Pricing, start)
 				return u, slices.Clone(v)
 			}
 			add = priceRowsShielded(ns.c, v, limit, rows, u, ns.columnsBySource(), guard)
@@ -488,6 +503,7 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 			ns.addArcs(i, as)
 			added = added || len(as) > 0
 		}
+		start = since(&ph.Pricing, start)
 		if !added {
 			return u, pricedV
 		}
@@ -554,7 +570,10 @@ func (ns *networkSimplex) plan(unit float64, u, v []float64) *Plan {
 			pairs = append(pairs, Pair{I: int(ns.src[e]), J: int(ns.dst[e]) - ns.n, W: float64(x) * unit})
 		}
 	}
-	return newPlan(ns.c, pairs, u, v)
+	p := newPlan(ns.c, pairs, u, v)
+	p.Phases = &ns.phases
+	p.Phases.Costs = ns.c.stored
+	return p
 }
 
 // byCost returns the arc numbers ordered by cost, ties by number: a least
