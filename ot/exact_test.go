@@ -1,7 +1,6 @@
 package ot
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -305,12 +304,11 @@ func checkExactBothCosts(t *testing.T, x, y []float64) []*Plan {
 	return plans
 }
 
-// TestNearestEachWayBruteForce checks the one-pass candidate arcs against
-// sorting every row and column: each source's k nearest costs, and each
-// target's k least (cost, source) pairs exactly, ties to the lower source,
+// TestCandidateArcsBruteForce checks the candidate arcs of the passes over
+// rows of costs against sorting every row: each source's k nearest costs,
 // whatever the number of goroutines splitting the rows (GOMAXPROCS 1, 2
 // and 3 on clouds with many equal costs, k above and below the sizes).
-func TestNearestEachWayBruteForce(t *testing.T) {
+func TestCandidateArcsBruteForce(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	rng := rand.New(rand.NewPCG(17, 17))
 	for _, c := range []struct{ n, m, d, side, k int }{
@@ -318,14 +316,16 @@ func TestNearestEachWayBruteForce(t *testing.T) {
 	} {
 		x, y := gridCloud(rng, c.n, c.d, c.side), gridCloud(rng, c.m, c.d, c.side)
 		costs := newCostMatrix(x, y, c.d, SqEuclidean, 1<<30)
+		if costs.useTrees() {
+			t.Fatalf("%v: k-d trees, want passes over rows", c)
+		}
 		for _, procs := range []int{1, 2, 3} {
 			runtime.GOMAXPROCS(procs)
-			bySource, byTarget := nearestEachWay(costs, c.k)
-			for i := range c.n {
-				row := slices.Clone(costs.row(i, nil))
+			for i, as := range candidateArcs(costs, c.k) {
+				row := costs.row(i, nil)
 				want := slices.Sorted(slices.Values(row))[:min(c.k, c.m)]
 				var got []float64
-				for _, a := range bySource[i] {
+				for _, a := range as {
 					if a.cost != row[a.col] {
 						t.Fatalf("%v procs %d: source %d's arc to %d costs %v, want %v", c, procs, i, a.col, a.cost, row[a.col])
 					}
@@ -333,26 +333,6 @@ func TestNearestEachWayBruteForce(t *testing.T) {
 				}
 				if slices.Sort(got); !slices.Equal(got, want) {
 					t.Fatalf("%v procs %d: source %d's nearest costs %v, want %v", c, procs, i, got, want)
-				}
-			}
-			got := make([][]int32, c.m) // target j's sources, from byTarget
-			for i, as := range byTarget {
-				for _, a := range as {
-					if a.cost != costs.at(i, int(a.col)) {
-						t.Fatalf("%v procs %d: arc %d→%d costs %v, want %v", c, procs, i, a.col, a.cost, costs.at(i, int(a.col)))
-					}
-					got[a.col] = append(got[a.col], int32(i))
-				}
-			}
-			for j := range c.m {
-				rows := make([]int32, c.n)
-				for i := range rows {
-					rows[i] = int32(i)
-				}
-				slices.SortStableFunc(rows, func(a, b int32) int { return cmp.Compare(costs.at(int(a), j), costs.at(int(b), j)) })
-				want := slices.Sorted(slices.Values(rows[:min(c.k, c.n)]))
-				if slices.Sort(got[j]); !slices.Equal(got[j], want) {
-					t.Fatalf("%v procs %d: target %d's nearest sources %v, want %v", c, procs, j, got[j], want)
 				}
 			}
 		}

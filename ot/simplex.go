@@ -48,7 +48,7 @@ type networkSimplex struct {
 	flow     []int64 // perturbed, scaled flow
 	inTree   []bool
 	nextArc  int          // where block pricing resumes
-	moreArcs chan [][]arc // the second side's candidate arcs, by source
+	moreArcs chan [][]arc // the second side's candidate arcs, by source (trees only)
 
 	phases Phases
 
@@ -64,25 +64,22 @@ func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
 	start := time.Now()
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
-	// The pivots start on the larger side's neighbours; the other side's
-	// join when those run out (see solve). Searching trees, the other
-	// side's come from another goroutine while the pivots run; passing over
-	// rows of costs, one pass finds both.
+	// The candidate arcs (see candidateArcs). Searching trees, the pivots
+	// start on the larger side's neighbours, and the other side's come from
+	// another goroutine while the pivots run, to join when those run out
+	// (see solve).
 	k := c.candidateCount()
-	var arcs, more [][]arc
-	ns.moreArcs = make(chan [][]arc, 1)
+	var arcs [][]arc
 	if c.useTrees() {
 		first, second := nearestOfSources, nearestOfTargets
 		if m > n {
 			first, second = second, first
 		}
 		arcs = first(c, k)
+		ns.moreArcs = make(chan [][]arc, 1)
 		go func() { ns.moreArcs <- missingArcs(arcs, second(c, k), m) }()
 	} else {
-		if arcs, more = nearestEachWay(c, k); m > n {
-			arcs, more = more, arcs
-		}
-		ns.moreArcs <- missingArcs(arcs, more, m)
+		arcs = candidateArcs(c, k)
 	}
 	start = since(&ns.phases.Candidates, start)
 	// Room for both sides' arcs, the north-west corner's and a pricing

@@ -134,7 +134,9 @@ func TestInitialBasis(t *testing.T) {
 		g := gcd(n, m)
 		s, dem := filled(n, int64(m/g)), filled(m, int64(n/g))
 		ns := newNetworkSimplex(c, s, dem)
-		<-ns.moreArcs
+		if ns.moreArcs != nil {
+			<-ns.moreArcs // let the other side's goroutine finish
+		}
 		supply, demand := make([]int64, n), make([]int64, m)
 		tree := 0
 		for e, in := range ns.inTree {
