@@ -45,7 +45,7 @@ type networkSimplex struct {
 
 	src, dst []int32 // arc e runs from source node src[e] to target node dst[e]
 	cost     []float64
-	flow     []int64 // perturbed, scaled flow
+	flow     []int64 // perturbed, scaled flow (during the pivots, see treeFlow)
 	inTree   []bool
 	nextArc  int          // where block pricing resumes
 	moreArcs chan [][]arc // the second side's candidate arcs, by source (trees only)
@@ -53,6 +53,11 @@ type networkSimplex struct {
 	phases Phases
 
 	parent, pred, depth          []int32 // pred[u]: the arc between u and parent[u]
+	// treeFlow[u] is the flow on pred[u]. The pivots keep the tree's flows
+	// here, by node, and leave flow as it was until solve writes them back:
+	// the cycle walks then read an array of n + m entries instead of
+	// scattered entries of the arcs' (non-tree arcs carry no flow).
+	treeFlow                     []int64
 	firstChild, nextSib, prevSib []int32
 	pi                           []float64
 	stack                        []int32
@@ -92,6 +97,7 @@ func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	}
 	nodes := n + m
 	ns.parent, ns.pred, ns.depth = make([]int32, nodes), make([]int32, nodes), make([]int32, nodes)
+	ns.treeFlow = make([]int64, nodes)
 	ns.firstChild, ns.nextSib, ns.prevSib = make([]int32, nodes), make([]int32, nodes), make([]int32, nodes)
 	ns.pi = make([]float64, nodes)
 	ns.initialBasis(s, t)
@@ -243,6 +249,7 @@ func (ns *networkSimplex) buildTree() {
 			}
 			u := ns.src[e] + ns.dst[e] - p // the other end
 			ns.parent[u], ns.pred[u], ns.depth[u] = p, e, ns.depth[p]+1
+			ns.treeFlow[u] = ns.flow[e]
 			ns.addChild(p, u)
 			queue = append(queue, u)
 		}
@@ -344,7 +351,7 @@ func (ns *networkSimplex) entering() int {
 // tight.
 func (ns *networkSimplex) pivot(e int) {
 	n := int32(ns.n)
-	parent, pred, flow := ns.parent, ns.pred, ns.flow
+	parent, pred, flow := ns.parent, ns.pred, ns.treeFlow
 	a, b := ns.src[e], ns.dst[e]
 	join := ns.commonAncestor(a, b)
 	// The cycle runs a → b along e, up from b to join, down from join to a;
@@ -353,49 +360,49 @@ func (ns *networkSimplex) pivot(e int) {
 	delta := int64(math.MaxInt64)
 	out, onA := int32(-1), true
 	for u := a; u != join; u = parent[u] {
-		if f := flow[pred[u]]; u < n && f < delta {
+		if f := flow[u]; u < n && f < delta {
 			delta, out, onA = f, u, true
 		}
 	}
 	for u := b; u != join; u = parent[u] {
-		if f := flow[pred[u]]; u >= n && f < delta {
+		if f := flow[u]; u >= n && f < delta {
 			delta, out, onA = f, u, false
 		}
 	}
-	flow[e] += delta
 	for u := a; u != join; u = parent[u] {
 		if u < n {
-			flow[pred[u]] -= delta
+			flow[u] -= delta
 		} else {
-			flow[pred[u]] += delta
+			flow[u] += delta
 		}
 	}
 	for u := b; u != join; u = parent[u] {
 		if u < n {
-			flow[pred[u]] += delta
+			flow[u] += delta
 		} else {
-			flow[pred[u]] -= delta
+			flow[u] -= delta
 		}
 	}
 	ns.inTree[pred[out]], ns.inTree[e] = false, true
 
 	// The subtree below out holds in (a or b); re-root it at in, reversing
 	// the parent links from in up to out, and hang it from the other end.
+	// Each node on the way takes the arc, and the flow, of the one below.
 	rc := ns.cost[e] + ns.pi[a] - ns.pi[b]
 	in, newParent, shift := a, b, -rc
 	if !onA {
 		in, newParent, shift = b, a, rc
 	}
-	newPred := int32(e)
+	newPred, newFlow := int32(e), delta
 	for u := in; ; {
-		oldParent, oldPred := parent[u], pred[u]
+		oldParent, oldPred, oldFlow := parent[u], pred[u], flow[u]
 		ns.removeChild(oldParent, u)
-		parent[u], pred[u] = newParent, newPred
+		parent[u], pred[u], flow[u] = newParent, newPred, newFlow
 		ns.addChild(newParent, u)
 		if u == out {
 			break
 		}
-		newParent, newPred, u = u, oldPred, oldParent
+		newParent, newPred, newFlow, u = u, oldPred, oldFlow, oldParent
 	}
 	ns.shiftSubtree(in, shift)
 }
@@ -454,6 +461,7 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 	}
 	ph := &ns.phases
 	defer func() { ph.Arcs = len(ns.cost) }()
+	defer ns.writeFlows()
 	start := time.Now()
 	for {
 		for e := ns.entering(); e >= 0; e = ns.entering() {
@@ -503,6 +511,17 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 		start = since(&ph.Pricing, start)
 		if !added {
 			return u, pricedV
+		}
+	}
+}
+
+// writeFlows sets flow from the tree's, treeFlow: the tree arcs' flows, and
+// 0 on every other arc.
+func (ns *networkSimplex) writeFlows() {
+	clear(ns.flow)
+	for u, e := range ns.pred {
+		if e >= 0 {
+			ns.flow[e] = ns.treeFlow[u]
 		}
 	}
 }
