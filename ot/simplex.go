@@ -52,7 +52,7 @@ type networkSimplex struct {
 
 	phases Phases
 
-	parent, pred, depth          []int32 // pred[u]: the arc between u and parent[u]
+	parent, pred, depth []int32 // pred[u]: the arc between u and parent[u]
 	// treeFlow[u] is the flow on pred[u]. The pivots keep the tree's flows
 	// here, by node, and leave flow as it was until solve writes them back:
 	// the cycle walks then read an array of n + m entries instead of
