@@ -60,7 +60,7 @@ type networkSimplex struct {
 	treeFlow                     []int64
 	firstChild, nextSib, prevSib []int32
 	pi                           []float64
-	stack                        []int32
+	stack, pathA, pathB          []int32
 }
 
 // newNetworkSimplex builds the candidate graph and the first basis for the
@@ -353,30 +353,32 @@ func (ns *networkSimplex) pivot(e int) {
 	n := int32(ns.n)
 	parent, pred, flow := ns.parent, ns.pred, ns.treeFlow
 	a, b := ns.src[e], ns.dst[e]
-	join := ns.commonAncestor(a, b)
 	// The cycle runs a → b along e, up from b to join, down from join to a;
 	// flow falls on the tree arcs that point against it: the arcs above
-	// sources on a's side and above targets on b's side.
+	// sources on a's side and above targets on b's side. One walk up the
+	// parent links lists both sides' nodes; the passes that find and push
+	// the flow then read the lists, not the links again.
+	pathA, pathB := ns.paths(a, b)
 	delta := int64(math.MaxInt64)
 	out, onA := int32(-1), true
-	for u := a; u != join; u = parent[u] {
+	for _, u := range pathA {
 		if f := flow[u]; u < n && f < delta {
 			delta, out, onA = f, u, true
 		}
 	}
-	for u := b; u != join; u = parent[u] {
+	for _, u := range pathB {
 		if f := flow[u]; u >= n && f < delta {
 			delta, out, onA = f, u, false
 		}
 	}
-	for u := a; u != join; u = parent[u] {
+	for _, u := range pathA {
 		if u < n {
 			flow[u] -= delta
 		} else {
 			flow[u] += delta
 		}
 	}
-	for u := b; u != join; u = parent[u] {
+	for _, u := range pathB {
 		if u < n {
 			flow[u] += delta
 		} else {
@@ -428,18 +430,25 @@ func (ns *networkSimplex) shiftSubtree(u int32, shift float64) {
 	ns.stack = stack
 }
 
-// commonAncestor returns the deepest node above (or at) both a and b.
-func (ns *networkSimplex) commonAncestor(a, b int32) int32 {
-	for ns.depth[a] > ns.depth[b] {
-		a = ns.parent[a]
+// paths returns the nodes from a and from b up to their deepest common
+// ancestor, that ancestor left out, in ns.pathA and ns.pathB.
+func (ns *networkSimplex) paths(a, b int32) (pathA, pathB []int32) {
+	depth, parent := ns.depth, ns.parent
+	pathA, pathB = ns.pathA[:0], ns.pathB[:0]
+	for depth[a] > depth[b] {
+		pathA = append(pathA, a)
+		a = parent[a]
 	}
-	for ns.depth[b] > ns.depth[a] {
-		b = ns.parent[b]
+	for depth[b] > depth[a] {
+		pathB = append(pathB, b)
+		b = parent[b]
 	}
 	for a != b {
-		a, b = ns.parent[a], ns.parent[b]
+		pathA, pathB = append(pathA, a), append(pathB, b)
+		a, b = parent[a], parent[b]
 	}
-	return a
+	ns.pathA, ns.pathB = pathA, pathB
+	return pathA, pathB
 }
 
 // solve pivots until no candidate arc has a negative reduced cost, prices
