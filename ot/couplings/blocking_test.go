@@ -30,11 +30,11 @@ func TestBlockingChoice(t *testing.T) {
 		order     string
 		automatic bool
 	}{
-		{"at the threshold, d = 50", def, 10000, 10000, 50, 0, "index", false},
-		{"one above, d = 50", def, 10001, 10000, 50, 5001, "spatial", true},
-		{"10^5 cells, d = 50", def, 100000, 100000, 50, 10000, "spatial", true},
-		{"uneven sizes, d = 9", def, 100000, 25001, 9, 10000, "spatial", true},
-		{"4 blocks, d = 50", def, 30001, 100, 50, 7501, "spatial", true},
+		{"at the threshold, d = 50", def, 20000, 20000, 50, 0, "index", false},
+		{"one above, d = 50", def, 20001, 20000, 50, 10001, "spatial", true},
+		{"10^5 cells, d = 50", def, 100000, 100000, 50, 20000, "spatial", true},
+		{"uneven sizes, d = 9", def, 100000, 25001, 9, 20000, "spatial", true},
+		{"4 blocks, d = 50", def, 60001, 100, 50, 15001, "spatial", true},
 		{"10^4 + 1 cells, d = 8", def, 10001, 10000, 8, 0, "index", false},
 		{"at the threshold, d = 1", def, 50000, 3, 1, 0, "index", false},
 		{"one above, d = 2", def, 50000, 50001, 2, 25001, "spatial", true},
@@ -53,11 +53,11 @@ func TestBlockingChoice(t *testing.T) {
 }
 
 // TestDefaultExactMaxFollowsTrees: the default allows 5·10^4 points exactly
-// where ot's exact solvers search k-d trees at that size, in d ≤ 8, and 10^4
-// above, where they pass over rows of costs; a change of ot's tree
+// where ot's exact solvers search k-d trees at that size, in d ≤ 8, and
+// 2·10^4 above, where they pass over rows of costs; a change of ot's tree
 // dimension fails here.
 func TestDefaultExactMaxFollowsTrees(t *testing.T) {
-	for d, want := range map[int]int{1: 50000, 2: 50000, 5: 50000, 8: 50000, 9: 10000, 50: 10000, 2000: 10000} {
+	for d, want := range map[int]int{1: 50000, 2: 50000, 5: 50000, 8: 50000, 9: 20000, 50: 20000, 2000: 20000} {
 		if got := DefaultExactMax(d); got != want {
 			t.Errorf("DefaultExactMax(%d) = %d, want %d", d, got, want)
 		}

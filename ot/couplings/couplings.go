@@ -62,7 +62,7 @@ const TreeMaxDim = 8
 // solvers search k-d trees, and where they pass over rows of costs.
 const (
 	exactMaxTrees = 50_000
-	exactMaxRows  = 10_000
+	exactMaxRows  = 20_000
 )
 
 // DefaultExactMax is the most points a snapshot that exact OT solves
@@ -74,9 +74,10 @@ const (
 // (README "Scale"): in d ≤ 8 the solvers search k-d trees, and 5·10^4 ×
 // 50001 points took 117 s of CPU and 288 MB in d = 5, 122 s and 284 MB in
 // d = 8, where 10^5 × 99999 took 523 s in d = 5, so 5·10^4. In d > 8 they
-// pass over rows of costs: 10^4 × 10001 points in d = 50 took 21 s of CPU
-// with its certificate and 3 blocks beside it; at n^2.2, 10^5 × 10^5 would
-// take 160 times that, so 10^4.
+// pass over rows of costs: 2·10^4 × 20001 points in d = 50 took 70 s and
+// 180 MiB (2026-12-07, after the row passes' candidate arcs went one-sided;
+// 10^4 × 10001 took 21 s of CPU before); at n^2.2, 10^5 × 10^5 would take
+// about 35 times that, so 2·10^4.
 func DefaultExactMax(d int) int {
 	if d <= TreeMaxDim {
 		return exactMaxTrees
