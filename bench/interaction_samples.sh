@@ -7,6 +7,8 @@
 # the test split beside no motion and the training time, as a markdown table.
 # The data: P particles (1000), 5 steps of dt 0.01, a flat potential and the
 # interaction kernel W, trajectory split (P/2 training particles a snapshot).
+# W is a zoo function, or gauss:A:σ for the short-range repulsion
+# A·exp(−‖v‖²/(2σ²)) of bench/repulsion (e.g. gauss:2000:0.5).
 #
 # Each S is trained with every training seed; a last row per S gives the
 # mean over the seeds. S = default leaves --interaction-samples to the
@@ -28,7 +30,12 @@ trap 'rm -rf "$work"' EXIT
 echo "| interaction | S | seed | learned W1 | no motion | learned / no motion | training seconds |"
 echo "|---|---|---|---|---|---|---|"
 for w in "$@"; do
-  "$bin" generate --potential flat --interaction "$w" --particles "$particles" --steps 5 --quiet --out "$work/$w.npz"
+  case $w in
+    gauss:*:*)
+      IFS=: read -r _ a sigma <<<"$w"
+      go run ./bench/repulsion -a "$a" -sigma "$sigma" -particles "$particles" -steps 5 -out "$work/$w.npz" ;;
+    *) "$bin" generate --potential flat --interaction "$w" --particles "$particles" --steps 5 --quiet --out "$work/$w.npz" ;;
+  esac
   "$bin" split --data "$work/$w.npz" --train "$work/$w-train.npz" --test "$work/$w-test.npz" --quiet
   "$bin" preprocess --data "$work/$w-train.npz" --out "$work/$w-c.npz" --quiet
   for s in $samples; do
