@@ -120,28 +120,18 @@ func TestExactMassesPOT(t *testing.T) {
 		for j, v := range u {
 			b[j] = float64(v) / float64(total)
 		}
-		var peer struct {
-			Cost    float64 `json:"cost"`
-			Warning *string `json:"warning"`
-		}
-		args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
-		if err := RunPeer(otEMDScript, args, map[string][]float64{"x": x, "y": y, "a": a, "b": b}, &peer); err != nil {
-			t.Fatal(err)
-		}
-		if peer.Warning != nil {
-			t.Fatalf("%s: POT: %s", c.Name(), *peer.Warning)
-		}
+		potCost := potWeightedCost(t, c, x, y, a, b)
 		// The float weights POT took, as ot.ExactWeights takes them.
 		pw, err := ot.ExactWeights(x, y, c.D, ot.SqEuclidean, a, b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, got := range []*ot.Plan{p, pw} {
-			if diff := math.Abs(got.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
-				t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), got.Cost, peer.Cost, diff)
+			if diff := math.Abs(got.Cost-potCost) / potCost; diff > OTCostTolerance {
+				t.Errorf("%s: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), got.Cost, potCost, diff)
 			}
 		}
-		t.Logf("%s weighted: go %.15g (float weights %.15g), POT %.15g", c.Name(), p.Cost, pw.Cost, peer.Cost)
+		t.Logf("%s weighted: go %.15g (float weights %.15g), POT %.15g", c.Name(), p.Cost, pw.Cost, potCost)
 		checkFloatWeightsPOT(t, c, x, y, rng)
 	}
 }
@@ -166,17 +156,7 @@ func checkFloatWeightsPOT(t *testing.T, c OTCase, x, y []float64, rng *rand.Rand
 			w[i] /= sum
 		}
 	}
-	var peer struct {
-		Cost    float64 `json:"cost"`
-		Warning *string `json:"warning"`
-	}
-	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
-	if err := RunPeer(otEMDScript, args, map[string][]float64{"x": x, "y": y, "a": a, "b": b}, &peer); err != nil {
-		t.Fatal(err)
-	}
-	if peer.Warning != nil {
-		t.Fatalf("%s float weights: POT: %s", c.Name(), *peer.Warning)
-	}
+	potCost := potWeightedCost(t, c, x, y, a, b)
 	p, err := ot.ExactWeights(x, y, c.D, ot.SqEuclidean, a, b)
 	if err != nil {
 		t.Fatal(err)
@@ -191,10 +171,10 @@ func checkFloatWeightsPOT(t *testing.T, c OTCase, x, y []float64, rng *rand.Rand
 	if err := ot.CertifyMasses(x, y, c.D, ot.SqEuclidean, w.S, w.T, p); err != nil {
 		t.Errorf("%s float weights: %v", c.Name(), err)
 	}
-	if diff := math.Abs(p.Cost-peer.Cost) / peer.Cost; diff > OTCostTolerance {
-		t.Errorf("%s float weights: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, peer.Cost, diff)
+	if diff := math.Abs(p.Cost-potCost) / potCost; diff > OTCostTolerance {
+		t.Errorf("%s float weights: cost go %.17g, POT %.17g (relative difference %.2g)", c.Name(), p.Cost, potCost, diff)
 	}
-	t.Logf("%s float weights: go %.17g, POT %.17g, grid 1/%d, largest error %.3g, ε %.3g", c.Name(), p.Cost, peer.Cost, w.Total, w.MaxError, w.L1)
+	t.Logf("%s float weights: go %.17g, POT %.17g, grid 1/%d, largest error %.3g, ε %.3g", c.Name(), p.Cost, potCost, w.Total, w.MaxError, w.L1)
 }
 
 // TestExactOTAtScale: ot-scale's row on a small case: the exact plan
@@ -227,4 +207,22 @@ func TestExactOTAtScale(t *testing.T) {
 	if _, err := ExactOTAtScale([]OTCase{c}, -1); err == nil || err.Error() != "--block: expected a block size ≥ 0, got -1" {
 		t.Errorf("block -1: %v", err)
 	}
+}
+
+// potWeightedCost returns POT's optimal cost between the points x and y of
+// case c with the weights a and b, failing t on POT's warning.
+func potWeightedCost(t *testing.T, c OTCase, x, y, a, b []float64) float64 {
+	t.Helper()
+	var peer struct {
+		Cost    float64 `json:"cost"`
+		Warning *string `json:"warning"`
+	}
+	args := map[string]any{"n": c.N, "m": c.M, "d": c.D, "num_itermax": potNumItermax}
+	if err := RunPeer(otEMDScript, args, map[string][]float64{"x": x, "y": y, "a": a, "b": b}, &peer); err != nil {
+		t.Fatal(err)
+	}
+	if peer.Warning != nil {
+		t.Fatalf("%s weighted: POT: %s", c.Name(), *peer.Warning)
+	}
+	return peer.Cost
 }
