@@ -220,10 +220,10 @@ func TestExactMassesRejectsBadMasses(t *testing.T) {
 }
 
 // byCost orders by cost, ties by number, as a comparison sort does, on
-// costs with many ties, zeros and a wide range of exponents.
+// costs with many ties, zeros and a wide range of exponents, and on none.
 func TestByCostSorts(t *testing.T) {
 	rng := rand.New(rand.NewPCG(26, 27))
-	for _, n := range []int{1, 2, 17, 5000} {
+	for _, n := range []int{0, 1, 2, 17, 5000} {
 		cost := make([]float64, n)
 		for e := range cost {
 			switch rng.IntN(3) {

@@ -608,6 +608,9 @@ func (ns *networkSimplex) plan(unit float64, u, v []float64) *Plan {
 // the tens of thousands of candidate arcs.
 func byCost(cost []float64) []int32 {
 	const bits = 11
+	if len(cost) == 0 {
+		return nil
+	}
 	keys, order := make([]uint64, len(cost)), make([]int32, len(cost))
 	for e, c := range cost {
 		keys[e], order[e] = math.Float64bits(c), int32(e)
