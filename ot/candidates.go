@@ -97,65 +97,25 @@ func selectSmallest(key []float64, idx []int32, k int) {
 	}
 }
 
-// candidateArcs builds the sparse graph the exact solvers work on. On
-// low-dimensional clouds (see useTrees), k-d trees find each source's arcs
-// to its k nearest targets and to the targets of which it is one of the k
-// nearest sources, in O((n + m)·k·log) searches. Elsewhere one pass over
-// the rows of costs, on GOMAXPROCS goroutines, finds the first kind only:
-// the targets' side took a second pass (or, in one pass, about a sixth of
-// the solve, offering every row's costs to every column), and the arcs
-// pricing adds in its place cost less. At 1000 × 1001, 1000 × 1500,
-// 1500 × 1000 and 1000 × 1000 points in d = 5 the solves took 18–30% less
-// CPU time without it, 8% less at 1000 × 1001 and 2000 × 3000 in d = 50
-// (one core, minima of 40 solves, two runs each, 2026-12-07). Pricing
-// later adds whatever arcs the optimum needs beyond these. Memory:
-// O((n + m)·k).
+// candidateArcs builds the sparse graph the exact solvers work on: each
+// source's arcs to its k nearest targets, found by searching a k-d tree of
+// the targets on low-dimensional clouds (see useTrees), in O(n·k·log)
+// searches, and elsewhere by one pass over the rows of costs, on
+// GOMAXPROCS goroutines. Pricing adds whatever arcs the optimum needs
+// beyond these. The arcs from each target's k nearest sources, which the
+// graph also held until 2026-12-07, cost more than the arcs pricing adds
+// in their place: without them the solves took 18–30% less CPU time at
+// 1000 × 1001, 1000 × 1500, 1500 × 1000 and 1000 × 1000 points in d = 5
+// and 8% less in d = 50 (passes over rows); 22–30% less at 1000 × 1000,
+// 1000 × 1001 and 1000 × 1500 in d = 2 and 12% at 3000 × 3001 in d = 5
+// (trees; one core, minima of 40 solves, two runs each); 10^5 × 10^5 in
+// d = 5 took 31.7 s against 34.2 s and 166 MiB against 350 MiB, and
+// 10^4 × 10001 in d = 5 about as long. Memory: O(n·k).
 func candidateArcs(c *costMatrix, k int) [][]arc {
-	if !c.useTrees() {
-		return nearestPerRow(c, min(k, c.m))
+	if c.useTrees() {
+		return nearestByTree(c.targetTree(), c.x, min(k, c.m))
 	}
-	arcs := nearestOfSources(c, k)
-	for i, as := range missingArcs(arcs, nearestOfTargets(c, k), c.m) {
-		arcs[i] = append(arcs[i], as...)
-	}
-	return arcs
-}
-
-// nearestOfSources returns each source's arcs to its k nearest targets,
-// searching the target tree (useTrees).
-func nearestOfSources(c *costMatrix, k int) [][]arc {
-	return nearestByTree(c.targetTree(), c.x, min(k, c.m))
-}
-
-// nearestOfTargets returns the arcs from each target's k nearest sources,
-// listed by source (in the order of the targets), searching a source tree.
-func nearestOfTargets(c *costMatrix, k int) [][]arc {
-	byTarget := nearestByTree(newKDTree(c.x, c.d, c.cost), c.y, min(k, c.n))
-	arcs := make([][]arc, c.n)
-	for j, as := range byTarget {
-		for _, a := range as {
-			arcs[a.col] = append(arcs[a.col], arc{col: int32(j), cost: a.cost})
-		}
-	}
-	return arcs
-}
-
-// missingArcs returns, by source, the arcs of more that have does not hold
-// (m targets).
-func missingArcs(have, more [][]arc, m int) [][]arc {
-	missing := make([][]arc, len(have))
-	holds := make([]int32, m) // holds[j] == i+1: have[i] reaches j
-	for i, as := range have {
-		for _, a := range as {
-			holds[a.col] = int32(i) + 1
-		}
-		for _, a := range more[i] {
-			if holds[a.col] != int32(i)+1 {
-				missing[i] = append(missing[i], a)
-			}
-		}
-	}
-	return missing
+	return nearestPerRow(c, min(k, c.m))
 }
 
 // nearestPerRow returns the arcs from each row of c to its k nearest

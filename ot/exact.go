@@ -23,9 +23,9 @@ import (
 // Memory: where k-d trees serve (see Solver), no cost matrix; elsewhere
 // the costs are stored up to 64 MiB (n·m ≤ 2^23) and each row recomputed
 // when a pass over all pairs needs it beyond that. The sparse graph takes
-// O((n + m)·k) with k = 24 neighbours each way where k-d trees find them
-// and 16 where passes over rows do, plus O(n + m) work arrays and the
-// plan: 20,000 × 20,000 points in d = 2 run in about 120 MB all told.
+// O(n·k) with k = 24 nearest targets a source where k-d trees find them
+// and 16 where passes over rows do, plus the arcs pricing adds, O(n + m)
+// work arrays and the plan: 10^5 × 10^5 points in d = 5 run in 166 MiB.
 func Exact(x, y []float64, d int, cost Cost) (*Plan, error) {
 	if _, _, err := checkClouds(x, y, d, cost); err != nil {
 		return nil, err

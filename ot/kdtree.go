@@ -70,7 +70,7 @@ func (c *costMatrix) useTrees() bool {
 	return c.d <= treeMaxDim && pairs >= treeMinPairs || c.d <= 2 && pairs >= treeMinPairs/40
 }
 
-// candidateCount is the number of nearest neighbours, each way, in the
+// candidateCount is the number of nearest targets of each source in the
 // first sparse graph of the exact solvers on c: candidates where k-d trees
 // find them, denseCandidates where passes over rows of costs do.
 func (c *costMatrix) candidateCount() int {

@@ -53,18 +53,21 @@ type assignment struct {
 	phases Phases
 }
 
-// candidates is the number of nearest neighbours, each way, in the sparse
+// candidates is the number of nearest targets of each source in the sparse
 // graphs of the exact solvers that search k-d trees, and the most arcs a
 // pricing round adds per source: on uniform point clouds a pricing round
 // or two then finds all the arcs the optimum needs.
 const candidates = 24
 
-// denseCandidates is the number of nearest neighbours, each way, where the
+// denseCandidates is the number of nearest targets of each source where the
 // candidate arcs come from passes over rows of costs: fewer arcs make the
 // first basis, the pivots' searches and LAPJV's scans cheaper, and outweigh
 // the arcs pricing adds. In d = 5 at 1000 × 1000, 1000 × 1500 and
 // 1000 × 1001 points the solves took 24, 53 and 39 ms of CPU time with 16,
-// against 30, 69 and 52 ms with 24 (one core, medians of 9, 2026-12-07).
+// against 30, 69 and 52 ms with 24 (one core, medians of 9, 2026-12-07;
+// neighbours then taken each way). With the sources' side only, 16 stayed
+// best against 12 and 24 for the network simplex; 24 was 3% faster for
+// LAPJV at 1000 × 1000.
 const denseCandidates = 16
 
 // newAssignment builds the candidate graph, plus the arcs (i, i) so that it

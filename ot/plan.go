@@ -34,8 +34,8 @@ type Plan struct {
 // whole (work other goroutines do meanwhile is not counted twice).
 type Phases struct {
 	// Costs is storing the cost matrix (0 where rows are recomputed, see
-	// Exact's memory note); Candidates, finding the sparse graph's near
-	// neighbours each way; Solve, LAPJV's initialisation and augmenting
+	// Exact's memory note); Candidates, finding the sparse graph's nearest
+	// targets of each source; Solve, LAPJV's initialisation and augmenting
 	// paths or the network simplex's first basis and pivots; Pricing, the
 	// passes over all pairs that check them against the duals.
 	Costs, Candidates, Solve, Pricing time.Duration

@@ -47,8 +47,7 @@ type networkSimplex struct {
 	cost     []float64
 	flow     []int64 // perturbed, scaled flow (during the pivots, see treeFlow)
 	inTree   []bool
-	nextArc  int          // where block pricing resumes
-	moreArcs chan [][]arc // the second side's candidate arcs, by source (trees only)
+	nextArc  int // where block pricing resumes
 
 	phases Phases
 
@@ -69,27 +68,12 @@ func newNetworkSimplex(c *costMatrix, s, t []int64) *networkSimplex {
 	n, m := c.n, c.m
 	start := time.Now()
 	ns := &networkSimplex{c: c, n: n, m: m, scale: int64(4*n + 1), tol: pricingTolerance * c.bound()}
-	// The candidate arcs (see candidateArcs). Searching trees, the pivots
-	// start on the larger side's neighbours, and the other side's come from
-	// another goroutine while the pivots run, to join when those run out
-	// (see solve).
 	k := c.candidateCount()
-	var arcs [][]arc
-	if c.useTrees() {
-		first, second := nearestOfSources, nearestOfTargets
-		if m > n {
-			first, second = second, first
-		}
-		arcs = first(c, k)
-		ns.moreArcs = make(chan [][]arc, 1)
-		go func() { ns.moreArcs <- missingArcs(arcs, second(c, k), m) }()
-	} else {
-		arcs = candidateArcs(c, k)
-	}
+	arcs := candidateArcs(c, k)
 	start = since(&ns.phases.Candidates, start)
-	// Room for both sides' arcs, the north-west corner's and a pricing
+	// Room for the candidate arcs, the north-west corner's and a pricing
 	// round's.
-	room := k*(n+m) + n + m
+	room := 2*k*n + n + m
 	ns.src, ns.dst, ns.cost = make([]int32, 0, room), make([]int32, 0, room), make([]float64, 0, room)
 	ns.flow, ns.inTree = make([]int64, 0, room), make([]bool, 0, room)
 	for i, as := range arcs {
@@ -453,9 +437,7 @@ func (ns *networkSimplex) paths(a, b int32) (pathA, pathB []int32) {
 
 // solve pivots until no candidate arc has a negative reduced cost, prices
 // the full problem, and repeats while pricing adds arcs. It returns the
-// duals U_i = min_j (C_ij − V_j) and V_j = pi_(n+j). The other side's
-// candidate arcs join when the pivots on the first side's arcs first run
-// out, always at that point, so the pivots do not depend on timing.
+// duals U_i = min_j (C_ij − V_j) and V_j = pi_(n+j).
 //
 // Where pricing passes over rows of costs, each pass also bounds, for every
 // source, C_ij − V_j over the pairs outside the graph; a later pass prices
@@ -484,14 +466,6 @@ func (ns *networkSimplex) solve() (u, v []float64) {
 			continue
 		}
 		start = since(&ph.Solve, start)
-		if ns.moreArcs != nil {
-			for i, as := range <-ns.moreArcs {
-				ns.addArcs(i, as)
-			}
-			ns.moreArcs = nil
-			start = since(&ph.Candidates, start)
-			continue
-		}
 		ph.Passes++
 		v = ns.pi[ns.n:]
 		for i := range limit {

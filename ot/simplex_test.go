@@ -99,9 +99,9 @@ func TestShieldedPricing(t *testing.T) {
 	}
 }
 
-// TestNetworkSimplexRepeats checks that the second side's candidate arcs,
-// computed while the pivots run, join at the same point of every solve:
-// the same pivots, so the same plan pair for pair, on tied points too.
+// TestNetworkSimplexRepeats checks that solves repeat: the passes split
+// over goroutines give the same arcs every time, so the same pivots and the
+// same plan pair for pair, on tied points too.
 func TestNetworkSimplexRepeats(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, shape := range []struct{ n, m, d int }{{200, 301, 5}, {301, 200, 2}, {150, 151, 3}} {
@@ -134,9 +134,6 @@ func TestInitialBasis(t *testing.T) {
 		g := gcd(n, m)
 		s, dem := filled(n, int64(m/g)), filled(m, int64(n/g))
 		ns := newNetworkSimplex(c, s, dem)
-		if ns.moreArcs != nil {
-			<-ns.moreArcs // let the other side's goroutine finish
-		}
 		supply, demand := make([]int64, n), make([]int64, m)
 		tree := 0
 		for e, in := range ns.inTree {
