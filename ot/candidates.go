@@ -110,7 +110,11 @@ func selectSmallest(key []float64, idx []int32, k int) {
 // 1000 × 1001 and 1000 × 1500 in d = 2 and 12% at 3000 × 3001 in d = 5
 // (trees; one core, minima of 40 solves, two runs each); 10^5 × 10^5 in
 // d = 5 took 31.7 s against 34.2 s and 166 MiB against 350 MiB, and
-// 10^4 × 10001 in d = 5 about as long. Memory: O(n·k).
+// 10^4 × 10001 in d = 5 about as long. Not everywhere: 3000 × 3000 and
+// 3000 × 4500 points in d = 2 took 5–15% and 30% more (one core, two runs
+// each; why was not measured); the rule stays one-sided for its gains
+// elsewhere.
+// Memory: O(n·k).
 func candidateArcs(c *costMatrix, k int) [][]arc {
 	if c.useTrees() {
 		return nearestByTree(c.targetTree(), c.x, min(k, c.m))
