@@ -94,7 +94,10 @@ func TestEpochBudget(t *testing.T) {
 				syncs := per(func(s driver.EmulatorStats) uint64 { return s.Synchronizations })
 				up := per(func(s driver.EmulatorStats) uint64 { return s.Bytes.HtoD })
 				down := per(func(s driver.EmulatorStats) uint64 { return s.Bytes.DtoH })
-				current := per(func(s driver.EmulatorStats) uint64 { return s.SetCurrent })
+				// Signed: a goroutine that lands on a new OS thread makes the
+				// context current there once, in either run, so the
+				// difference can fall below 0 (it was seen at −1).
+				current := int64(two.SetCurrent) - int64(one.SetCurrent)
 				perStep := 0
 				for _, k := range c.kernels {
 					want := uint64(steps)
